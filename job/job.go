@@ -1,0 +1,449 @@
+// Package job is sockd's typed model of a launchd job: what to run, how, and
+// on which sockets. Every other package (listener, spawn, the supervisor,
+// compat importers) reads jobs only through these types; none of them sees a
+// property list.
+//
+// A Job is produced by the loader in this package (launchd job files in XML,
+// binary or OpenStep encoding) or by the importers in package compat
+// (inetd.conf, xinetd). Loading fills in launchd's defaults and resolves
+// service names and node names, so a Job is ready to use: a consumer never
+// applies a default of its own.
+//
+// The semantics follow launchd.plist(5) as launchd-842 implements it; where
+// sockd differs on purpose (unknown SockType is an error, not "stream"; the
+// listed sockd extension keys), README.md says so.
+package job
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Mode is how sockd serves a job's sockets.
+type Mode int
+
+const (
+	// ModeNone: the job has no sockets. It runs by RunAtLoad/KeepAlive only.
+	ModeNone Mode = iota
+	// ModeInetdNowait: inetdCompatibility Wait=false. One child per accepted
+	// connection, the connected socket on fds 0, 1 and 2.
+	ModeInetdNowait
+	// ModeInetdWait: inetdCompatibility Wait=true. The ready listening or
+	// datagram socket itself on fds 0, 1 and 2; sockd stops watching it while
+	// the child runs.
+	ModeInetdWait
+	// ModeHandoff: Sockets and no inetdCompatibility. The job is started on
+	// the first activity and receives every socket as fds 3.. with
+	// LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES and LAUNCH_ variables.
+	ModeHandoff
+	// ModeProxy: the SockdProxy extension. sockd accepts and forwards to a
+	// backend it starts on demand.
+	ModeProxy
+	// ModeInternal: the SockdInternal extension. sockd itself answers
+	// (echo, discard, chargen, daytime, time); no process is spawned.
+	ModeInternal
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeNone:
+		return "none"
+	case ModeInetdNowait:
+		return "inetd-nowait"
+	case ModeInetdWait:
+		return "inetd-wait"
+	case ModeHandoff:
+		return "handoff"
+	case ModeProxy:
+		return "proxy"
+	case ModeInternal:
+		return "internal"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Defaults launchd applies (launchd-842 job_new, runtime.h).
+const (
+	DefaultThrottleInterval = 10 * time.Second
+	DefaultExitTimeOut      = 20 * time.Second
+	DefaultTimeOut          = 30 * time.Second
+)
+
+// Job is one loaded, validated and resolved job.
+type Job struct {
+	// File is where the job came from: a job file path, or "inetd.conf:12"
+	// style for imported entries. Used in every message about the job.
+	File string
+	// Source names the format: "launchd-xml", "launchd-binary",
+	// "launchd-openstep", "inetd", "xinetd".
+	Source string
+
+	Label string
+	// Program as written (may be empty when ProgramArguments[0] is used).
+	Program string
+	// ProgramArguments is argv. When it is empty, argv is [Program].
+	ProgramArguments []string
+	// Path is the executable resolved at load: Program if set (no PATH
+	// search, as launchd), else ProgramArguments[0] looked up on PATH.
+	// Empty for jobs that run no program (internal services, external proxy).
+	Path string
+	// Argv is the final argv handed to execve (never empty when Path is set).
+	Argv []string
+
+	EnableGlobbing bool
+	Disabled       bool
+
+	UserName   string
+	GroupName  string
+	InitGroups bool // default true
+
+	WorkingDirectory string
+	RootDirectory    string
+	// EnvironmentVariables, in sorted key order for a stable environment.
+	EnvironmentVariables []EnvVar
+	// Umask is nil when the job does not set one (inherit sockd's).
+	Umask *uint32
+
+	StandardInPath    string
+	StandardOutPath   string
+	StandardErrorPath string
+
+	SoftResourceLimits []RLimit
+	HardResourceLimits []RLimit
+
+	// Nice is nil when not set.
+	Nice *int
+
+	SessionCreate       bool
+	AbandonProcessGroup bool
+
+	KeepAlive KeepAlive
+	RunAtLoad bool
+
+	ThrottleInterval time.Duration
+	ExitTimeOut      time.Duration
+	TimeOut          time.Duration
+
+	// Inetd is nil when the job has no inetdCompatibility key.
+	Inetd *Inetd
+
+	// Sockets in their stable hand-off order: groups sorted by name (byte
+	// order), within a group the array order, within an entry one endpoint
+	// per address family (IPv6 first, then IPv4, as getaddrinfo orders them
+	// on Linux).
+	Sockets []SocketGroup
+
+	// Limits are sockd's extension keys for inetd-style jobs (SockdLimits).
+	Limits Limits
+
+	// Internal names a built-in service (SockdInternal): "echo", "discard",
+	// "chargen", "daytime", "time". Empty otherwise.
+	Internal string
+
+	// Proxy is set for proxy jobs (SockdProxy).
+	Proxy *Proxy
+}
+
+// Mode tells how the job's sockets are served.
+func (j *Job) Mode() Mode {
+	switch {
+	case j.Internal != "":
+		return ModeInternal
+	case j.Proxy != nil:
+		return ModeProxy
+	case len(j.Sockets) == 0:
+		return ModeNone
+	case j.Inetd != nil && j.Inetd.Wait:
+		return ModeInetdWait
+	case j.Inetd != nil:
+		return ModeInetdNowait
+	default:
+		return ModeHandoff
+	}
+}
+
+// Endpoints returns every endpoint of the job in hand-off order.
+func (j *Job) Endpoints() []*Endpoint {
+	var out []*Endpoint
+	for gi := range j.Sockets {
+		for si := range j.Sockets[gi].Sockets {
+			s := &j.Sockets[gi].Sockets[si]
+			for ei := range s.Endpoints {
+				out = append(out, &s.Endpoints[ei])
+			}
+		}
+	}
+	return out
+}
+
+// EnvVar is one environment variable of the job.
+type EnvVar struct {
+	Name, Value string
+}
+
+// RLimit is one resource limit. Resource is a unix.RLIMIT_* value; Name is
+// the launchd key (Core, CPU, Data, FileSize, MemoryLock, NumberOfFiles,
+// NumberOfProcesses, ResidentSetSize, Stack).
+type RLimit struct {
+	Name     string
+	Resource int
+	Value    uint64
+}
+
+// Inetd is the inetdCompatibility dictionary.
+type Inetd struct {
+	Wait bool
+}
+
+// KeepAlive is the KeepAlive key in both forms. The zero value is
+// KeepAlive=false (on demand).
+type KeepAlive struct {
+	// Always is KeepAlive=true (or OnDemand=false).
+	Always bool
+	// SuccessfulExit: nil unset; true restart after exit 0; false restart
+	// after a non-zero exit or death by signal.
+	SuccessfulExit *bool
+	// Crashed: nil unset; true restart after a crash signal (SIGILL, SIGABRT,
+	// SIGFPE, SIGBUS, SIGSEGV, SIGSYS, SIGTRAP) not sent by sockd; false the
+	// opposite.
+	Crashed *bool
+	// PathState: keep alive while the path exists (true) or is missing (false).
+	PathState []PathCond
+	// OtherJobEnabled: keep alive while the label is loaded (true) or not (false).
+	OtherJobEnabled []LabelCond
+	// AfterInitialDemand: do not evaluate KeepAlive until the first
+	// demand start.
+	AfterInitialDemand bool
+}
+
+// ImpliesRunAtLoad reports whether KeepAlive forces an initial start, as
+// launchd does for SuccessfulExit and Crashed.
+func (k KeepAlive) ImpliesRunAtLoad() bool {
+	return k.Always || k.SuccessfulExit != nil || k.Crashed != nil
+}
+
+// PathCond is one PathState entry.
+type PathCond struct {
+	Path   string
+	Exists bool
+}
+
+// LabelCond is one OtherJobEnabled entry.
+type LabelCond struct {
+	Label   string
+	Enabled bool
+}
+
+// SocketGroup is one key of the Sockets dictionary: every socket under one
+// name, handed out together.
+type SocketGroup struct {
+	Name    string
+	Sockets []Socket
+}
+
+// SockType is SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET.
+type SockType int
+
+const (
+	Stream SockType = iota
+	Dgram
+	SeqPacket
+)
+
+func (t SockType) String() string {
+	switch t {
+	case Stream:
+		return "stream"
+	case Dgram:
+		return "dgram"
+	case SeqPacket:
+		return "seqpacket"
+	}
+	return fmt.Sprintf("SockType(%d)", int(t))
+}
+
+// Family is the address family requested by SockFamily (or implied by
+// SockPathName).
+type Family int
+
+const (
+	FamilyUnspec Family = iota // one socket per family
+	IPv4
+	IPv6
+	Unix
+)
+
+func (f Family) String() string {
+	switch f {
+	case FamilyUnspec:
+		return "unspec"
+	case IPv4:
+		return "IPv4"
+	case IPv6:
+		return "IPv6"
+	case Unix:
+		return "Unix"
+	}
+	return fmt.Sprintf("Family(%d)", int(f))
+}
+
+// Socket is one socket dictionary.
+type Socket struct {
+	// Key is the key path of this dictionary in the job file, e.g.
+	// "Sockets.Listeners[1]", for messages.
+	Key string
+
+	Type    SockType
+	Passive bool // default true
+	// NodeName as written ("" = wildcard).
+	NodeName string
+	// ServiceName as written (a name or a decimal number).
+	ServiceName string
+	// Port is ServiceName resolved through the services database; 0 when
+	// unset (the kernel picks one) or for Unix sockets.
+	Port   int
+	Family Family
+	// Protocol is "", "tcp" or "udp" (SockProtocol).
+	Protocol string
+
+	PathName string
+	// PathMode is nil when SockPathMode is not set (the node stays 0700).
+	PathMode *os.FileMode
+	// PathOwner/PathGroup are nil when not set.
+	PathOwner *int
+	PathGroup *int
+
+	MulticastGroup string
+
+	// Endpoints are the concrete sockets this dictionary makes: one per
+	// address family for an unspecified family, one per resolved address of
+	// NodeName, or one Unix path.
+	Endpoints []Endpoint
+}
+
+// Endpoint is one concrete socket to create.
+type Endpoint struct {
+	// Group is the Sockets key this endpoint belongs to (LISTEN_FDNAMES).
+	Group string
+	// Key is the key path of the socket dictionary it came from.
+	Key string
+	// Network is a Go network name: "tcp4", "tcp6", "udp4", "udp6", "unix",
+	// "unixgram" or "unixpacket".
+	Network string
+	// Address is "ip:port" (with brackets for IPv6) or a Unix path.
+	Address string
+	// Passive is false for SockPassive=false (connect at load).
+	Passive bool
+	// Socket points back at the dictionary (mode, owner, multicast).
+	Socket *Socket
+}
+
+// ID is a stable identity for the endpoint across reloads: a socket whose
+// ID did not change is kept open.
+func (e *Endpoint) ID() string {
+	s := e.Socket
+	extra := ""
+	if s != nil {
+		if s.PathMode != nil {
+			extra += fmt.Sprintf(" mode=%o", *s.PathMode)
+		}
+		if s.PathOwner != nil {
+			extra += fmt.Sprintf(" owner=%d", *s.PathOwner)
+		}
+		if s.PathGroup != nil {
+			extra += fmt.Sprintf(" group=%d", *s.PathGroup)
+		}
+		if s.MulticastGroup != "" {
+			extra += " mcast=" + s.MulticastGroup
+		}
+	}
+	return fmt.Sprintf("%s %s passive=%t%s", e.Network, e.Address, e.Passive, extra)
+}
+
+// Limits are the SockdLimits extension keys (issue: limits and faults).
+// Zero values mean "use the default"; the loader fills the defaults in.
+type Limits struct {
+	// MaxChildren: concurrent children of an inetd-style job; beyond it
+	// sockd stops accepting and lets the kernel backlog hold clients.
+	MaxChildren int
+	// MaxPerSource: concurrent connections per source address; over it the
+	// connection is accepted, logged and closed.
+	MaxPerSource int
+	// Rate and Burst: spawn-rate token bucket (connections per second). When
+	// exhausted accepting pauses for Pause and resumes by itself.
+	Rate  float64
+	Burst int
+	Pause time.Duration
+	// Allow and Deny are address or CIDR lists checked before spawning.
+	Allow []string
+	Deny  []string
+}
+
+// Proxy is the SockdProxy extension (issue: proxy mode).
+type Proxy struct {
+	// Backend is "host:port" or a Unix socket path.
+	Backend string
+	// Notify: wait for READY=1 on NOTIFY_SOCKET instead of a connect probe.
+	Notify bool
+	// ReadyTimeout: how long clients wait for a backend to become ready.
+	ReadyTimeout time.Duration
+	// IdleTimeout: per-connection idle timeout (0 = none).
+	IdleTimeout time.Duration
+	// StopAfterIdle: stop the backend after this long with no connections
+	// (0 = never).
+	StopAfterIdle time.Duration
+	// ProxyProtocol: "", "v1" or "v2".
+	ProxyProtocol string
+}
+
+// Severity tells errors and warnings apart.
+type Severity int
+
+const (
+	Warning Severity = iota
+	Error
+)
+
+func (s Severity) String() string {
+	if s == Error {
+		return "error"
+	}
+	return "warning"
+}
+
+// Diag is one problem found in a job file. Its String form is
+// "FILE: KEY: error: MESSAGE" (or "warning:"); KEY is a key path such as
+// "Sockets.Listeners[1].SockServiceName" and is omitted for problems with the
+// whole file. Line is 0 when the format carries no line numbers.
+type Diag struct {
+	File     string
+	Line     int
+	Key      string
+	Severity Severity
+	Msg      string
+}
+
+func (d Diag) String() string {
+	where := d.File
+	if d.Line > 0 {
+		where = fmt.Sprintf("%s:%d", d.File, d.Line)
+	}
+	if d.Key != "" {
+		return fmt.Sprintf("%s: %s: %s: %s", where, d.Key, d.Severity, d.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, d.Severity, d.Msg)
+}
+
+// Diags is a list of problems.
+type Diags []Diag
+
+// HasErrors reports whether any entry is an error.
+func (ds Diags) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
