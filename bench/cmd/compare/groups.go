@@ -1,0 +1,616 @@
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sockd/sockd/bench/loadgen"
+)
+
+// settings are the run's sizes.
+type settings struct {
+	rounds       int
+	d            time.Duration // one measurement
+	conc         []int         // inetd closed-loop concurrencies
+	rates        []float64     // inetd open-loop rates
+	firstSamples int64
+	scaleSizes   []int
+	groups       map[string]bool
+	servers      map[string]bool // nil: all
+}
+
+// measurement is one server's figures for one case in one round.
+type measurement struct {
+	Group  string          `json:"group"`
+	Case   string          `json:"case"`
+	Server string          `json:"server"`
+	Round  int             `json:"round"`
+	Result *loadgen.Result `json:"result,omitempty"`
+	// CPU of the server process per 1,000 successful requests, in ms:
+	// own = utime+stime of the server process (children excluded);
+	// all = own + CPU of its reaped children (fork-side work and the
+	// per-connection programs).
+	CPUOwnMsPer1k float64 `json:"server_cpu_own_ms_per_1k,omitempty"`
+	CPUAllMsPer1k float64 `json:"server_cpu_with_children_ms_per_1k,omitempty"`
+	RSSKiB        int64   `json:"server_rss_kib,omitempty"`
+	HWMKiB        int64   `json:"server_rss_peak_kib,omitempty"`
+	StartupMs     float64 `json:"startup_ms,omitempty"`
+	// OthersCPUPct is the share of the machine's CPU used by processes
+	// outside the benchmark during the measurement (noise).
+	OthersCPUPct float64 `json:"others_cpu_pct"`
+	Error        string  `json:"error,omitempty"`
+	Skipped      string  `json:"skipped,omitempty"`
+}
+
+type runner struct {
+	lastNoise float64 // others' CPU share during the last load()
+	ctx       context.Context
+	e         *env
+	s         settings
+	results   []*measurement
+	logf      func(format string, args ...any)
+}
+
+func (r *runner) add(m *measurement) {
+	if m.Result != nil {
+		m.OthersCPUPct = r.lastNoise
+	}
+	r.results = append(r.results, m)
+	switch {
+	case m.Skipped != "":
+		r.logf("  %-8s %-22s %-26s skipped: %s", m.Group, m.Case, m.Server, m.Skipped)
+	case m.Error != "":
+		r.logf("  %-8s %-22s %-26s ERROR: %s", m.Group, m.Case, m.Server, m.Error)
+	case m.Result != nil:
+		res := m.Result
+		extra := ""
+		if res.MiBps > 0 {
+			extra = fmt.Sprintf(" %.0f MiB/s", res.MiBps)
+		}
+		if m.StartupMs > 0 {
+			extra += fmt.Sprintf(" startup %.0fms", m.StartupMs)
+		}
+		r.logf("  %-8s %-22s %-26s %7.0f/s p50 %-7s p99 %-7s err %s%s", m.Group, m.Case, m.Server,
+			res.Throughput, loadgen.FormatDuration(res.Latency.P50), loadgen.FormatDuration(res.Latency.P99),
+			loadgen.FormatErrors(res.Errors), extra)
+	}
+}
+
+func (r *runner) want(server string) bool {
+	if r.s.servers == nil {
+		return true
+	}
+	for k := range r.s.servers {
+		if strings.HasPrefix(server, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// load runs one loadgen configuration.
+func (r *runner) load(cfg loadgen.Config) (*loadgen.Result, error) {
+	if cfg.Duration == 0 && cfg.Count == 0 {
+		cfg.Duration = r.s.d
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 3 * time.Second
+	}
+	nm := startNoise()
+	res, err := loadgen.Run(r.ctx, cfg)
+	r.lastNoise = nm.othersPct()
+	return res, err
+}
+
+// ---- sockd job files ----
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// plist renders a launchd job. inetd selects inetdCompatibility Wait=false;
+// sock is the Listeners dictionary body.
+func plist(label, prog string, inetd bool, sock string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+`)
+	fmt.Fprintf(&b, "\t<key>Label</key><string>%s</string>\n", xmlEscape(label))
+	fmt.Fprintf(&b, "\t<key>ProgramArguments</key><array><string>%s</string></array>\n", xmlEscape(prog))
+	if inetd {
+		b.WriteString("\t<key>inetdCompatibility</key><dict><key>Wait</key><false/></dict>\n")
+		b.WriteString("\t<key>SockdLimits</key><dict><key>MaxChildren</key><integer>1024</integer></dict>\n")
+	}
+	fmt.Fprintf(&b, "\t<key>Sockets</key><dict><key>Listeners</key><dict>%s</dict></dict>\n", sock)
+	b.WriteString("</dict>\n</plist>\n")
+	return b.String()
+}
+
+func tcpSock(port int) string {
+	return fmt.Sprintf("<key>SockNodeName</key><string>127.0.0.1</string>"+
+		"<key>SockServiceName</key><string>%d</string><key>SockFamily</key><string>IPv4</string>", port)
+}
+
+func unixSock(path string) string {
+	return fmt.Sprintf("<key>SockPathName</key><string>%s</string>", xmlEscape(path))
+}
+
+// writeJobs writes one job file per (label, body) into a new directory.
+func (r *runner) jobsDir(name string, jobs map[string]string) (string, error) {
+	dir, err := os.MkdirTemp(r.e.tmp, "jobs-"+sanitize(name)+"-")
+	if err != nil {
+		return "", err
+	}
+	for label, body := range jobs {
+		if err := os.WriteFile(filepath.Join(dir, label+".plist"), []byte(body), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func (r *runner) startSockd(name, jobsDir string) (*proc, error) {
+	return startProc(r.e.tmp, name, []string{r.e.sockd, "serve", "--jobs", jobsDir, "--log-level", "warn"}, os.Environ())
+}
+
+// ---- inetd mode ----
+
+// inetdServer starts one inetd-style server for hello on 127.0.0.1:port.
+type inetdServer struct {
+	name  string
+	start func(port int) (*proc, error)
+}
+
+func (r *runner) inetdServers() []inetdServer {
+	e := r.e
+	var out []inetdServer
+	if e.sockd != "" {
+		out = append(out, inetdServer{"sockd", func(port int) (*proc, error) {
+			dir, err := r.jobsDir("sockd-inetd", map[string]string{"bench.hello": plist("bench.hello", e.hello, true, tcpSock(port))})
+			if err != nil {
+				return nil, err
+			}
+			return r.startSockd("sockd", dir)
+		}})
+	}
+	if e.tcpserver.path != "" {
+		out = append(out, inetdServer{"tcpserver", func(port int) (*proc, error) {
+			// -R -H -l 0: no ident and no DNS lookups; -b: backlog like the
+			// others' (tcpserver's default is 20).
+			return startProc(e.tmp, "tcpserver", []string{e.tcpserver.path, "-c", "1000", "-b", "1024", "-q", "-R", "-H", "-l", "0",
+				"127.0.0.1", strconv.Itoa(port), e.hello}, os.Environ())
+		}})
+	}
+	if e.xinetd.path != "" {
+		out = append(out, inetdServer{"xinetd", func(port int) (*proc, error) {
+			conf := filepath.Join(e.tmp, fmt.Sprintf("xinetd-%d.conf", port))
+			userLine := ""
+			if os.Geteuid() == 0 {
+				userLine = "\tuser = root\n"
+			}
+			body := fmt.Sprintf(`defaults
+{
+	instances = UNLIMITED
+	per_source = UNLIMITED
+	cps = 1000000 1
+}
+service bench
+{
+	type = UNLISTED
+	id = bench
+	port = %d
+	bind = 127.0.0.1
+	socket_type = stream
+	protocol = tcp
+	wait = no
+%s	server = %s
+	instances = UNLIMITED
+	per_source = UNLIMITED
+	cps = 1000000 1
+	flags = IPv4
+}
+`, port, userLine, e.hello)
+			if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+				return nil, err
+			}
+			return startProc(e.tmp, "xinetd", []string{e.xinetd.path, "-dontfork", "-stayalive", "-f", conf,
+				"-pidfile", filepath.Join(e.tmp, fmt.Sprintf("xinetd-%d.pid", port))}, os.Environ())
+		}})
+	}
+	if e.inetd.path != "" {
+		out = append(out, inetdServer{"openbsd-inetd", func(port int) (*proc, error) {
+			conf := filepath.Join(e.tmp, fmt.Sprintf("inetd-%d.conf", port))
+			who := "root"
+			if u, err := user.Current(); err == nil {
+				who = u.Username
+			}
+			body := fmt.Sprintf("127.0.0.1:%d stream tcp4 nowait %s %s hello\n", port, who, e.hello)
+			if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+				return nil, err
+			}
+			return startProc(e.tmp, "openbsd-inetd", []string{e.inetd.path, "-i", "-R", "100000000", "-q", "1024", conf}, os.Environ())
+		}})
+	}
+	if e.activate.path != "" {
+		out = append(out, inetdServer{"systemd-socket-activate", func(port int) (*proc, error) {
+			return startProc(e.tmp, "systemd-socket-activate", []string{e.activate.path,
+				"-l", fmt.Sprintf("127.0.0.1:%d", port), "--inetd", "-a", e.hello}, os.Environ())
+		}})
+	}
+	out = append(out, inetdServer{"floor", func(port int) (*proc, error) {
+		return startProc(e.tmp, "floor", []string{e.floor, "127.0.0.1", strconv.Itoa(port), e.hello}, os.Environ())
+	}})
+	var kept []inetdServer
+	for _, s := range out {
+		if r.want(s.name) {
+			kept = append(kept, s)
+		}
+	}
+	return kept
+}
+
+func (r *runner) inetdRound(round int) {
+	for _, srv := range r.inetdServers() {
+		if r.ctx.Err() != nil {
+			return
+		}
+		fail := func(cs string, err error) {
+			r.add(&measurement{Group: "inetd", Case: cs, Server: srv.name, Round: round, Error: err.Error()})
+		}
+		port, err := freePort()
+		if err != nil {
+			fail("start", err)
+			continue
+		}
+		p, err := srv.start(port)
+		if err == nil {
+			err = waitTCP(r.ctx, p, port)
+		}
+		if err != nil {
+			p.stop()
+			fail("start", err)
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		// Warm up: page cache, first-spawn costs.
+		_, _ = r.load(loadgen.Config{Workload: loadgen.ConnPerRequest, Addr: addr, Count: 50})
+		measure := func(cs string, cfg loadgen.Config) {
+			before, err1 := sampleCPU(p.pid())
+			res, err := r.load(cfg)
+			after, err2 := sampleCPU(p.pid())
+			if err != nil {
+				fail(cs, err)
+				return
+			}
+			m := &measurement{Group: "inetd", Case: cs, Server: srv.name, Round: round, Result: res}
+			if err1 == nil && err2 == nil && res.Requests > 0 {
+				per := 1000.0 / float64(clockTicks) * 1000.0 / float64(res.Requests)
+				m.CPUOwnMsPer1k = float64(after.own-before.own) * per
+				m.CPUAllMsPer1k = float64(after.withChildren-before.withChildren) * per
+			}
+			m.RSSKiB, m.HWMKiB, _ = memKiB(p.pid())
+			r.add(m)
+		}
+		for _, c := range r.s.conc {
+			measure(fmt.Sprintf("rate C=%d", c), loadgen.Config{Label: srv.name, Workload: loadgen.ConnPerRequest, Addr: addr, Concurrency: c})
+		}
+		for _, rate := range r.s.rates {
+			measure(fmt.Sprintf("open %.0f/s", rate), loadgen.Config{Label: srv.name, Workload: loadgen.ConnPerRequest, Addr: addr, Rate: rate})
+		}
+		p.stop()
+	}
+}
+
+// ---- handoff mode ----
+
+func (r *runner) handoffServers() []inetdServer {
+	e := r.e
+	var out []inetdServer
+	if e.sockd != "" {
+		out = append(out, inetdServer{"sockd", func(port int) (*proc, error) {
+			dir, err := r.jobsDir("sockd-handoff", map[string]string{"bench.echo": plist("bench.echo", e.echosrv, false, tcpSock(port))})
+			if err != nil {
+				return nil, err
+			}
+			return r.startSockd("sockd", dir)
+		}})
+	}
+	out = append(out, inetdServer{"self-bound", func(port int) (*proc, error) {
+		return startProc(e.tmp, "echosrv", []string{e.echosrv, "127.0.0.1", strconv.Itoa(port)}, os.Environ())
+	}})
+	if e.activate.path != "" {
+		out = append(out, inetdServer{"systemd-socket-activate", func(port int) (*proc, error) {
+			return startProc(e.tmp, "systemd-socket-activate", []string{e.activate.path,
+				"-l", fmt.Sprintf("127.0.0.1:%d", port), e.echosrv}, os.Environ())
+		}})
+	}
+	var kept []inetdServer
+	for _, s := range out {
+		if r.want(s.name) {
+			kept = append(kept, s)
+		}
+	}
+	return kept
+}
+
+// handoffRound: steady-state request latency of echosrv once running.
+func (r *runner) handoffRound(round int) {
+	for _, srv := range r.handoffServers() {
+		if r.ctx.Err() != nil {
+			return
+		}
+		fail := func(cs string, err error) {
+			r.add(&measurement{Group: "handoff", Case: cs, Server: srv.name, Round: round, Error: err.Error()})
+		}
+		port, err := freePort()
+		if err != nil {
+			fail("start", err)
+			continue
+		}
+		p, err := srv.start(port)
+		if err == nil {
+			err = waitTCP(r.ctx, p, port)
+		}
+		if err != nil {
+			p.stop()
+			fail("start", err)
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		// The first connection starts the service (sockd, activate).
+		if res, err := r.load(loadgen.Config{Workload: loadgen.KeepAlive, Addr: addr, Count: 200}); err != nil || res.Requests == 0 {
+			msg := fmt.Sprint(err)
+			if res != nil {
+				msg = fmt.Sprintf("warm-up: %s %v", loadgen.FormatErrors(res.Errors), res.ErrorExamples)
+			}
+			p.stop()
+			fail("start", errors.New(msg+p.logTail()))
+			continue
+		}
+		for _, c := range []int{1, 16} {
+			res, err := r.load(loadgen.Config{Label: srv.name, Workload: loadgen.KeepAlive, Addr: addr, Concurrency: c})
+			if err != nil {
+				fail(fmt.Sprintf("echo C=%d", c), err)
+				continue
+			}
+			r.add(&measurement{Group: "handoff", Case: fmt.Sprintf("echo C=%d", c), Server: srv.name, Round: round, Result: res})
+		}
+		res, err := r.load(loadgen.Config{Label: srv.name, Workload: loadgen.KeepAlive, Addr: addr, Concurrency: 32, Rate: 2000})
+		if err != nil {
+			fail("echo open 2000/s", err)
+		} else {
+			r.add(&measurement{Group: "handoff", Case: "echo open 2000/s", Server: srv.name, Round: round, Result: res})
+		}
+		p.stop()
+	}
+}
+
+// firstRound: first-connection latency, a fresh daemon per sample.
+func (r *runner) firstRound(round int) {
+	for _, srv := range r.handoffServers() {
+		if srv.name == "self-bound" || r.ctx.Err() != nil {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			r.add(&measurement{Group: "first", Case: "connect->first byte", Server: srv.name, Round: round, Error: err.Error()})
+			continue
+		}
+		var cur *proc
+		before := func(ctx context.Context, i int64) error {
+			cur.stop()
+			cur = nil
+			p, err := srv.start(port)
+			if err != nil {
+				return err
+			}
+			cur = p
+			return waitTCP(ctx, p, port)
+		}
+		res, err := r.load(loadgen.Config{Label: srv.name, Workload: loadgen.FirstConn, Addr: fmt.Sprintf("127.0.0.1:%d", port),
+			Count: r.s.firstSamples, BeforeSample: before})
+		cur.stop()
+		m := &measurement{Group: "first", Case: "connect->first byte", Server: srv.name, Round: round, Result: res}
+		if err != nil {
+			m.Error = err.Error()
+		}
+		r.add(m)
+	}
+}
+
+// ---- proxy mode ----
+
+func (r *runner) proxyRound(round int) {
+	e := r.e
+	r.add(&measurement{Group: "proxy", Case: "all", Server: "sockd", Round: round,
+		Skipped: "not yet available: sockd has no proxy jobs yet (SockdProxy)"})
+	// Backends: an in-process bulk sink and a self-bound echosrv.
+	sinkL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		r.add(&measurement{Group: "proxy", Case: "start", Server: "direct", Round: round, Error: err.Error()})
+		return
+	}
+	defer sinkL.Close()
+	go func() { _ = loadgen.ServeSink(sinkL) }()
+	echoPort, err := freePort()
+	if err != nil {
+		r.add(&measurement{Group: "proxy", Case: "start", Server: "direct", Round: round, Error: err.Error()})
+		return
+	}
+	echo, err := startProc(e.tmp, "echosrv", []string{e.echosrv, "127.0.0.1", strconv.Itoa(echoPort)}, os.Environ())
+	if err == nil {
+		err = waitTCP(r.ctx, echo, echoPort)
+	}
+	defer echo.stop()
+	if err != nil {
+		r.add(&measurement{Group: "proxy", Case: "start", Server: "direct", Round: round, Error: err.Error()})
+		return
+	}
+	sinkAddr := sinkL.Addr().String()
+	echoAddr := fmt.Sprintf("127.0.0.1:%d", echoPort)
+
+	type target struct {
+		name           string
+		bulk, echo     string
+		procs          []*proc
+		err            error
+		startedByProbe bool
+	}
+	var targets []*target
+	if r.want("direct") {
+		targets = append(targets, &target{name: "direct", bulk: sinkAddr, echo: echoAddr})
+	}
+	if e.activate.path != "" && e.proxyd.path != "" && r.want("systemd-socket-proxyd") {
+		t := &target{name: "systemd-socket-proxyd"}
+		for _, backend := range []string{sinkAddr, echoAddr} {
+			port, err := freePort()
+			if err != nil {
+				t.err = err
+				break
+			}
+			p, err := startProc(e.tmp, "proxyd", []string{e.activate.path, "-l", fmt.Sprintf("127.0.0.1:%d", port),
+				e.proxyd.path, "--connections-max=1024", backend}, os.Environ())
+			if err == nil {
+				t.procs = append(t.procs, p)
+				err = waitTCP(r.ctx, p, port)
+			}
+			if err != nil {
+				t.err = err
+				break
+			}
+			if backend == sinkAddr {
+				t.bulk = fmt.Sprintf("127.0.0.1:%d", port)
+			} else {
+				t.echo = fmt.Sprintf("127.0.0.1:%d", port)
+			}
+		}
+		targets = append(targets, t)
+	}
+	for _, t := range targets {
+		if t.err != nil {
+			r.add(&measurement{Group: "proxy", Case: "start", Server: t.name, Round: round, Error: t.err.Error()})
+			continue
+		}
+		// Warm up (activates proxyd).
+		_, _ = r.load(loadgen.Config{Workload: loadgen.KeepAlive, Addr: t.echo, Count: 100})
+		cases := []struct {
+			name string
+			cfg  loadgen.Config
+		}{
+			{"bulk 1 stream", loadgen.Config{Workload: loadgen.Bulk, Addr: t.bulk, Concurrency: 1}},
+			{"echo C=1", loadgen.Config{Workload: loadgen.KeepAlive, Addr: t.echo, Concurrency: 1}},
+			{"echo C=32", loadgen.Config{Workload: loadgen.KeepAlive, Addr: t.echo, Concurrency: 32}},
+		}
+		for _, c := range cases {
+			c.cfg.Label = t.name
+			res, err := r.load(c.cfg)
+			m := &measurement{Group: "proxy", Case: c.name, Server: t.name, Round: round, Result: res}
+			if err != nil {
+				m.Error = err.Error()
+			}
+			r.add(m)
+		}
+	}
+	for _, t := range targets {
+		for _, p := range t.procs {
+			p.stop()
+		}
+	}
+}
+
+// ---- scale ----
+
+// scaleJobs prepares, once per size, a jobs directory of n inetd jobs on
+// Unix sockets.
+func (r *runner) scaleJobs(n int) (jobs, sockPrefix string, err error) {
+	base := filepath.Join(r.e.tmp, fmt.Sprintf("scale%d", n))
+	jobs = filepath.Join(base, "jobs")
+	sockDir := filepath.Join(base, "s")
+	sockPrefix = sockDir + "/"
+	if _, err := os.Stat(jobs); err == nil {
+		return jobs, sockPrefix, nil
+	}
+	for _, d := range []string{jobs, sockDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", "", err
+		}
+	}
+	for i := range n {
+		label := fmt.Sprintf("bench.scale.%05d", i)
+		body := plist(label, r.e.hello, true, unixSock(filepath.Join(sockDir, fmt.Sprintf("%05d.sock", i))))
+		if err := os.WriteFile(filepath.Join(jobs, label+".plist"), []byte(body), 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	return jobs, sockPrefix, nil
+}
+
+func (r *runner) scaleRound(round int) {
+	if r.e.sockd == "" {
+		r.add(&measurement{Group: "scale", Case: "all", Server: "sockd", Round: round, Skipped: "sockd not built"})
+		return
+	}
+	for _, n := range r.s.scaleSizes {
+		if r.ctx.Err() != nil {
+			return
+		}
+		name := fmt.Sprintf("sockd %d sockets", n)
+		fail := func(err error) {
+			r.add(&measurement{Group: "scale", Case: "accept C=1", Server: name, Round: round, Error: err.Error()})
+		}
+		jobs, prefix, err := r.scaleJobs(n)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		t0 := time.Now()
+		p, err := r.startSockd(name, jobs)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		err = waitFor(r.ctx, p, 120*time.Second, 20*time.Millisecond, fmt.Sprintf("%d listening Unix sockets", n), func() (bool, error) {
+			c, err := unixListening(prefix)
+			return c >= n, err
+		})
+		last := prefix + fmt.Sprintf("%05d.sock", n-1)
+		if err == nil {
+			// The last socket must also accept and run hello.
+			var res *loadgen.Result
+			res, err = r.load(loadgen.Config{Workload: loadgen.ConnPerRequest, Network: "unix", Addr: last, Count: 1})
+			if err == nil && res.Requests != 1 {
+				err = fmt.Errorf("last socket %s: %s %v", last, loadgen.FormatErrors(res.Errors), res.ErrorExamples)
+			}
+		}
+		startup := time.Since(t0)
+		if err != nil {
+			p.stop()
+			fail(err)
+			continue
+		}
+		rss, hwm, _ := memKiB(p.pid())
+		mid := prefix + fmt.Sprintf("%05d.sock", n/2)
+		res, err := r.load(loadgen.Config{Label: name, Workload: loadgen.ConnPerRequest, Network: "unix", Addr: mid, Concurrency: 1})
+		if err != nil {
+			p.stop()
+			fail(err)
+			continue
+		}
+		r.add(&measurement{Group: "scale", Case: "accept C=1", Server: name, Round: round, Result: res,
+			RSSKiB: rss, HWMKiB: hwm, StartupMs: float64(startup) / float64(time.Millisecond)})
+		p.stop()
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package loadgen
+
+import "time"
+
+func lockPacerThread() {}
+
+func preciseSleep(d time.Duration) { time.Sleep(d) }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sockd/sockd/job"
+)
+
+// importers turn job files in other formats (inetd.conf, xinetd) into
+// jobs. check consults them, in order, for every file before decoding it
+// as a launchd plist; the first that reports handled=true wins. Importer
+// files append to this slice from init().
+var importers []func(path string, data []byte) (handled bool, jobs []*job.Job, diags job.Diags)
+
+func init() {
+	register(command{
+		name:    "check",
+		summary: "validate job files (FILE|DIR...) and report every problem",
+		run:     runCheck,
+	})
+}
+
+func runCheck(args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	noPerms := fs.Bool("no-permissions", false, "skip the ownership and permission checks (like launchctl load -F)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sockd check [--no-permissions] FILE|DIR...\n\n"+
+			"Loads every job file (directories: every *.plist in them) as sockd serve would,\n"+
+			"prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE and a summary.\n"+
+			"Exit status 1 when any error was found, else 0.\n\n")
+		fs.PrintDefaults()
+	}
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(paths) == 0 {
+		fs.Usage()
+		return usageError(fmt.Errorf("no FILE or DIR given"))
+	}
+	opts := job.LoadOptions{UID: os.Geteuid(), SkipPermissions: *noPerms}
+	files, jobs, diags := checkPaths(paths, opts)
+	return reportCheck(os.Stdout, len(files), jobs, diags)
+}
+
+// checkPaths loads like job.LoadPaths, but offers every file to the
+// importers first.
+func checkPaths(paths []string, opts job.LoadOptions) ([]string, []*job.Job, job.Diags) {
+	files, diags := job.ExpandPaths(paths)
+	var jobs []*job.Job
+	for _, f := range files {
+		js, ds := loadOne(f, opts)
+		diags = append(diags, ds...)
+		jobs = append(jobs, js...)
+	}
+	kept, ds := job.CrossCheck(jobs)
+	return files, kept, append(diags, ds...)
+}
+
+// loadOne loads one file through the importers or the plist loader.
+func loadOne(path string, opts job.LoadOptions) ([]*job.Job, job.Diags) {
+	data, diags := job.ReadFile(path, opts)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	for _, imp := range importers {
+		if handled, js, ds := imp(path, data); handled {
+			return js, append(diags, ds...)
+		}
+	}
+	j, ds := job.Decode(data, path)
+	diags = append(diags, ds...)
+	if j == nil {
+		return nil, diags
+	}
+	return []*job.Job{j}, diags
+}
+
+func reportCheck(w io.Writer, nfiles int, jobs []*job.Job, diags job.Diags) error {
+	nerr, nwarn := 0, 0
+	for _, d := range diags {
+		fmt.Fprintln(w, d.String())
+		if d.Severity == job.Error {
+			nerr++
+		} else {
+			nwarn++
+		}
+	}
+	fmt.Fprintf(w, "%s checked, %s valid: %s, %s\n",
+		plural(nfiles, "file"), plural(len(jobs), "job"), plural(nerr, "error"), plural(nwarn, "warning"))
+	if nerr > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,139 @@
+// Command sockd is a Linux socket-activation daemon configured by launchd
+// job files: it binds the sockets the job files describe and starts the
+// jobs' programs on demand (inetd style, launchd/systemd hand-off, or as a
+// proxy). See README.md.
+//
+// main stays tiny: every command lives in its own file and registers
+// itself in init(), and errors become exit codes in exactly one place.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+)
+
+// command is one sub-command of sockd.
+type command struct {
+	name    string
+	summary string
+	// hidden commands are internal (e.g. exec trampolines) and not listed.
+	hidden bool
+	run    func(args []string) error
+}
+
+var commands = map[string]command{}
+
+// register adds a command; command files call it from init().
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("sockd: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// exitError ends sockd with code. A nil err exits quietly (the command has
+// already said what went wrong).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks a command-line mistake (exit status 2). flag.ErrHelp
+// (the user asked for -h) exits 0.
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return &exitError{code: 0}
+	}
+	return &exitError{code: 2, err: err}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run dispatches to a command and maps its error to an exit status.
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		usage(os.Stdout)
+		return 0
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "sockd: unknown command %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+	err := c.run(args[1:])
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "sockd %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "sockd %s: %v\n", name, err)
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: sockd COMMAND [ARGS]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nRun 'sockd COMMAND -h' for a command's flags.\n")
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (sockd print FILE --json) and returns the
+// positional arguments. "--" ends flag parsing.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// fs.Parse stops at "--" (consumed) or at the first non-flag.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sockd/sockd/job"
+)
+
+func init() {
+	register(command{
+		name:    "print",
+		summary: "show a job (FILE|LABEL) as sockd understands it, defaults filled in",
+		run:     runPrint,
+	})
+}
+
+func runPrint(args []string) error {
+	fs := flag.NewFlagSet("print", flag.ContinueOnError)
+	var dirs stringsFlag
+	fs.Var(&dirs, "jobs", fmt.Sprintf("job directory or file to find LABEL in (repeatable; default %v)", defaultJobDirs()))
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	noPerms := fs.Bool("no-permissions", false, "skip the ownership and permission checks")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sockd print [--json] [--jobs DIR] FILE|LABEL\n\n"+
+			"Shows the job as sockd understands it: defaults filled in, mode, resolved\n"+
+			"program and argv, every socket endpoint in hand-off order, and every problem.\n\n")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return usageError(errors.New("want exactly one FILE or LABEL"))
+	}
+	opts := job.LoadOptions{UID: os.Geteuid(), SkipPermissions: *noPerms}
+	j, diags, err := findJob(pos[0], dirs, opts)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if j == nil {
+		for _, d := range diags {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%s has errors; the job would not be loaded", pos[0])}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(jobView(j, diags))
+	}
+	printText(os.Stdout, j, diags)
+	return nil
+}
+
+// findJob loads arg as a file when it names one, else looks for the label
+// in the job directories.
+func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Diags, error) {
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
+		js, ds := loadOne(arg, opts)
+		if len(js) == 0 {
+			return nil, ds, nil
+		}
+		return js[0], ds, nil
+	}
+	if len(dirs) == 0 {
+		dirs = defaultJobDirs()
+	}
+	files, _ := job.ExpandPaths(dirs)
+	for _, f := range files {
+		js, ds := loadOne(f, opts)
+		for _, j := range js {
+			if j.Label == arg {
+				return j, ds, nil
+			}
+		}
+	}
+	return nil, nil, fmt.Errorf("%q is neither a job file nor the Label of a valid job in %s", arg, strings.Join(dirs, ", "))
+}
+
+// endpointView is one socket in hand-off order.
+type endpointView struct {
+	FD       int    `json:"fd,omitempty"`
+	Group    string `json:"group"`
+	Key      string `json:"key"`
+	Network  string `json:"network"`
+	Address  string `json:"address"`
+	Passive  bool   `json:"passive"`
+	Mode     string `json:"mode,omitempty"`
+	Owner    *int   `json:"owner,omitempty"`
+	GroupID  *int   `json:"gid,omitempty"`
+	Mcast    string `json:"multicast_group,omitempty"`
+	ID       string `json:"id"`
+	Delivery string `json:"delivery"`
+}
+
+type limitsView struct {
+	MaxChildren  int      `json:"max_children"`
+	MaxPerSource int      `json:"max_per_source"`
+	Rate         float64  `json:"rate"`
+	Burst        int      `json:"burst"`
+	Pause        string   `json:"pause"`
+	Allow        []string `json:"allow,omitempty"`
+	Deny         []string `json:"deny,omitempty"`
+}
+
+type proxyView struct {
+	Backend       string `json:"backend"`
+	Notify        bool   `json:"notify"`
+	ReadyTimeout  string `json:"ready_timeout"`
+	IdleTimeout   string `json:"idle_timeout"`
+	StopAfterIdle string `json:"stop_after_idle"`
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+}
+
+type rlimitView struct {
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+}
+
+type keepAliveView struct {
+	Always             bool            `json:"always"`
+	SuccessfulExit     *bool           `json:"successful_exit,omitempty"`
+	Crashed            *bool           `json:"crashed,omitempty"`
+	PathState          map[string]bool `json:"path_state,omitempty"`
+	OtherJobEnabled    map[string]bool `json:"other_job_enabled,omitempty"`
+	AfterInitialDemand bool            `json:"after_initial_demand,omitempty"`
+	ImpliesRunAtLoad   bool            `json:"implies_run_at_load"`
+}
+
+type view struct {
+	Label               string            `json:"label"`
+	File                string            `json:"file"`
+	Source              string            `json:"source"`
+	Mode                string            `json:"mode"`
+	Disabled            bool              `json:"disabled"`
+	Program             string            `json:"program,omitempty"`
+	Path                string            `json:"path,omitempty"`
+	Argv                []string          `json:"argv,omitempty"`
+	EnableGlobbing      bool              `json:"enable_globbing"`
+	UserName            string            `json:"user_name,omitempty"`
+	GroupName           string            `json:"group_name,omitempty"`
+	InitGroups          bool              `json:"init_groups"`
+	WorkingDirectory    string            `json:"working_directory,omitempty"`
+	RootDirectory       string            `json:"root_directory,omitempty"`
+	Environment         map[string]string `json:"environment,omitempty"`
+	Umask               string            `json:"umask,omitempty"`
+	Nice                *int              `json:"nice,omitempty"`
+	StandardInPath      string            `json:"stdin,omitempty"`
+	StandardOutPath     string            `json:"stdout,omitempty"`
+	StandardErrorPath   string            `json:"stderr,omitempty"`
+	SoftResourceLimits  []rlimitView      `json:"soft_resource_limits,omitempty"`
+	HardResourceLimits  []rlimitView      `json:"hard_resource_limits,omitempty"`
+	SessionCreate       bool              `json:"session_create"`
+	AbandonProcessGroup bool              `json:"abandon_process_group"`
+	KeepAlive           keepAliveView     `json:"keep_alive"`
+	RunAtLoad           bool              `json:"run_at_load"`
+	ThrottleInterval    string            `json:"throttle_interval"`
+	ExitTimeOut         string            `json:"exit_timeout"`
+	TimeOut             string            `json:"timeout"`
+	InetdWait           *bool             `json:"inetd_wait,omitempty"`
+	Limits              limitsView        `json:"limits"`
+	Internal            string            `json:"internal,omitempty"`
+	Proxy               *proxyView        `json:"proxy,omitempty"`
+	Endpoints           []endpointView    `json:"endpoints"`
+	Diagnostics         []string          `json:"diagnostics"`
+}
+
+func jobView(j *job.Job, diags job.Diags) view {
+	v := view{
+		Label: j.Label, File: j.File, Source: j.Source, Mode: j.Mode().String(), Disabled: j.Disabled,
+		Program: j.Program, Path: j.Path, Argv: j.Argv, EnableGlobbing: j.EnableGlobbing,
+		UserName: j.UserName, GroupName: j.GroupName, InitGroups: j.InitGroups,
+		WorkingDirectory: j.WorkingDirectory, RootDirectory: j.RootDirectory, Nice: j.Nice,
+		StandardInPath: j.StandardInPath, StandardOutPath: j.StandardOutPath, StandardErrorPath: j.StandardErrorPath,
+		SessionCreate: j.SessionCreate, AbandonProcessGroup: j.AbandonProcessGroup, RunAtLoad: j.RunAtLoad,
+		ThrottleInterval: j.ThrottleInterval.String(), ExitTimeOut: j.ExitTimeOut.String(), TimeOut: j.TimeOut.String(),
+		Internal:  j.Internal,
+		Endpoints: []endpointView{}, Diagnostics: []string{},
+	}
+	l := j.Limits
+	v.Limits = limitsView{l.MaxChildren, l.MaxPerSource, l.Rate, l.Burst, l.Pause.String(), l.Allow, l.Deny}
+	if p := j.Proxy; p != nil {
+		v.Proxy = &proxyView{p.Backend, p.Notify, p.ReadyTimeout.String(), p.IdleTimeout.String(), p.StopAfterIdle.String(), p.ProxyProtocol}
+	}
+	if len(j.EnvironmentVariables) > 0 {
+		v.Environment = map[string]string{}
+		for _, e := range j.EnvironmentVariables {
+			v.Environment[e.Name] = e.Value
+		}
+	}
+	if j.Umask != nil {
+		v.Umask = fmt.Sprintf("%#o", *j.Umask)
+	}
+	for _, r := range j.SoftResourceLimits {
+		v.SoftResourceLimits = append(v.SoftResourceLimits, rlimitView{r.Name, r.Value})
+	}
+	for _, r := range j.HardResourceLimits {
+		v.HardResourceLimits = append(v.HardResourceLimits, rlimitView{r.Name, r.Value})
+	}
+	k := j.KeepAlive
+	v.KeepAlive = keepAliveView{Always: k.Always, SuccessfulExit: k.SuccessfulExit, Crashed: k.Crashed,
+		AfterInitialDemand: k.AfterInitialDemand, ImpliesRunAtLoad: k.ImpliesRunAtLoad()}
+	for _, p := range k.PathState {
+		if v.KeepAlive.PathState == nil {
+			v.KeepAlive.PathState = map[string]bool{}
+		}
+		v.KeepAlive.PathState[p.Path] = p.Exists
+	}
+	for _, l := range k.OtherJobEnabled {
+		if v.KeepAlive.OtherJobEnabled == nil {
+			v.KeepAlive.OtherJobEnabled = map[string]bool{}
+		}
+		v.KeepAlive.OtherJobEnabled[l.Label] = l.Enabled
+	}
+	if j.Inetd != nil {
+		w := j.Inetd.Wait
+		v.InetdWait = &w
+	}
+	mode := j.Mode()
+	for i, e := range j.Endpoints() {
+		ev := endpointView{Group: e.Group, Key: e.Key, Network: e.Network, Address: e.Address,
+			Passive: e.Passive, ID: e.ID(), Delivery: delivery(mode)}
+		if mode == job.ModeHandoff {
+			ev.FD = 3 + i
+		}
+		if s := e.Socket; s != nil {
+			if s.PathMode != nil {
+				ev.Mode = fmt.Sprintf("%#o", uint32(*s.PathMode))
+			}
+			ev.Owner, ev.GroupID, ev.Mcast = s.PathOwner, s.PathGroup, s.MulticastGroup
+		}
+		v.Endpoints = append(v.Endpoints, ev)
+	}
+	for _, d := range diags {
+		v.Diagnostics = append(v.Diagnostics, d.String())
+	}
+	return v
+}
+
+// delivery says how a socket reaches the job in a mode.
+func delivery(m job.Mode) string {
+	switch m {
+	case job.ModeInetdNowait:
+		return "accepted connection on fds 0,1,2 of a new child"
+	case job.ModeInetdWait:
+		return "the ready socket itself on fds 0,1,2"
+	case job.ModeHandoff:
+		return "LISTEN_FDS"
+	case job.ModeProxy:
+		return "accepted by sockd and proxied to the backend"
+	case job.ModeInternal:
+		return "served inside sockd"
+	}
+	return ""
+}
+
+func modeHelp(m job.Mode) string {
+	switch m {
+	case job.ModeNone:
+		return "no sockets: started by RunAtLoad/KeepAlive only"
+	case job.ModeInetdNowait:
+		return "one child per accepted connection, the connection on fds 0, 1 and 2"
+	case job.ModeInetdWait:
+		return "the ready socket on fds 0, 1 and 2; sockd stops watching it while the child runs"
+	case job.ModeHandoff:
+		return "started on the first activity; receives every socket as fds 3.. (LISTEN_FDS)"
+	case job.ModeProxy:
+		return "sockd accepts and forwards to a backend it starts on demand"
+	case job.ModeInternal:
+		return "sockd answers itself; no process is spawned"
+	}
+	return ""
+}
+
+func printText(w io.Writer, j *job.Job, diags job.Diags) {
+	v := jobView(j, diags)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, args...)) }
+	orDefault := func(s, def string) string {
+		if s == "" {
+			return def
+		}
+		return s
+	}
+	row("Label", "%s", j.Label)
+	row("File", "%s (%s)", j.File, j.Source)
+	row("Mode", "%s (%s)", j.Mode(), modeHelp(j.Mode()))
+	if j.Disabled {
+		row("Disabled", "true (sockd does not serve this job)")
+	}
+	switch {
+	case j.Internal != "":
+		row("Internal service", "%s", j.Internal)
+	case j.Path != "":
+		row("Program", "%s", j.Path)
+		row("Argv", "%s", quoteArgv(j.Argv))
+		if j.EnableGlobbing {
+			row("EnableGlobbing", "true (argv is globbed at each start)")
+		}
+	default:
+		row("Program", "(none)")
+	}
+	if j.Proxy != nil {
+		p := j.Proxy
+		row("Proxy backend", "%s (notify %t, ready timeout %s, idle timeout %s, stop after idle %s, PROXY protocol %s)",
+			p.Backend, p.Notify, p.ReadyTimeout, durOrNone(p.IdleTimeout), durOrNone(p.StopAfterIdle), orDefault(p.ProxyProtocol, "off"))
+	}
+	row("User", "%s", orDefault(j.UserName, "(sockd's own)"))
+	row("Group", "%s", orDefault(j.GroupName, "(the user's primary group)"))
+	row("InitGroups", "%t", j.InitGroups)
+	row("WorkingDirectory", "%s", orDefault(j.WorkingDirectory, "(sockd's)"))
+	if j.RootDirectory != "" {
+		row("RootDirectory", "%s", j.RootDirectory)
+	}
+	row("Umask", "%s", orDefault(v.Umask, "(inherited)"))
+	if j.Nice != nil {
+		row("Nice", "%d", *j.Nice)
+	}
+	row("Stdin", "%s", orDefault(j.StandardInPath, "/dev/null"))
+	row("Stdout", "%s", orDefault(j.StandardOutPath, "(sockd's log)"))
+	row("Stderr", "%s", orDefault(j.StandardErrorPath, "(sockd's log)"))
+	for _, e := range j.EnvironmentVariables {
+		row("Environment", "%s=%s", e.Name, e.Value)
+	}
+	for _, r := range j.SoftResourceLimits {
+		row("Soft limit", "%s %d", r.Name, r.Value)
+	}
+	for _, r := range j.HardResourceLimits {
+		row("Hard limit", "%s %d", r.Name, r.Value)
+	}
+	row("KeepAlive", "%s", keepAliveText(j.KeepAlive))
+	row("RunAtLoad", "%t%s", j.RunAtLoad, map[bool]string{true: " (KeepAlive implies an initial start)"}[!j.RunAtLoad && j.KeepAlive.ImpliesRunAtLoad()])
+	row("Timing", "ThrottleInterval %s, ExitTimeOut %s, TimeOut %s", j.ThrottleInterval, j.ExitTimeOut, j.TimeOut)
+	row("SessionCreate", "%t", j.SessionCreate)
+	row("AbandonProcessGroup", "%t", j.AbandonProcessGroup)
+	if m := j.Mode(); m == job.ModeInetdNowait || m == job.ModeInetdWait || m == job.ModeProxy || m == job.ModeInternal {
+		l := j.Limits
+		row("Limits", "MaxChildren %d, MaxPerSource %s, Rate %s, Burst %d, Pause %s",
+			l.MaxChildren, unlimited(l.MaxPerSource), rateText(l.Rate), l.Burst, l.Pause)
+		if len(l.Allow) > 0 {
+			row("Allow", "%s", strings.Join(l.Allow, " "))
+		}
+		if len(l.Deny) > 0 {
+			row("Deny", "%s", strings.Join(l.Deny, " "))
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nSockets (hand-off order):\n")
+	if len(v.Endpoints) == 0 {
+		fmt.Fprintf(w, "  (none)\n")
+	}
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, e := range v.Endpoints {
+		fd := "-"
+		if e.FD > 0 {
+			fd = fmt.Sprintf("fd %d", e.FD)
+		}
+		var extra []string
+		if !e.Passive {
+			extra = append(extra, "connected (SockPassive false)")
+		}
+		if e.Mode != "" {
+			extra = append(extra, "mode "+e.Mode)
+		}
+		if e.Owner != nil {
+			extra = append(extra, fmt.Sprintf("owner %d", *e.Owner))
+		}
+		if e.GroupID != nil {
+			extra = append(extra, fmt.Sprintf("group %d", *e.GroupID))
+		}
+		if e.Mcast != "" {
+			extra = append(extra, "multicast "+e.Mcast)
+		}
+		line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s", fd, e.Group, e.Network, e.Address, e.Key, strings.Join(extra, ", "))
+		fmt.Fprintln(tw, strings.TrimRight(line, "\t "))
+	}
+	tw.Flush()
+	if len(j.Endpoints()) > 0 {
+		fmt.Fprintf(w, "  delivery: %s\n", delivery(j.Mode()))
+	}
+
+	fmt.Fprintf(w, "\nProblems:\n")
+	if len(diags) == 0 {
+		fmt.Fprintf(w, "  (none)\n")
+	}
+	for _, d := range diags {
+		fmt.Fprintf(w, "  %s\n", d.String())
+	}
+}
+
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}
+
+func keepAliveText(k job.KeepAlive) string {
+	if k.Always {
+		return "always (restart whenever it exits)"
+	}
+	var parts []string
+	if k.SuccessfulExit != nil {
+		if *k.SuccessfulExit {
+			parts = append(parts, "restart after exit 0")
+		} else {
+			parts = append(parts, "restart after a failure (non-zero exit or signal)")
+		}
+	}
+	if k.Crashed != nil {
+		if *k.Crashed {
+			parts = append(parts, "restart after a crash")
+		} else {
+			parts = append(parts, "restart unless it crashed")
+		}
+	}
+	for _, p := range k.PathState {
+		if p.Exists {
+			parts = append(parts, "while "+p.Path+" exists")
+		} else {
+			parts = append(parts, "while "+p.Path+" is missing")
+		}
+	}
+	for _, l := range k.OtherJobEnabled {
+		if l.Enabled {
+			parts = append(parts, "while job "+l.Label+" is loaded")
+		} else {
+			parts = append(parts, "while job "+l.Label+" is not loaded")
+		}
+	}
+	if k.AfterInitialDemand {
+		parts = append(parts, "only after the first demand start")
+	}
+	if len(parts) == 0 {
+		return "false (on demand)"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func unlimited(n int) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+func rateText(r float64) string {
+	if r == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%g/s", r)
+}
+
+func durOrNone(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}

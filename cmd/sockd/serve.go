@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/supervisor"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "bind every job's sockets and serve them (the daemon)",
+		run:     runServe,
+	})
+}
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var dirs stringsFlag
+	fs.Var(&dirs, "jobs", "job directory or file (repeatable; default "+fmt.Sprint(defaultJobDirs())+")")
+	logFormat := fs.String("log-format", "console", "log format: console or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
+	}
+	if len(dirs) == 0 {
+		dirs = defaultJobDirs()
+	}
+	log, err := newLogger(*logFormat, *logLevel)
+	if err != nil {
+		return usageError(err)
+	}
+	defer func() { _ = log.Sync() }()
+
+	opts := job.LoadOptions{UID: os.Geteuid()}
+	load := func() ([]*job.Job, job.Diags) {
+		var paths []string
+		var diags job.Diags
+		for _, d := range dirs {
+			if _, err := os.Stat(d); err != nil {
+				diags = append(diags, job.Diag{File: d, Severity: job.Warning, Msg: "job directory not readable: " + err.Error()})
+				continue
+			}
+			paths = append(paths, d)
+		}
+		jobs, ds := job.LoadPaths(paths, opts)
+		return jobs, append(diags, ds...)
+	}
+
+	sup, err := supervisor.New(supervisor.Config{Load: load, Log: log, Notify: true})
+	if err != nil {
+		return err
+	}
+
+	// SIGPIPE is ignored: sockd writes to sockets whose peers vanish. The
+	// spawn package resets every signal disposition in children.
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for sig := range sigs {
+			switch sig {
+			case syscall.SIGHUP:
+				log.Info("SIGHUP: reloading jobs")
+				sup.Reload()
+			case syscall.SIGUSR1:
+				sup.LogStats()
+			default:
+				log.Info("signal received; shutting down", zap.Stringer("signal", sig))
+				cancel()
+				return
+			}
+		}
+	}()
+	log.Info("sockd starting", zap.Strings("jobs", dirs), zap.String("version", versionString()))
+	return sup.Run(ctx)
+}

@@ -1,0 +1,72 @@
+// Package compat imports inetd.conf and xinetd configurations into sockd
+// jobs (job.Job) and writes jobs back out as launchd XML job files for
+// "sockd convert".
+//
+// Every imported service becomes one job with launchd's and sockd's
+// defaults filled in, exactly as the launchd loader fills them, so a job
+// from here and the same job written by WritePlist and loaded back are
+// equal. A service that cannot be imported yields an error Diag naming
+// file and line and no job; the other services still load. Whatever
+// sockd does not honour is reported as a warning, never dropped silently.
+//
+// # inetd.conf
+//
+// LoadInetd and ParseInetd read the BSD/Debian format: comments ("#" first
+// on the line, Debian's "#:SECTION:" markers included), blank lines, BSD
+// continuation lines (a line starting with a blank continues the entry
+// above), "host:" lines that set the address for the lines below, and
+// "host:service" prefixes ("127.0.0.1:comsat", "[::1]:comsat", "a,b:svc").
+// A job is labelled "inetd.SERVICE.PROTO" ("@HOST" appended for a host
+// prefix) and its File is "PATH:LINE". Protocols follow Debian's
+// openbsd-inetd: tcp/udp listen on IPv6 and IPv4 (two endpoints), except
+// when the same file declares the same service on tcp6/udp6 too, in which
+// case tcp/udp means IPv4 only, as on the BSDs (a warning says so);
+// tcp4/udp4 and tcp6/udp6 (tcp6only) one family; tcp46 both; unix a Unix
+// socket at the path in the service field; rpc/* is skipped with a warning.
+// The wait field's ".max" (BSD, Solaris, GNU) is a number of spawns per
+// minute and becomes Limits.Rate max/60 with Burst max; without it inetd's
+// default -R 256 per minute applies (Rate 256/60, Burst 256). FreeBSD's
+// "/max-child/max-conn-per-ip-per-minute/max-child-per-ip" sets
+// MaxChildren (0 = Unlimited) and MaxPerSource; a per-minute per-source
+// rate only approximates to a concurrent per-source limit, with a warning.
+// "internal" becomes job.Internal for echo, discard, chargen, daytime and
+// time.
+//
+// # xinetd
+//
+// LoadXinetd reads xinetd.conf, a directory such as xinetd.d, or one
+// service file; ParseXinetd reads text without touching the file system
+// (include and includedir are then warned about and ignored). includedir
+// reads the directory's files in byte order, skipping names that contain a
+// dot or end in '~' (xinetd.conf(5)). Relative include paths are relative
+// to the including file. An absolute one that does not exist is looked up
+// by its last element in the loaded tree (the directory of the file given,
+// or the parent of the directory given), with a warning;
+// XinetdOptions.Relocate always does so and never reads the host's /etc,
+// for copied trees and tests. Include depth, file count and file size are
+// bounded and a file is never read twice (so include loops end).
+// defaults{} applies to every service (list attributes cumulatively); +=
+// and -= start from the defaults' list. Jobs are labelled "xinetd.ID" (ID
+// defaults to the service name; "@BIND" is appended when one id is used
+// with several bind addresses). The family is IPv4 unless flags has IPv6
+// (then both families, since xinetd's IPv6 socket also takes IPv4 clients,
+// or IPv6 only with v6only = yes) or bind gives an address. instances,
+// per_source, cps, only_from and no_access become Limits; env, passenv,
+// nice, umask and rlimit_* become the process settings; redirect becomes a
+// proxy job; type = INTERNAL an internal one. Without cps, xinetd's own
+// default cps = 50 10 applies. Errors in a disabled service are reported
+// as warnings.
+//
+// # Detect
+//
+// Detect decides by name first: "*.plist" is launchd, a name beginning
+// with "xinetd.conf" is xinetd, one beginning with "inetd.conf" is inetd,
+// and any file in a directory named "xinetd.d" is xinetd. Otherwise by
+// content: a "bplist00" header, or text starting (after blanks) with
+// "<?xml", "<plist", "<!DOCTYPE plist" or "{" is launchd; a non-comment
+// line "service NAME [{]", "defaults [{]" or "includedir DIR" is xinetd; a
+// line of six or more fields whose fourth is wait or nowait (with an
+// optional .max, /max or :filter suffix) is inetd, checked first on
+// uncommented lines and then on commented-out ones (files that ship with
+// every entry disabled). Anything else is FormatUnknown.
+package compat

@@ -1,0 +1,105 @@
+package compat
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/sockd/sockd/job"
+)
+
+// corpusRoot is /work/shared/corpus seen from the repository root.
+func corpusRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot find the test source")
+	}
+	repo := filepath.Dir(filepath.Dir(file))
+	return filepath.Join(repo, "..", "shared", "corpus")
+}
+
+// diagStrings renders diags with prefix trimmed from file names.
+func diagStrings(ds job.Diags, prefix string) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, strings.ReplaceAll(d.String(), prefix, ""))
+	}
+	return out
+}
+
+func countSev(ds job.Diags) (errs, warns int) {
+	for _, d := range ds {
+		if d.Severity == job.Error {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	return
+}
+
+// endpoints renders a job's endpoints as "network address" strings.
+func endpoints(j *job.Job) []string {
+	var out []string
+	for _, e := range j.Endpoints() {
+		out = append(out, e.Network+" "+e.Address)
+	}
+	return out
+}
+
+func labels(jobs []*job.Job) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.Label)
+	}
+	return out
+}
+
+func findJob(t *testing.T, jobs []*job.Job, label string) *job.Job {
+	t.Helper()
+	for _, j := range jobs {
+		if j.Label == label {
+			return j
+		}
+	}
+	t.Fatalf("no job %s among %v", label, labels(jobs))
+	return nil
+}
+
+// wantDiags checks that every string of want is among the diags.
+func wantDiags(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, g := range got {
+		have[g] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("missing diag\n  %s\namong\n  %s", w, strings.Join(got, "\n  "))
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}
+
+func eq[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func show(v any) string { return fmt.Sprintf("%+v", v) }

@@ -1,0 +1,408 @@
+// Package e2e holds sockd's end-to-end tests: the real sockd binary, started
+// as a daemon on job files written by the test, driven by real clients
+// (ssh, tftp, socat, curl, nginx) and by the test binary itself as the
+// service (the GO_WANT_HELPER_PROCESS pattern).
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"howett.net/plist"
+)
+
+var sockdBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("GO_WANT_HELPER_PROCESS") == "1" {
+		initialFds = scanFds()
+		runHelper()
+		return
+	}
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "sockd-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	sockdBin = filepath.Join(dir, "sockd")
+	build := exec.Command("go", "build", "-o", sockdBin, "../cmd/sockd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building sockd:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	// The test binary is run by sockd as a job's program: make it reachable
+	// for unprivileged job users too.
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// helperArgv is the argv of a job that runs the test binary as helper cmd.
+func helperArgv(cmd string, args ...string) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return append([]string{exe, cmd}, args...)
+}
+
+// helperEnv is the EnvironmentVariables that make the test binary a helper.
+func helperEnv() map[string]any {
+	return map[string]any{"GO_WANT_HELPER_PROCESS": "1"}
+}
+
+// needRoot skips a test that needs root.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// needProgram skips (or, under CI, fails) when a Debian program is missing.
+func needProgram(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed; .ci/run must install it", n)
+			}
+			t.Skipf("%s not installed (apt-get install the package that provides it)", n)
+		}
+	}
+}
+
+// freePort returns a loopback TCP (or UDP) port that is free right now.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if strings.HasPrefix(network, "udp") {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writeJob writes a launchd XML job file into dir.
+func writeJob(t *testing.T, dir, name string, j map[string]any) string {
+	t.Helper()
+	data, err := plist.MarshalIndent(j, plist.XMLFormat, "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".plist")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tcpSocket is a Sockets entry for 127.0.0.1:port.
+func tcpSocket(port int) map[string]any {
+	return map[string]any{"SockNodeName": "127.0.0.1", "SockServiceName": strconv.Itoa(port), "SockFamily": "IPv4"}
+}
+
+// daemon is one running sockd.
+type daemon struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	logBuf *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSockd runs `sockd serve` on jobsDir and waits for READY=1 on a
+// NOTIFY_SOCKET the test owns.
+func startSockd(t *testing.T, jobsDir string, extra ...string) *daemon {
+	t.Helper()
+	return startSockdAs(t, nil, nil, jobsDir, extra...)
+}
+
+// startSockdAs is startSockd with the daemon run under cred (nil: as the
+// test) and with extra environment.
+func startSockdAs(t *testing.T, cred *syscall.Credential, env []string, jobsDir string, extra ...string) *daemon {
+	t.Helper()
+	nsDir := t.TempDir()
+	bin := sockdBin
+	if cred != nil {
+		nsDir = publicTempDir(t)
+		if err := os.Chmod(nsDir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		bin = copyFile(t, sockdBin)
+	}
+	nsPath := filepath.Join(nsDir, "notify")
+	ns, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: nsPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+
+	args := append([]string{"serve", "--jobs", jobsDir, "--log-format", "json", "--log-level", "debug"}, extra...)
+	if cred != nil {
+		_ = os.Chmod(nsPath, 0o777)
+	}
+	if jobsDir == "" {
+		args = args[3:]
+		args = append([]string{"serve"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+nsPath), env...)
+	d := &daemon{t: t, cmd: cmd, logBuf: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout = d.logBuf
+	cmd.Stderr = d.logBuf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
+	runtime.LockOSThread() // Pdeathsig follows the starting thread
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-d.exited:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-d.exited
+			}
+		}
+		if t.Failed() {
+			t.Logf("sockd log:\n%s", d.logBuf.String())
+		}
+	})
+
+	_ = ns.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := ns.ReadFromUnix(buf)
+		if err != nil {
+			t.Fatalf("sockd did not send READY=1: %v\nlog:\n%s", err, d.logBuf.String())
+		}
+		if strings.Contains(string(buf[:n]), "READY=1") {
+			return d
+		}
+	}
+}
+
+func (d *daemon) pid() int { return d.cmd.Process.Pid }
+
+func (d *daemon) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// stop sends SIGTERM and returns the exit error (nil for exit 0).
+func (d *daemon) stop(timeout time.Duration) error {
+	d.t.Helper()
+	d.signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(timeout):
+		d.t.Fatalf("sockd did not exit within %v after SIGTERM", timeout)
+		return nil
+	}
+}
+
+// logs returns the decoded JSON log lines.
+func (d *daemon) logs() []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(d.logBuf.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// countLogs counts log lines whose msg contains substr (and, if job is not
+// empty, whose job field is job).
+func (d *daemon) countLogs(substr, jobLabel string) int {
+	n := 0
+	for _, m := range d.logs() {
+		msg, _ := m["msg"].(string)
+		if !strings.Contains(msg, substr) {
+			continue
+		}
+		if jobLabel != "" && m["job"] != jobLabel {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// waitLog waits until a log line containing substr appears.
+func (d *daemon) waitLog(substr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.logBuf.String(), substr) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// fdCount is the number of open fds of a process.
+func fdCount(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// zombies lists the zombie children of pid.
+func zombies(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// children lists the live children of pid.
+func children(pid int) []int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// eventually polls cond until it is true or timeout passes.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dialRead connects, optionally writes, half-closes and reads to EOF.
+func dialRead(t *testing.T, network, addr, send string) string {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if send != "" {
+		if _, err := c.Write([]byte(send)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(c); err != nil {
+		t.Fatalf("read from %s: %v (got %q)", addr, err, b.String())
+	}
+	return b.String()
+}
+
+// publicTempDir is a temporary directory every user can traverse (the
+// t.TempDir tree is 0700).
+func publicTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sockd-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -1,0 +1,422 @@
+package job
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"howett.net/plist"
+)
+
+// Limits on what Decode accepts, so that no input can make it hang or
+// exhaust memory. Real job files are a few kilobytes and a few levels deep.
+const (
+	// MaxFileSize is the largest job file Decode accepts.
+	MaxFileSize = 1 << 20
+	// MaxDepth is the deepest nesting of dictionaries and arrays accepted.
+	MaxDepth = 64
+)
+
+// Source names of the launchd encodings (Job.Source).
+const (
+	SourceXML      = "launchd-xml"
+	SourceBinary   = "launchd-binary"
+	SourceOpenStep = "launchd-openstep"
+)
+
+// Decode parses one launchd job file held in data; name is used in every
+// message (normally the file's path). It checks types, fills in launchd's
+// defaults, resolves the program, service names and node names, and
+// validates what can be validated within one file. It does not look at the
+// file system entry of name (ownership and permissions are LoadFile's job)
+// and does not compare the job with others (CrossCheck).
+//
+// The Job is nil when any Diag is an error; warnings come with a usable Job.
+func Decode(data []byte, name string) (*Job, Diags) {
+	d := &decoder{file: name}
+	j := d.decode(data)
+	// File-level problems first, then in line order.
+	sort.SliceStable(d.diags, func(a, b int) bool { return d.diags[a].Line < d.diags[b].Line })
+	if d.diags.HasErrors() {
+		return nil, d.diags
+	}
+	return j, d.diags
+}
+
+// decoder carries the state of decoding one file.
+type decoder struct {
+	file   string
+	source string
+	// text is true for OpenStep/GNUstep text plists, which carry only
+	// strings: numbers and booleans are then accepted in their spelled form.
+	text bool
+	// lines maps key paths to line numbers (XML only).
+	lines map[string]int
+	diags Diags
+}
+
+func (d *decoder) add(sev Severity, key, format string, args ...any) {
+	d.diags = append(d.diags, Diag{
+		File:     d.file,
+		Line:     d.lineOf(key),
+		Key:      key,
+		Severity: sev,
+		Msg:      fmt.Sprintf(format, args...),
+	})
+}
+
+// lineOf finds the line of a key path, or of its nearest enclosing
+// key when the key itself is not in the file (a missing key).
+func (d *decoder) lineOf(key string) int {
+	for key != "" {
+		if l, ok := d.lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return 0
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func (d *decoder) errorf(key, format string, args ...any) { d.add(Error, key, format, args...) }
+func (d *decoder) warnf(key, format string, args ...any)  { d.add(Warning, key, format, args...) }
+
+func (d *decoder) decode(data []byte) *Job {
+	root, ok := d.parse(data)
+	if !ok {
+		return nil
+	}
+	return d.build(root)
+}
+
+// parse turns the bytes into a generic property-list tree.
+func (d *decoder) parse(data []byte) (map[string]any, bool) {
+	if len(data) > MaxFileSize {
+		d.errorf("", "file is %d bytes, larger than the %d bytes sockd accepts for a job file", len(data), MaxFileSize)
+		return nil, false
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		d.errorf("", "file is empty: a job file is a property list dictionary with at least Label and ProgramArguments")
+		return nil, false
+	}
+	var (
+		tree any
+		err  error
+	)
+	switch {
+	case bytes.HasPrefix(data, []byte("bplist")):
+		d.source = SourceBinary
+		if err = checkBinaryDepth(data, MaxDepth); err == nil {
+			tree, _, err = unmarshal(data)
+		}
+	case isXML(data):
+		d.source = SourceXML
+		data, err = d.scanXML(data)
+		if err == nil {
+			tree, _, err = unmarshal(data)
+		}
+	default:
+		d.source = SourceOpenStep
+		d.text = true
+		if err = checkTextDepth(data, MaxDepth); err == nil {
+			var format int
+			tree, format, err = unmarshal(data)
+			if err == nil && format != plist.OpenStepFormat && format != plist.GNUStepFormat {
+				err = errors.New("unrecognised format")
+			}
+		}
+	}
+	if err != nil {
+		var se *xmlSyntaxError
+		if errors.As(err, &se) {
+			d.diags = append(d.diags, Diag{File: d.file, Line: se.line, Severity: Error,
+				Msg: "not a valid XML property list: " + se.msg})
+			return nil, false
+		}
+		d.errorf("", "not a valid property list (%s): %v", d.formatName(), err)
+		return nil, false
+	}
+	root, ok := tree.(map[string]any)
+	if !ok {
+		d.errorf("", "the top level of a job file must be a dictionary, not %s", typeName(tree))
+		return nil, false
+	}
+	return root, true
+}
+
+func (d *decoder) formatName() string {
+	switch d.source {
+	case SourceBinary:
+		return "binary"
+	case SourceXML:
+		return "XML"
+	}
+	return "OpenStep"
+}
+
+// isXML reports whether data starts (after a byte-order mark and white
+// space) with '<'.
+func isXML(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimLeft(data, " \t\r\n")
+	return len(data) > 0 && data[0] == '<'
+}
+
+// unmarshal runs howett.net/plist, turning any panic it lets through into
+// an error.
+func unmarshal(data []byte) (tree any, format int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder failure: %v", r)
+		}
+	}()
+	format, err = plist.Unmarshal(data, &tree)
+	return tree, format, err
+}
+
+// typeName names a decoded plist value's type for messages.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case uint64, int64:
+		return "an integer"
+	case float32, float64:
+		return "a real number"
+	case map[string]any:
+		return "a dictionary"
+	case []any:
+		return "an array"
+	case []byte:
+		return "data"
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// describe renders a scalar value for messages.
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", v)
+	case map[string]any, []any:
+		return typeName(v)
+	}
+	return fmt.Sprintf("%s (%v)", typeName(v), v)
+}
+
+// join builds a key path.
+func join(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func index(parent string, i int) string {
+	return fmt.Sprintf("%s[%d]", parent, i)
+}
+
+// dictView looks keys up case-insensitively, as launchd does, and
+// remembers which keys were used so that the rest can be reported.
+type dictView struct {
+	path    string
+	entries map[string]dictEntry // lower-cased name -> entry
+	used    map[string]bool
+}
+
+type dictEntry struct {
+	name string // as written
+	val  any
+}
+
+func (d *decoder) view(path string, m map[string]any) *dictView {
+	v := &dictView{path: path, entries: make(map[string]dictEntry, len(m)), used: map[string]bool{}}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		lk := strings.ToLower(k)
+		if prev, dup := v.entries[lk]; dup {
+			d.errorf(join(path, k), "key %q is also written as %q; launchd matches keys case-insensitively, so it is unclear which one applies: keep one", k, prev.name)
+			continue
+		}
+		v.entries[lk] = dictEntry{name: k, val: m[k]}
+	}
+	return v
+}
+
+// get returns the key path and value of the named key.
+func (v *dictView) get(name string) (string, any, bool) {
+	lk := strings.ToLower(name)
+	e, ok := v.entries[lk]
+	if !ok {
+		return "", nil, false
+	}
+	v.used[lk] = true
+	return join(v.path, e.name), e.val, true
+}
+
+// rest returns the entries not looked up yet, sorted by name.
+func (v *dictView) rest() []dictEntry {
+	var out []dictEntry
+	for lk, e := range v.entries {
+		if !v.used[lk] {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].name < out[k].name })
+	return out
+}
+
+// Typed accessors. Each reports a wrong type as an error naming the key and
+// returns ok=false.
+
+func (d *decoder) str(key string, v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		d.errorf(key, "must be a string, not %s", describe(v))
+	}
+	return s, ok
+}
+
+func (d *decoder) boolean(key string, v any) (bool, bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		if d.text {
+			switch strings.ToLower(v) {
+			case "yes", "true":
+				return true, true
+			case "no", "false":
+				return false, true
+			}
+			d.errorf(key, "must be a boolean: write YES or NO (or true/false), not %q", v)
+			return false, false
+		}
+	}
+	d.errorf(key, "must be a boolean (<true/> or <false/>), not %s", describe(v))
+	return false, false
+}
+
+func (d *decoder) integer(key string, v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case uint64:
+		if v > math.MaxInt64 {
+			d.errorf(key, "integer %d is too large", v)
+			return 0, false
+		}
+		return int64(v), true
+	case string:
+		if d.text {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				d.errorf(key, "must be a decimal integer, not %q", v)
+				return 0, false
+			}
+			return n, true
+		}
+	}
+	d.errorf(key, "must be an integer (<integer>), not %s", describe(v))
+	return 0, false
+}
+
+// intRange is integer with bounds (inclusive).
+func (d *decoder) intRange(key string, v any, lo, hi int64, what string) (int64, bool) {
+	n, ok := d.integer(key, v)
+	if !ok {
+		return 0, false
+	}
+	if n < lo || n > hi {
+		d.errorf(key, "%d is out of range: %s must be between %d and %d", n, what, lo, hi)
+		return 0, false
+	}
+	return n, true
+}
+
+func (d *decoder) number(key string, v any) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case float32:
+		return float64(v), true
+	case int64, uint64:
+		n, ok := d.integer(key, v)
+		return float64(n), ok
+	case string:
+		if d.text {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				d.errorf(key, "must be a number, not %q", v)
+				return 0, false
+			}
+			return f, true
+		}
+	}
+	d.errorf(key, "must be a number (<integer> or <real>), not %s", describe(v))
+	return 0, false
+}
+
+func (d *decoder) dict(key string, v any) (*dictView, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.errorf(key, "must be a dictionary, not %s", describe(v))
+		return nil, false
+	}
+	return d.view(key, m), true
+}
+
+// rawDict is a dictionary whose keys are data, not launchd keys (socket
+// names, environment variables, paths, labels): matched exactly. It
+// returns the names sorted in byte order.
+func (d *decoder) rawDict(key string, v any) (map[string]any, []string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.errorf(key, "must be a dictionary, not %s", describe(v))
+		return nil, nil, false
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return m, names, true
+}
+
+func (d *decoder) array(key string, v any) ([]any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		d.errorf(key, "must be an array, not %s", describe(v))
+	}
+	return a, ok
+}
+
+func (d *decoder) strings(key string, v any) ([]string, bool) {
+	a, ok := d.array(key, v)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(a))
+	all := true
+	for i, e := range a {
+		s, ok := d.str(index(key, i), e)
+		all = all && ok
+		out = append(out, s)
+	}
+	return out, all
+}

@@ -1,0 +1,130 @@
+package job
+
+import "testing"
+
+// xmlJob wraps body (written on one line) into an XML plist; every key of
+// body is on line 4, so diagnostics read "t.plist:4: KEY: ...".
+func xmlJob(body string) []byte {
+	return []byte("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict>\n" + body + "\n</dict>\n</plist>\n")
+}
+
+const base = `<key>Label</key><string>org.test</string><key>ProgramArguments</key><array><string>/bin/true</string></array>`
+
+func sockets(groups string) string { return `<key>Sockets</key><dict>` + groups + `</dict>` }
+
+func sock(name, body string) string { return `<key>` + name + `</key><dict>` + body + `</dict>` }
+
+const nowait = `<key>inetdCompatibility</key><dict><key>Wait</key><false/></dict>`
+
+func TestValidation(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		ok   bool     // the job loads
+		want []string // exact diagnostics that must be among the reported ones
+	}{
+		{"wrong type", `<key>Label</key><integer>5</integer><key>Program</key><string>/bin/true</string>`, false,
+			[]string{"t.plist:4: Label: error: must be a string, not an integer (5)"}},
+		{"wrong type bool", base + `<key>RunAtLoad</key><string>yes</string>`, false,
+			[]string{`t.plist:4: RunAtLoad: error: must be a boolean (<true/> or <false/>), not string "yes"`}},
+		{"wrong type array element", `<key>Label</key><string>x</string><key>ProgramArguments</key><array><string>/bin/true</string><integer>1</integer></array>`, false,
+			[]string{"t.plist:4: ProgramArguments[1]: error: must be a string, not an integer (1)"}},
+		{"missing label", `<key>ProgramArguments</key><array><string>/bin/true</string></array>`, false,
+			[]string{`t.plist: Label: error: missing: every job needs a Label, a unique name such as "org.example.echo"`}},
+		{"missing program", `<key>Label</key><string>x</string>`, false,
+			[]string{"t.plist: ProgramArguments: error: missing: the job needs ProgramArguments (the command and its arguments) or Program (the path of the program to run)"}},
+		{"empty label", `<key>Label</key><string></string><key>Program</key><string>/bin/true</string>`, false,
+			[]string{`t.plist:4: Label: error: is empty: give the job a unique name such as "org.example.echo"`}},
+		{"control char in label", `<key>Label</key><string>a&#9;b</string><key>Program</key><string>/bin/true</string>`, false,
+			[]string{`t.plist:4: Label: error: "a\tb" contains a control character; labels must be printable`}},
+		{"unknown SockType", base + sockets(sock("L", `<key>SockType</key><string>streem</string><key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockType: error: unknown SockType "streem": use stream, dgram or seqpacket (launchd would silently use stream)`}},
+		{"unknown SockFamily", base + sockets(sock("L", `<key>SockFamily</key><string>IPv5</string><key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockFamily: error: unknown SockFamily "IPv5": use IPv4, IPv6, IPv4v6 (both) or Unix (launchd would silently use both IPv4 and IPv6)`}},
+		{"unresolvable service", base + sockets(sock("L", `<key>SockServiceName</key><string>no-such-service-x</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockServiceName: error: unknown service name "no-such-service-x": it is not in the services database (/etc/services) for tcp; use a port number instead, or add the name to /etc/services`}},
+		{"port out of range", base + sockets(sock("L", `<key>SockServiceName</key><integer>70000</integer>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockServiceName: error: port 70000 is out of range (0-65535)`}},
+		{"unix path with node name", base + sockets(sock("L", `<key>SockPathName</key><string>/run/x.sock</string><key>SockNodeName</key><string>127.0.0.1</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockNodeName: error: a Unix socket (SockPathName) has no node name: remove SockNodeName or SockPathName`}},
+		{"wait false on dgram", base + nowait + sockets(sock("L", `<key>SockType</key><string>dgram</string><key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockType: error: a datagram socket cannot be served with inetdCompatibility Wait=false (there is no connection to accept): set Wait to true, or use SockType stream`}},
+		{"two sockets one address", base + sockets(sock("A", `<key>SockServiceName</key><string>8080</string>`)+sock("B", `<key>SockNodeName</key><string>127.0.0.1</string><key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: Sockets.B: error: tcp4 127.0.0.1:8080 overlaps tcp4 0.0.0.0:8080 of Sockets.A in the same job: two sockets cannot claim one address; remove one or change its address`}},
+		{"socket without address", base + sockets(sock("L", `<key>SockType</key><string>stream</string>`)), false,
+			[]string{`t.plist:4: Sockets.L: error: the socket has neither SockServiceName nor SockPathName: add SockServiceName (a port number or service name) or SockPathName (a Unix socket path)`}},
+		{"udp protocol with stream type", base + sockets(sock("L", `<key>SockType</key><string>stream</string><key>SockProtocol</key><string>UDP</string><key>SockServiceName</key><string>53</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockProtocol: error: UDP needs SockType dgram, but SockType is stream: set SockType to dgram`}},
+		{"seqpacket over IP", base + sockets(sock("L", `<key>SockType</key><string>seqpacket</string><key>SockServiceName</key><string>80</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockType: error: seqpacket is only available for Unix sockets on Linux: add SockPathName or use stream`}},
+		{"family mismatch with node", base + sockets(sock("L", `<key>SockFamily</key><string>IPv6</string><key>SockNodeName</key><string>127.0.0.1</string><key>SockServiceName</key><string>80</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.SockNodeName: error: 127.0.0.1 is not an IPv6 address, but SockFamily is IPv6: fix SockFamily or SockNodeName`}},
+		{"case-variant keys", base + `<key>RunAtLoad</key><true/><key>runatload</key><false/>`, false,
+			[]string{`t.plist:4: runatload: error: key "runatload" is also written as "RunAtLoad"; launchd matches keys case-insensitively, so it is unclear which one applies: keep one`}},
+		{"bad internal", base + `<key>SockdInternal</key><string>qotd</string>` + sockets(sock("L", `<key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: SockdInternal: error: unknown internal service "qotd": use echo, discard, chargen, daytime or time`}},
+		{"proxy without backend", base + `<key>SockdProxy</key><dict><key>Notify</key><true/></dict>` + sockets(sock("L", `<key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: SockdProxy.Backend: error: missing: a proxy needs a Backend (host:port or a Unix socket path)`}},
+		{"bad allow", base + `<key>SockdLimits</key><dict><key>Allow</key><array><string>10.0.0.0/8</string><string>nonsense</string></array></dict>`, false,
+			[]string{`t.plist:4: SockdLimits.Allow[1]: error: "nonsense" is neither an IP address nor a CIDR prefix (e.g. 192.0.2.0/24)`}},
+		{"nice out of range", base + `<key>Nice</key><integer>40</integer>`, false,
+			[]string{`t.plist:4: Nice: error: 40 is out of range: Nice must be between -20 and 19`}},
+		{"keepalive wrong type", base + `<key>KeepAlive</key><string>true</string>`, false,
+			[]string{`t.plist:4: KeepAlive: error: must be a boolean or a dictionary, not string "true"`}},
+		{"multicast on stream", base + sockets(sock("L", `<key>MulticastGroup</key><string>239.1.2.3</string><key>SockServiceName</key><string>5000</string>`)), false,
+			[]string{`t.plist:4: Sockets.L.MulticastGroup: error: multicast needs a datagram socket: set SockType to dgram`}},
+		{"socket name with colon", base + sockets(sock("a:b", `<key>SockServiceName</key><string>8080</string>`)), false,
+			[]string{`t.plist:4: Sockets.a:b: error: socket name "a:b" is not usable: it must be non-empty and contain no ':' (LISTEN_FDNAMES separates names with colons)`}},
+
+		// Warnings: the job still loads.
+		{"UID key", base + `<key>UID</key><integer>0</integer>`, true,
+			[]string{`t.plist:4: UID: warning: ignored: UID is not a launchd key; use UserName`}},
+		{"GID key", base + `<key>GID</key><integer>0</integer>`, true,
+			[]string{`t.plist:4: GID: warning: ignored: GID is not a launchd key; use GroupName`}},
+		{"darwin-only key", base + `<key>MachServices</key><dict/>`, true,
+			[]string{`t.plist:4: MachServices: warning: ignored: Mach IPC is Darwin-only`}},
+		{"planned key", base + `<key>StartInterval</key><integer>60</integer>`, true,
+			[]string{`t.plist:4: StartInterval: warning: not supported by sockd yet and ignored: timer-started jobs are not implemented yet`}},
+		{"unknown key", base + `<key>Frobnicate</key><true/>`, true,
+			[]string{`t.plist:4: Frobnicate: warning: unknown top-level key; it is ignored (check the spelling)`}},
+		{"unknown socket key", base + sockets(sock("L", `<key>SockServiceName</key><string>8080</string><key>SockColour</key><string>red</string>`)), true,
+			[]string{`t.plist:4: Sockets.L.SockColour: warning: unknown socket key; it is ignored (check the spelling)`}},
+		{"duplicate key", base + `<key>EnvironmentVariables</key><dict><key>A</key><string>1</string><key>A</key><string>2</string></dict>`, true,
+			[]string{`t.plist:4: EnvironmentVariables.A: warning: key "A" appears twice in this dictionary (lines 4 and 4); the last one wins: remove one`}},
+		{"SockPathMode type bits", base + sockets(sock("L", `<key>SockPathName</key><string>/run/t.sock</string><key>SockPathMode</key><integer>49663</integer>`)), true,
+			[]string{`t.plist:4: Sockets.L.SockPathMode: warning: 49663 is octal 0140777, which has bits beyond the permission bits (file type or setuid/sticky); using 0777`}},
+		{"missing program file", `<key>Label</key><string>x</string><key>Program</key><string>/nonexistent/prog</string>`, true,
+			[]string{`t.plist:4: Program: warning: program /nonexistent/prog does not exist; the job loads but will fail to start until it is installed`}},
+		{"program not on PATH", `<key>Label</key><string>x</string><key>ProgramArguments</key><array><string>no-such-prog-x</string></array><key>EnvironmentVariables</key><dict><key>PATH</key><string>/nonexistent</string></dict>`, true,
+			[]string{`t.plist:4: ProgramArguments[0]: warning: program "no-such-prog-x" was not found on PATH (/nonexistent); the job loads but will fail to start until it is installed`}},
+		{"network state", base + `<key>KeepAlive</key><dict><key>NetworkState</key><true/><key>OtherJobActive</key><dict/></dict>`, true,
+			[]string{`t.plist:4: KeepAlive.NetworkState: warning: ignored: sockd does not track network state (launchd itself stopped honouring it in 10.10)`,
+				`t.plist:4: KeepAlive.OtherJobActive: warning: ignored: not supported by sockd; use OtherJobEnabled`}},
+		{"instances", base + `<key>inetdCompatibility</key><dict><key>Wait</key><true/><key>Instances</key><integer>4</integer></dict>` + sockets(sock("L", `<key>SockServiceName</key><string>8080</string>`)), true,
+			[]string{`t.plist:4: inetdCompatibility.Instances: warning: ignored: launchd never implemented it; use SockdLimits.MaxChildren to bound concurrent children`}},
+		{"unknown rlimit", base + `<key>SoftResourceLimits</key><dict><key>Files</key><integer>5</integer></dict>`, true,
+			[]string{`t.plist:4: SoftResourceLimits.Files: warning: unknown resource limit; it is ignored (known: Core, CPU, Data, FileSize, MemoryLock, NumberOfFiles, NumberOfProcesses, ResidentSetSize, Stack)`}},
+		{"ondemand", base + `<key>OnDemand</key><false/>`, true,
+			[]string{`t.plist:4: OnDemand: warning: OnDemand is deprecated (Mac OS X 10.5); write KeepAlive <true/> instead`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j, diags := Decode(xmlJob(tc.body), "t.plist")
+			if (j != nil) != tc.ok {
+				t.Errorf("loaded = %v, want %v", j != nil, tc.ok)
+			}
+			if tc.ok && diags.HasErrors() {
+				t.Errorf("unexpected errors")
+			}
+			got := map[string]bool{}
+			for _, d := range diags {
+				got[d.String()] = true
+			}
+			for _, w := range tc.want {
+				if !got[w] {
+					t.Errorf("missing diagnostic\n  %s\ngot:\n%s", w, diagText(diags))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,273 @@
+// Package listener creates and owns every socket of every sockd job: TCP,
+// UDP and Unix (stream, datagram, seqpacket) sockets, IPv4 and IPv6,
+// multicast receivers and SockPassive=false client sockets, opened the way
+// launchd opens them (the Sockets key of launchd.plist(5)), but with safer
+// Unix socket paths.
+//
+// Sockets are raw, close-on-exec, non-blocking file descriptors made with
+// socket(2), not net.Listener values: the supervisor polls them from its own
+// epoll loop and hands the raw fds to children. One Registry owns every fd;
+// nothing else closes them. Registry.Sync keeps a socket open across reloads
+// while its job.Endpoint.ID() and owning label stay the same, so clients of
+// unchanged jobs never see a refused connection during a reload.
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/job"
+)
+
+// Socket is one open socket of one job.
+type Socket struct {
+	// Endpoint is the definition the socket was opened for. Registry.Sync
+	// points it at the newest (equal) definition when it keeps the socket;
+	// callers must not read it concurrently with Sync.
+	Endpoint *job.Endpoint
+	// Label is the owning job.
+	Label string
+	// Fd is the raw descriptor: close-on-exec and O_NONBLOCK as created.
+	Fd int
+	// Network is the Go network name: "tcp4", "udp6", "unix", "unixgram",
+	// "unixpacket".
+	Network string
+	// Addr is the actual local address: "ip:port" with a port 0 resolved
+	// through getsockname, or the Unix path (for a SockPassive=false Unix
+	// socket, the path it is connected to).
+	Addr string
+	// Listening is true for passive stream and seqpacket sockets, the ones
+	// accept(2) works on.
+	Listening bool
+
+	// created is the Unix socket node this socket's bind made, or nil.
+	created *createdPath
+	closed  atomic.Bool
+}
+
+// createdPath records a filesystem node sockd created, by path and inode,
+// so that only that very node is ever removed.
+type createdPath struct {
+	path     string
+	dev, ino uint64
+}
+
+func (s *Socket) String() string {
+	group := ""
+	if s.Endpoint != nil {
+		group = s.Endpoint.Group
+	}
+	str := fmt.Sprintf("%s %s %s %s fd=%d", s.Label, group, s.Network, s.Addr, s.Fd)
+	if s.Listening {
+		str += " listening"
+	}
+	return str
+}
+
+// Close closes a socket obtained from Open and removes the Unix socket node
+// its bind created (only if the node at that path is still the same inode).
+// It is idempotent. Sockets held by a Registry are closed by the Registry
+// only; do not call Close on them.
+func (s *Socket) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := closeSocket(s); err != nil {
+		return fmt.Errorf("job %s: socket %s: close: %w", s.Label, s.Addr, err)
+	}
+	return nil
+}
+
+// OpenError is the error Open returns. Its text names the job, the socket
+// group, the key path, the address, the failing operation and the reason,
+// plus a hint when one is known:
+//
+//	job org.example.web: socket Listeners (Sockets.Listeners[0]) 0.0.0.0:80: bind: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port >= 1024 for a per-user job)
+//
+// It unwraps to the system error, so errors.Is(err, unix.EADDRINUSE) works.
+type OpenError struct {
+	Label   string // owning job
+	Group   string // Sockets key
+	Key     string // key path of the socket dictionary, e.g. Sockets.Listeners[0]
+	Address string // address or Unix path as defined
+	Op      string // failing operation: "socket", "bind", "listen", "connect", ...
+	Err     error  // underlying error, usually a unix.Errno
+	Hint    string // what to do about it; may be empty
+}
+
+func (e *OpenError) Error() string {
+	where := "socket " + e.Group
+	if e.Key != "" {
+		where += " (" + e.Key + ")"
+	}
+	msg := fmt.Sprintf("job %s: %s %s: %s: %v", e.Label, where, e.Address, e.Op, e.Err)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
+}
+
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// Registry owns every socket of every job. It is safe for concurrent use.
+type Registry struct {
+	log *zap.Logger
+
+	mu    sync.Mutex
+	byJob map[string][]*Socket // label -> sockets in hand-off order
+}
+
+// NewRegistry returns an empty registry logging to log (nil: no logging).
+func NewRegistry(log *zap.Logger) *Registry {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Registry{log: log, byJob: make(map[string][]*Socket)}
+}
+
+// Sync makes the registry hold exactly the sockets of jobs (the caller leaves
+// disabled jobs out).
+//
+// A socket whose Endpoint.ID() and owning label are unchanged is kept open:
+// the same *Socket, the same fd, its Endpoint updated to the new definition.
+// Sockets no longer wanted are closed, and the Unix paths they created
+// removed, before any new socket is opened, so a changed definition on the
+// same address can bind again.
+//
+// The first result maps every job label to its sockets in hand-off order
+// (job.Endpoints() order). An endpoint that fails to open is left out of its
+// job's slice, as launchd leaves it out of the fd array, and its error is
+// returned in the second result, joined per label (errors.Join), so the
+// caller can fail only that job. The registry holds the job's other sockets
+// until a later Sync leaves the job out.
+//
+// Sync holds the registry's lock while it opens sockets; a SockPassive=false
+// TCP socket may take up to its connect timeout (5s).
+func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	type key struct{ label, id string }
+	pool := make(map[key][]*Socket)
+	for label, socks := range r.byJob {
+		for _, s := range socks {
+			k := key{label, s.Endpoint.ID()}
+			pool[k] = append(pool[k], s)
+		}
+	}
+
+	// Plan: match every wanted endpoint against an open socket.
+	type slot struct {
+		ep   *job.Endpoint
+		kept *Socket
+	}
+	plans := make(map[string][]slot)
+	var order []string
+	errs := make(map[string][]error)
+	for _, j := range jobs {
+		if j == nil {
+			continue
+		}
+		if _, dup := plans[j.Label]; dup {
+			errs[j.Label] = append(errs[j.Label],
+				fmt.Errorf("job %s: defined more than once; only the first definition gets sockets", j.Label))
+			continue
+		}
+		eps := j.Endpoints()
+		slots := make([]slot, len(eps))
+		for i, ep := range eps {
+			slots[i].ep = ep
+			k := key{j.Label, ep.ID()}
+			if q := pool[k]; len(q) > 0 {
+				slots[i].kept, pool[k] = q[0], q[1:]
+			}
+		}
+		plans[j.Label] = slots
+		order = append(order, j.Label)
+	}
+
+	// Close what is no longer wanted before opening anything new.
+	for _, q := range pool {
+		for _, s := range q {
+			if err := s.Close(); err != nil {
+				r.log.Warn("closing socket", zap.String("job", s.Label), zap.Error(err))
+				continue
+			}
+			r.log.Info("socket closed", zap.String("job", s.Label), zap.Stringer("socket", s))
+		}
+	}
+
+	result := make(map[string][]*Socket, len(order))
+	next := make(map[string][]*Socket, len(order))
+	for _, label := range order {
+		socks := make([]*Socket, 0, len(plans[label]))
+		for _, sl := range plans[label] {
+			if sl.kept != nil {
+				sl.kept.Endpoint = sl.ep
+				socks = append(socks, sl.kept)
+				r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
+				continue
+			}
+			s, err := Open(label, sl.ep)
+			if err != nil {
+				errs[label] = append(errs[label], err)
+				r.log.Error("socket not opened", zap.String("job", label), zap.Error(err))
+				continue
+			}
+			socks = append(socks, s)
+			r.log.Info("socket opened", zap.String("job", label), zap.Stringer("socket", s))
+		}
+		next[label] = socks
+		result[label] = slices.Clone(socks)
+	}
+	r.byJob = next
+
+	var joined map[string]error
+	if len(errs) > 0 {
+		joined = make(map[string]error, len(errs))
+		for label, es := range errs {
+			joined[label] = errors.Join(es...)
+		}
+	}
+	return result, joined
+}
+
+// Sockets returns the sockets of one job in hand-off order (nil if none).
+func (r *Registry) Sockets(label string) []*Socket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.byJob[label])
+}
+
+// Len returns the number of open sockets.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, socks := range r.byJob {
+		n += len(socks)
+	}
+	return n
+}
+
+// CloseAll closes every socket and removes every Unix path the registry
+// created. The registry is empty afterwards and may be synced again.
+func (r *Registry) CloseAll() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, socks := range r.byJob {
+		for _, s := range socks {
+			if err := s.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	r.byJob = make(map[string][]*Socket)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,642 @@
+package listener
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/job"
+)
+
+// connectTimeout bounds the connect(2) of a SockPassive=false inet socket.
+var connectTimeout = 5 * time.Second
+
+// maxBacklog is passed to listen(2); the kernel caps it at
+// net.core.somaxconn, which is what launchd's listen(fd, -1) means.
+const maxBacklog = 1<<31 - 1
+
+// Open creates the socket ep describes for the job label:
+//
+//   - inet (tcp4, tcp6, udp4, udp6): IPV6_V6ONLY=1 on every AF_INET6 socket.
+//     Passive: SO_REUSEADDR (SO_REUSEPORT instead, plus a group join, when
+//     the socket has a MulticastGroup), bind, listen with the maximum backlog
+//     for stream sockets. SockPassive=false: connect(2) now, giving a
+//     connected client socket.
+//   - unix, unixgram, unixpacket: passive sockets are bound at the path as
+//     described at bindUnix (node mode 0700), then chmod SockPathMode, chown
+//     SockPathOwner/SockPathGroup, listen for stream and seqpacket. Something
+//     already at the path is removed only when it is a dead socket; see
+//     clearStale. The parent directory is never created.
+//
+// The socket is close-on-exec and non-blocking. Errors are *OpenError.
+func Open(label string, ep *job.Endpoint) (*Socket, error) {
+	if ep == nil {
+		return nil, fmt.Errorf("job %s: socket: no endpoint", label)
+	}
+	o := &opener{label: label, ep: ep}
+	switch ep.Network {
+	case "tcp4":
+		return o.openInet(unix.AF_INET, unix.SOCK_STREAM)
+	case "tcp6":
+		return o.openInet(unix.AF_INET6, unix.SOCK_STREAM)
+	case "udp4":
+		return o.openInet(unix.AF_INET, unix.SOCK_DGRAM)
+	case "udp6":
+		return o.openInet(unix.AF_INET6, unix.SOCK_DGRAM)
+	case "unix":
+		return o.openUnix(unix.SOCK_STREAM)
+	case "unixgram":
+		return o.openUnix(unix.SOCK_DGRAM)
+	case "unixpacket":
+		return o.openUnix(unix.SOCK_SEQPACKET)
+	}
+	return nil, o.fail("socket", fmt.Errorf("unknown network %q", ep.Network), "")
+}
+
+// opener carries one Open call, mostly for error messages.
+type opener struct {
+	label string
+	ep    *job.Endpoint
+	port  int
+}
+
+func (o *opener) fail(op string, err error, hint string) *OpenError {
+	return &OpenError{
+		Label:   o.label,
+		Group:   o.ep.Group,
+		Key:     o.ep.Key,
+		Address: o.ep.Address,
+		Op:      op,
+		Err:     err,
+		Hint:    hint,
+	}
+}
+
+func (o *opener) openInet(domain, typ int) (*Socket, error) {
+	ap, err := netip.ParseAddrPort(o.ep.Address)
+	if err != nil {
+		return nil, o.fail("parse address", err, "")
+	}
+	o.port = int(ap.Port())
+	addr := ap.Addr()
+	if domain == unix.AF_INET {
+		addr = addr.Unmap()
+		if !addr.Is4() {
+			return nil, o.fail("parse address", fmt.Errorf("%s is not an IPv4 address", addr), "")
+		}
+	} else if addr.Is4() {
+		return nil, o.fail("parse address", fmt.Errorf("%s is not an IPv6 address", addr), "")
+	}
+	sa, err := inetSockaddr(netip.AddrPortFrom(addr, ap.Port()))
+	if err != nil {
+		return nil, o.fail("parse address", err, "")
+	}
+	var group netip.Addr
+	if sock := o.ep.Socket; sock != nil && sock.MulticastGroup != "" && o.ep.Passive {
+		if group, err = o.multicastGroup(domain, typ, sock.MulticastGroup); err != nil {
+			return nil, err
+		}
+	}
+
+	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, o.fail("socket", err, "")
+	}
+	s, err := o.setupInet(fd, domain, typ, sa, addr, group)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (o *opener) setupInet(fd, domain, typ int, sa unix.Sockaddr, addr, group netip.Addr) (*Socket, error) {
+	if domain == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return nil, o.fail("setsockopt IPV6_V6ONLY", err, "")
+		}
+	}
+	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network}
+	if o.ep.Passive {
+		if group.IsValid() {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+				return nil, o.fail("setsockopt SO_REUSEPORT", err, "")
+			}
+		} else if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return nil, o.fail("setsockopt SO_REUSEADDR", err, "")
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return nil, o.fail("bind", err, o.inetBindHint(err, typ))
+		}
+		if group.IsValid() {
+			if err := joinGroup(fd, group, addr); err != nil {
+				return nil, o.fail("join multicast group "+group.String(), err,
+					"the group needs a multicast route or an interface: bind SockNodeName to a local address to pick the interface")
+			}
+		}
+		if typ == unix.SOCK_STREAM {
+			if err := unix.Listen(fd, maxBacklog); err != nil {
+				return nil, o.fail("listen", err, "")
+			}
+			s.Listening = true
+		}
+	} else if err := connectInet(fd, sa); err != nil {
+		return nil, o.fail("connect", err, o.connectHint(err))
+	}
+	local, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, o.fail("getsockname", err, "")
+	}
+	s.Addr = sockaddrString(local)
+	return s, nil
+}
+
+// multicastGroup parses and checks the MulticastGroup of a passive socket.
+func (o *opener) multicastGroup(domain, typ int, name string) (netip.Addr, error) {
+	op := "join multicast group " + name
+	if typ != unix.SOCK_DGRAM {
+		return netip.Addr{}, o.fail(op, errors.New("a multicast group needs a datagram socket"), "set SockType to dgram")
+	}
+	g, err := netip.ParseAddr(name)
+	if err != nil {
+		return netip.Addr{}, o.fail(op, err, "MulticastGroup must be a numeric IPv4 or IPv6 multicast address")
+	}
+	g = g.Unmap()
+	if !g.IsMulticast() {
+		return netip.Addr{}, o.fail(op, fmt.Errorf("%s is not a multicast address", g), "")
+	}
+	if g.Is4() != (domain == unix.AF_INET) {
+		return netip.Addr{}, o.fail(op, fmt.Errorf("group %s does not match the socket's family (%s)", g, o.ep.Network),
+			"set SockFamily to the group's family")
+	}
+	return g, nil
+}
+
+// joinGroup joins group (IP_ADD_MEMBERSHIP or IPV6_JOIN_GROUP). When the
+// socket is bound to a local unicast address, the group is joined on that
+// address's interface; otherwise the kernel picks the interface by route.
+func joinGroup(fd int, group, bound netip.Addr) error {
+	specific := bound.IsValid() && !bound.IsUnspecified() && !bound.IsMulticast()
+	if group.Is4() {
+		mreq := &unix.IPMreqn{Multiaddr: group.As4()}
+		if specific {
+			mreq.Address = bound.As4()
+		}
+		return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq)
+	}
+	mreq := &unix.IPv6Mreq{Multiaddr: group.As16()}
+	if specific {
+		idx, err := interfaceOf(bound)
+		if err != nil {
+			return err
+		}
+		mreq.Interface = uint32(idx)
+	}
+	return unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq)
+}
+
+// interfaceOf returns the index of the interface that has addr.
+func interfaceOf(addr netip.Addr) (int, error) {
+	if z := addr.Zone(); z != "" {
+		return zoneIndex(z)
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifi := range ifs {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == addr.WithZone("") {
+					return ifi.Index, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no interface has address %s", addr)
+}
+
+// connectInet connects a non-blocking inet socket and waits (at most
+// connectTimeout) for the connection to complete.
+func connectInet(fd int, sa unix.Sockaddr) error {
+	err := unix.Connect(fd, sa)
+	if err != unix.EINPROGRESS {
+		return err
+	}
+	deadline := time.Now().Add(connectTimeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return unix.ETIMEDOUT
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soerr != 0 {
+			return unix.Errno(soerr)
+		}
+		return nil
+	}
+}
+
+func (o *opener) inetBindHint(err error, typ int) string {
+	switch {
+	case errors.Is(err, unix.EADDRINUSE):
+		ss := "ss -ltnp"
+		if typ == unix.SOCK_DGRAM {
+			ss = "ss -lunp"
+		}
+		return fmt.Sprintf("another process or job listens there; `%s 'sport = :%d'` shows it", ss, o.port)
+	case errors.Is(err, unix.EACCES) && o.port > 0 && o.port < unprivilegedPortStart():
+		start := unprivilegedPortStart()
+		return fmt.Sprintf("ports below %d need root or CAP_NET_BIND_SERVICE; use a port >= %d for a per-user job", start, start)
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		return "no local interface has this address; check SockNodeName"
+	}
+	return ""
+}
+
+func (o *opener) connectHint(err error) string {
+	switch {
+	case errors.Is(err, unix.ECONNREFUSED):
+		return "nothing listens there; SockPassive=false connects when the job is loaded"
+	case errors.Is(err, unix.ETIMEDOUT):
+		return fmt.Sprintf("no answer within %s; SockPassive=false connects when the job is loaded", connectTimeout)
+	case errors.Is(err, unix.ENOENT):
+		return "no socket at this path; SockPassive=false connects when the job is loaded"
+	case errors.Is(err, unix.EAGAIN):
+		return "the listener's backlog is full"
+	}
+	return ""
+}
+
+// unprivilegedPortStart reads net.ipv4.ip_unprivileged_port_start (1024 if
+// it cannot be read).
+func unprivilegedPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 1024
+	}
+	return n
+}
+
+func inetSockaddr(ap netip.AddrPort) (unix.Sockaddr, error) {
+	addr := ap.Addr()
+	if addr.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: addr.As4()}, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: addr.As16()}
+	if z := addr.Zone(); z != "" {
+		idx, err := zoneIndex(z)
+		if err != nil {
+			return nil, err
+		}
+		sa.ZoneId = uint32(idx)
+	}
+	return sa, nil
+}
+
+func zoneIndex(zone string) (int, error) {
+	if n, err := strconv.Atoi(zone); err == nil {
+		return n, nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, fmt.Errorf("zone %q: %w", zone, err)
+	}
+	return ifi.Index, nil
+}
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	case *unix.SockaddrInet6:
+		addr := netip.AddrFrom16(a.Addr)
+		if a.ZoneId != 0 {
+			zone := strconv.Itoa(int(a.ZoneId))
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+			addr = addr.WithZone(zone)
+		}
+		return netip.AddrPortFrom(addr, uint16(a.Port)).String()
+	case *unix.SockaddrUnix:
+		return a.Name
+	}
+	return fmt.Sprintf("%v", sa)
+}
+
+func (o *opener) openUnix(typ int) (*Socket, error) {
+	path := o.ep.Address
+	if path == "" {
+		return nil, o.fail("bind", errors.New("empty socket path"), "")
+	}
+	if !o.ep.Passive {
+		return o.connectUnix(typ, path)
+	}
+	if err := o.clearStale(path); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, o.fail("socket", err, "")
+	}
+	if err := bindUnix(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, o.fail("bind", err, unixBindHint(err, path))
+	}
+	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		// We bound it a moment ago; we cannot tell which node is ours, so
+		// we will not remove anything at this path later.
+		unix.Close(fd)
+		return nil, o.fail("lstat", err, "")
+	}
+	s.created = &createdPath{path: path, dev: st.Dev, ino: st.Ino}
+	if err := o.finishUnix(s, typ); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// finishUnix applies SockPathMode, SockPathOwner/SockPathGroup and listens.
+// Until listen(2) a stream or seqpacket socket refuses every connection, so
+// nobody connects before the final mode and owner are in place.
+func (o *opener) finishUnix(s *Socket, typ int) error {
+	path := s.Addr
+	if sock := o.ep.Socket; sock != nil {
+		if sock.PathMode != nil {
+			if err := unix.Chmod(path, uint32(sock.PathMode.Perm())); err != nil {
+				return o.fail("chmod", err, "")
+			}
+		}
+		if sock.PathOwner != nil || sock.PathGroup != nil {
+			uid, gid := -1, -1
+			if sock.PathOwner != nil {
+				uid = *sock.PathOwner
+			}
+			if sock.PathGroup != nil {
+				gid = *sock.PathGroup
+			}
+			if err := unix.Lchown(path, uid, gid); err != nil {
+				hint := ""
+				if errors.Is(err, unix.EPERM) {
+					hint = "SockPathOwner and SockPathGroup need root or CAP_CHOWN"
+				}
+				return o.fail(fmt.Sprintf("chown %d:%d", uid, gid), err, hint)
+			}
+		}
+	}
+	if typ != unix.SOCK_DGRAM {
+		if err := unix.Listen(s.Fd, maxBacklog); err != nil {
+			return o.fail("listen", err, "")
+		}
+		s.Listening = true
+	}
+	return nil
+}
+
+func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, o.fail("socket", err, "")
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, o.fail("connect", err, o.connectHint(err))
+	}
+	return &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}, nil
+}
+
+// clearStale makes room at path for a new socket, the way launchd unlinks
+// the path before bind, but safely: it removes only a socket that is provably
+// dead. A live socket, a regular file, a directory, a symbolic link or
+// anything else is left untouched and reported.
+func (o *opener) clearStale(path string) error {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return o.fail("lstat", err, unixBindHint(err, path))
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return o.fail("bind", unix.EEXIST,
+			fmt.Sprintf("%s is in the way; sockd removes only dead sockets and left it untouched", fileKind(st.Mode)))
+	}
+	dead, err := socketIsDead(path)
+	if err != nil {
+		return o.fail("probe existing socket", err,
+			"cannot tell whether the socket there is still in use; left untouched")
+	}
+	if !dead {
+		return o.fail("bind", unix.EADDRINUSE,
+			"a live socket is there, in use by another process; stop it or choose another SockPathName")
+	}
+	// Remove it only if it is still the node we probed.
+	var again unix.Stat_t
+	if err := unix.Lstat(path, &again); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return o.fail("lstat", err, "")
+	}
+	if again.Dev != st.Dev || again.Ino != st.Ino {
+		return o.fail("bind", unix.EEXIST, "the path changed while sockd checked it; left untouched")
+	}
+	if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+		return o.fail("remove dead socket", err, "")
+	}
+	return nil
+}
+
+// socketIsDead reports whether no socket is bound to the socket node at
+// path. It connects a datagram socket: the kernel answers ECONNREFUSED when
+// no socket owns the node, before it compares socket types, so a live socket
+// of any type gives success (datagram), EPROTOTYPE (stream, seqpacket) or
+// EPERM (a datagram socket connected elsewhere). Only ECONNREFUSED is
+// proof of death.
+func socketIsDead(path string) (bool, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+	switch {
+	case err == nil, errors.Is(err, unix.EPROTOTYPE), errors.Is(err, unix.EPERM), errors.Is(err, unix.EAGAIN):
+		return false, nil
+	case errors.Is(err, unix.ECONNREFUSED):
+		return true, nil
+	}
+	return false, err
+}
+
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "a regular file"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	}
+	return "a file that is not a socket"
+}
+
+func unixBindHint(err error, path string) string {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Sprintf("parent directory %s does not exist; create it first, sockd does not create it", dir)
+	case errors.Is(err, unix.EACCES):
+		return fmt.Sprintf("no permission to create a socket in %s", dir)
+	case errors.Is(err, unix.ENOTDIR):
+		return "a component of the path is not a directory"
+	case errors.Is(err, unix.EINVAL) && len(path) >= len(unix.RawSockaddrUnix{}.Path):
+		return fmt.Sprintf("Unix socket paths are limited to %d bytes", len(unix.RawSockaddrUnix{}.Path)-1)
+	case errors.Is(err, unix.EADDRINUSE):
+		return "something was created at the path meanwhile"
+	}
+	return ""
+}
+
+// Binding Unix sockets under umask 077.
+//
+// bind(2) creates the socket node with mode 0777 &^ umask, and the umask is
+// a process attribute shared by every thread of a Go program. launchd binds
+// under umask 077 so the node starts as srwx------ and then applies
+// SockPathMode; sockd does the same without touching the process umask:
+// bindUnix runs bind on a fresh OS thread that first leaves the shared
+// filesystem attributes (unshare(CLONE_FS)) and sets its own umask to 077.
+// The goroutine exits still locked to that thread, so the Go runtime
+// terminates the thread instead of reusing it, and the runtime never clones
+// new threads from a locked thread. The socket is bound at its final path,
+// so getsockname (and sd_is_socket_unix style checks in services) report the
+// real path; binding in a temporary directory and renaming it into place
+// would leave the temporary name as the socket's address.
+//
+// Where unshare is refused (seccomp profiles that block it), bindUnix falls
+// back to switching the process umask to 077 around bind, serialised by a
+// mutex. In that brief window, files other goroutines create get a tighter
+// mode than usual, never a looser one.
+var (
+	privateUmaskBroken atomic.Bool // unshare(CLONE_FS) failed once
+	forceProcessUmask  bool        // tests: exercise the fallback
+	processUmaskMu     sync.Mutex
+)
+
+func bindUnix(fd int, sa *unix.SockaddrUnix) error {
+	if !forceProcessUmask && !privateUmaskBroken.Load() {
+		if err, ok := bindPrivateUmask(fd, sa); ok {
+			return err
+		}
+		privateUmaskBroken.Store(true)
+	}
+	processUmaskMu.Lock()
+	defer processUmaskMu.Unlock()
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	return unix.Bind(fd, sa)
+}
+
+// bindPrivateUmask binds on a throw-away thread with its own umask 077. ok
+// is false when the thread could not get private filesystem attributes.
+func bindPrivateUmask(fd int, sa *unix.SockaddrUnix) (err error, ok bool) {
+	type result struct {
+		err error
+		ok  bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			// Nothing changed on this thread; it may be reused.
+			runtime.UnlockOSThread()
+			done <- result{ok: false}
+			return
+		}
+		// From here on the thread's umask differs from the process's: exit
+		// without UnlockOSThread so the runtime discards the thread.
+		unix.Umask(0o077)
+		done <- result{err: unix.Bind(fd, sa), ok: true}
+	}()
+	r := <-done
+	return r.err, r.ok
+}
+
+func closeSocket(s *Socket) error {
+	var errs []error
+	if err := unix.Close(s.Fd); err != nil {
+		errs = append(errs, err)
+	}
+	if c := s.created; c != nil {
+		var st unix.Stat_t
+		if err := unix.Lstat(c.path, &st); err == nil &&
+			st.Mode&unix.S_IFMT == unix.S_IFSOCK && st.Dev == c.dev && st.Ino == c.ino {
+			if err := unix.Unlink(c.path); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("remove %s: %w", c.path, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetBlocking clears (blocking=true) or sets O_NONBLOCK on fd. The flag lives
+// on the open file description, so it changes every duplicate of fd too.
+func SetBlocking(fd int, blocking bool) error {
+	if err := unix.SetNonblock(fd, !blocking); err != nil {
+		return fmt.Errorf("fd %d: set O_NONBLOCK=%t: %w", fd, !blocking, err)
+	}
+	return nil
+}
+
+// IsBlocking reports whether O_NONBLOCK is clear on fd.
+func IsBlocking(fd int) (bool, error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return false, fmt.Errorf("fd %d: F_GETFL: %w", fd, err)
+	}
+	return fl&unix.O_NONBLOCK == 0, nil
+}

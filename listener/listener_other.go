@@ -1,0 +1,23 @@
+//go:build !linux
+
+package listener
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sockd/sockd/job"
+)
+
+// Open is not supported on this platform.
+func Open(label string, ep *job.Endpoint) (*Socket, error) {
+	return nil, fmt.Errorf("job %s: socket: %w: sockd's listener needs Linux", label, errors.ErrUnsupported)
+}
+
+func closeSocket(*Socket) error { return errors.ErrUnsupported }
+
+// SetBlocking is not supported on this platform.
+func SetBlocking(fd int, blocking bool) error { return errors.ErrUnsupported }
+
+// IsBlocking is not supported on this platform.
+func IsBlocking(fd int) (bool, error) { return false, errors.ErrUnsupported }

@@ -1,0 +1,758 @@
+//go:build linux && cgo
+
+package spawn
+
+/*
+#cgo CFLAGS: -O2 -Wall -Wextra -Wno-unused-parameter
+#include <stdlib.h>
+#include "spawn_linux.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/job"
+)
+
+// Template is everything fixed at load for one job's process. It is
+// immutable after NewTemplate and safe for concurrent Starts.
+type Template struct {
+	label string
+	path  string
+
+	// argv as a flat buffer of NUL-terminated strings, and as words for
+	// EnableGlobbing (expanded per start).
+	argbuf []byte
+	argc   int
+	argv   []string
+	glob   bool
+	home   string // ~ in globbing
+
+	// The environment: flat buffer, offsets of each entry, name -> entry.
+	envbuf   []byte
+	envOff   []uint32
+	envIndex map[string]int
+
+	strs   []byte   // path, root, cwd and standard paths, NUL-terminated
+	groups []uint32 // supplementary groups when credentials are set
+	rnames []string // launchd names of req.rl[i]
+	req    C.struct_sockd_req
+}
+
+// Label is the job's label.
+func (t *Template) Label() string { return t.label }
+
+// Path is the executable started.
+func (t *Template) Path() string { return t.path }
+
+// Env returns a copy of the environment every start gets (before the
+// per-start variables).
+func (t *Template) Env() []string {
+	out := make([]string, 0, len(t.envOff))
+	for _, off := range t.envOff {
+		end := bytes.IndexByte(t.envbuf[off:], 0)
+		out = append(out, string(t.envbuf[int(off):int(off)+end]))
+	}
+	return out
+}
+
+const (
+	prioMin = -20
+	prioMax = 20
+)
+
+// NewTemplate prepares the start of j's process: argv, environment, user
+// and group lookups, limits. It returns warnings for attributes it ignores.
+func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
+	if j == nil {
+		return nil, nil, errors.New("spawn: nil job")
+	}
+	t := &Template{label: j.Label, glob: j.EnableGlobbing}
+	var warns []string
+	warn := func(format string, a ...any) {
+		warns = append(warns, fmt.Sprintf("job %s: ", j.Label)+fmt.Sprintf(format, a...))
+	}
+	fail := func(key string, err error) (*Template, []string, error) {
+		return nil, warns, fmt.Errorf("job %s: %s: %w", j.Label, key, err)
+	}
+
+	// argv and path.
+	argv := j.Argv
+	if len(argv) == 0 {
+		argv = j.ProgramArguments
+	}
+	if len(argv) == 0 && j.Program != "" {
+		argv = []string{j.Program}
+	}
+	if len(argv) == 0 {
+		return fail("ProgramArguments", errors.New("no Program or ProgramArguments"))
+	}
+	t.path = j.Path
+	if t.path == "" {
+		name := j.Program
+		if name == "" {
+			name = argv[0]
+		}
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return fail("Program", err)
+		}
+		t.path = p
+	}
+	for i, a := range argv {
+		if err := noNUL(a); err != nil {
+			return fail(fmt.Sprintf("ProgramArguments[%d]", i), err)
+		}
+	}
+	t.argv = append([]string(nil), argv...)
+	for _, a := range argv {
+		t.argbuf = append(append(t.argbuf, a...), 0)
+	}
+	t.argc = len(argv)
+
+	// Credentials.
+	req := &t.req
+	userName, groupName := j.UserName, j.GroupName
+	var uenv *userEnv
+	rootDir := j.RootDirectory
+	if !opts.AsRoot {
+		cur := currentUserName()
+		if userName != "" && userName != cur {
+			warn("UserName %q ignored: sockd is not running as root", userName)
+		} else if userName != "" {
+			u, err := lookupUser(userName)
+			if err != nil {
+				return fail("UserName", err)
+			}
+			uenv = &userEnv{name: userName, home: u.home, shell: u.shell}
+		}
+		if groupName != "" {
+			warn("GroupName %q ignored: sockd is not running as root", groupName)
+		}
+		if rootDir != "" {
+			warn("RootDirectory %q ignored: sockd is not running as root", rootDir)
+			rootDir = ""
+		}
+	} else {
+		if groupName != "" && userName == "" {
+			userName = "root" // launchd: GroupName alone makes the user root
+		}
+		if userName != "" {
+			u, err := lookupUser(userName)
+			if err != nil {
+				return fail("UserName", err)
+			}
+			gid := u.gid
+			if groupName != "" {
+				g, err := lookupGroup(groupName)
+				if err != nil {
+					return fail("GroupName", err)
+				}
+				gid = g
+			}
+			groups := []uint32{gid}
+			if j.InitGroups {
+				if groups, err = groupList(userName, gid); err != nil {
+					return fail("InitGroups", err)
+				}
+			}
+			t.groups = groups
+			req.uid, req.gid = C.uint32_t(u.uid), C.uint32_t(gid)
+			req.ngroups = C.int32_t(len(groups))
+			req.flags |= C.SOCKD_CREDS
+			uenv = &userEnv{name: userName, home: u.home, shell: u.shell}
+		}
+	}
+	if uenv != nil {
+		t.home = uenv.home
+	}
+
+	// Environment.
+	jobVars := make([][2]string, 0, len(j.EnvironmentVariables))
+	for _, v := range j.EnvironmentVariables {
+		if v.Name == "" || bytes.ContainsAny([]byte(v.Name), "=\x00") {
+			return fail("EnvironmentVariables", fmt.Errorf("bad variable name %q", v.Name))
+		}
+		if err := noNUL(v.Value); err != nil {
+			return fail("EnvironmentVariables."+v.Name, err)
+		}
+		jobVars = append(jobVars, [2]string{v.Name, v.Value})
+	}
+	env := buildEnv(opts.BaseEnv, uenv, jobVars)
+	t.envIndex = make(map[string]int, len(env.kv))
+	for _, kv := range env.kv {
+		if noNUL(kv) != nil {
+			continue // cannot be passed; os.Environ never has one
+		}
+		t.envIndex[envName(kv)] = len(t.envOff)
+		t.envOff = append(t.envOff, uint32(len(t.envbuf)))
+		t.envbuf = append(append(t.envbuf, kv...), 0)
+	}
+	if t.home == "" {
+		if i, ok := t.envIndex["HOME"]; ok {
+			t.home = envValueAt(t.envbuf, t.envOff[i])
+		}
+	}
+
+	// Strings the child needs.
+	addStr := func(key, s string) (C.int32_t, error) {
+		if s == "" {
+			return -1, nil
+		}
+		if err := noNUL(s); err != nil {
+			return -1, fmt.Errorf("job %s: %s: %w", j.Label, key, err)
+		}
+		off := len(t.strs)
+		t.strs = append(append(t.strs, s...), 0)
+		return C.int32_t(off), nil
+	}
+	var err error
+	if req.path_off, err = addStr("Program", t.path); err != nil {
+		return nil, warns, err
+	}
+	if req.root_off, err = addStr("RootDirectory", rootDir); err != nil {
+		return nil, warns, err
+	}
+	if req.cwd_off, err = addStr("WorkingDirectory", j.WorkingDirectory); err != nil {
+		return nil, warns, err
+	}
+	if req.stdin_off, err = addStr("StandardInPath", j.StandardInPath); err != nil {
+		return nil, warns, err
+	}
+	if req.stdout_off, err = addStr("StandardOutPath", j.StandardOutPath); err != nil {
+		return nil, warns, err
+	}
+	if req.stderr_off, err = addStr("StandardErrorPath", j.StandardErrorPath); err != nil {
+		return nil, warns, err
+	}
+
+	// Process attributes.
+	if j.SessionCreate {
+		req.flags |= C.SOCKD_SETSID
+	}
+	if j.Nice != nil {
+		if n := *j.Nice; n < prioMin || n > prioMax {
+			warn("Nice %d ignored: outside %d..%d", n, prioMin, prioMax)
+		} else {
+			req.flags |= C.SOCKD_NICE
+			req.nice = C.int32_t(n)
+		}
+	}
+	if j.Umask != nil {
+		req.flags |= C.SOCKD_UMASK
+		req.umask = C.uint32_t(*j.Umask & 0o777)
+	}
+	if err := t.setLimits(j); err != nil {
+		return fail("ResourceLimits", err)
+	}
+	return t, warns, nil
+}
+
+// setLimits merges SoftResourceLimits and HardResourceLimits by resource,
+// in the order first seen.
+func (t *Template) setLimits(j *job.Job) error {
+	req := &t.req
+	find := func(l job.RLimit) (*C.struct_sockd_rlimit, error) {
+		for i := 0; i < int(req.nrlimits); i++ {
+			if int(req.rl[i].resource) == l.Resource {
+				return &req.rl[i], nil
+			}
+		}
+		if int(req.nrlimits) == C.SOCKD_MAX_RLIMITS {
+			return nil, fmt.Errorf("too many resource limits")
+		}
+		if l.Resource < 0 || l.Resource > math.MaxInt32 {
+			return nil, fmt.Errorf("%s: bad resource %d", l.Name, l.Resource)
+		}
+		r := &req.rl[req.nrlimits]
+		r.resource = C.int32_t(l.Resource)
+		name := l.Name
+		if name == "" {
+			name = fmt.Sprintf("resource %d", l.Resource)
+		}
+		t.rnames = append(t.rnames, name)
+		req.nrlimits++
+		return r, nil
+	}
+	for _, l := range j.SoftResourceLimits {
+		r, err := find(l)
+		if err != nil {
+			return err
+		}
+		r.set_soft, r.soft = 1, C.uint64_t(l.Value)
+	}
+	for _, l := range j.HardResourceLimits {
+		r, err := find(l)
+		if err != nil {
+			return err
+		}
+		r.set_hard, r.hard = 1, C.uint64_t(l.Value)
+	}
+	return nil
+}
+
+// inheritedIgnored holds the job-control signals sockd inherited as
+// SIG_IGN. The Go runtime installs no handler for them (unless notified)
+// and does not record them as ignored, so they are read once here.
+var inheritedIgnored = func() uint64 {
+	var m uint64
+	for _, sig := range []unix.Signal{unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU} {
+		var old [4]uint64 // kernel struct sigaction; the handler comes first
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old[0] == 1 { // SIG_IGN
+			m |= 1 << (uint(sig) - 1)
+		}
+	}
+	return m
+}()
+
+// ignoredSignals is the set of signals that are SIG_IGN in sockd (bit s-1
+// for signal s): the child resets them to SIG_DFL. Handled signals are
+// reset by the kernel (CLONE_CLEAR_SIGHAND). Every other signal of a Go
+// program is either handled by the runtime or recorded by os/signal as
+// ignored (signal.Ignore, or SIGHUP/SIGINT inherited ignored).
+func ignoredSignals() uint64 {
+	m := inheritedIgnored
+	for sig := 1; sig < 65; sig++ {
+		if signal.Ignored(syscall.Signal(sig)) {
+			m |= 1 << (uint(sig) - 1)
+		}
+	}
+	return m
+}
+
+// setForceFallback makes starts use clone with the full signal reset
+// instead of clone3 with CLONE_CLEAR_SIGHAND (for tests).
+func setForceFallback(on bool) {
+	if on {
+		C.sockd_force_fallback = 1
+	} else {
+		C.sockd_force_fallback = 0
+	}
+}
+
+// scratch is the per-start working memory, pooled so that a start does
+// not allocate beyond its Process.
+type scratch struct {
+	req    C.struct_sockd_req
+	fds    []int32
+	argbuf []byte
+	words  []string
+	extra  []byte
+	ent    []uint32
+	skip   []bool
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxFds bounds the descriptors handed to one child.
+const maxFds = 1 << 16
+
+// Start starts one process. fds[i] becomes fd i in the child; fds 0, 1 and
+// 2 must be given (pass an fd of /dev/null where nothing is wanted). The
+// descriptors' open file status flags (O_NONBLOCK) are left as they are.
+// extraEnv are "NAME=value" strings added last, replacing a variable of the
+// same name; listenPID adds LISTEN_PID=<child pid>.
+//
+// A failure in the child before or at execve returns a *StartError; the
+// child has then been reaped already.
+func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process, error) {
+	if len(fds) < 3 || len(fds) > maxFds {
+		return nil, &StartError{Label: t.label, Path: t.path, Stage: "fd layout", Err: fmt.Errorf("%d fds given, need 3..%d", len(fds), maxFds)}
+	}
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	s.req = t.req
+
+	s.fds = s.fds[:0]
+	for _, fd := range fds {
+		if fd < 0 || fd > math.MaxInt32 {
+			return nil, &StartError{Label: t.label, Path: t.path, Stage: "fd layout", Err: unix.EBADF}
+		}
+		s.fds = append(s.fds, int32(fd))
+	}
+
+	argbuf, argc := t.argbuf, t.argc
+	if t.glob {
+		s.words = s.words[:0]
+		for _, w := range t.argv {
+			s.words = globWord(s.words, w, t.home, lookupHome)
+		}
+		s.argbuf = s.argbuf[:0]
+		for _, w := range s.words {
+			s.argbuf = append(append(s.argbuf, w...), 0)
+		}
+		argbuf, argc = s.argbuf, len(s.words)
+		clear(s.words)
+	}
+
+	// Environment: the template's entries not replaced by an extra one,
+	// then the extras.
+	s.extra = s.extra[:0]
+	s.ent = s.ent[:0]
+	if cap(s.skip) < len(t.envOff) {
+		s.skip = make([]bool, len(t.envOff))
+	}
+	s.skip = s.skip[:len(t.envOff)]
+	nskip := 0
+	for _, kv := range extraEnv {
+		name := envName(kv)
+		if name == kv || name == "" || (listenPID && name == "LISTEN_PID") {
+			continue
+		}
+		if i, ok := t.envIndex[name]; ok && !s.skip[i] {
+			s.skip[i] = true
+			nskip++
+		}
+	}
+	for i, off := range t.envOff {
+		if nskip > 0 && s.skip[i] {
+			continue
+		}
+		s.ent = append(s.ent, off)
+	}
+	if nskip > 0 {
+		clear(s.skip)
+	}
+	for _, kv := range extraEnv {
+		name := envName(kv)
+		if name == kv || name == "" || (listenPID && name == "LISTEN_PID") {
+			continue
+		}
+		if err := noNUL(kv); err != nil {
+			return nil, &StartError{Label: t.label, Path: t.path, Stage: "environment", Err: err}
+		}
+		if len(s.extra) >= C.SOCKD_ENV_EXTRA {
+			return nil, &StartError{Label: t.label, Path: t.path, Stage: "environment", Err: unix.E2BIG}
+		}
+		s.ent = append(s.ent, uint32(len(s.extra))|C.SOCKD_ENV_EXTRA)
+		s.extra = append(append(s.extra, kv...), 0)
+	}
+
+	s.req.argc = C.int32_t(argc)
+	s.req.envc = C.int32_t(len(s.ent))
+	s.req.nfds = C.int32_t(len(s.fds))
+	if listenPID {
+		s.req.flags |= C.SOCKD_LISTEN_PID
+	}
+	s.req.sigign = C.uint64_t(ignoredSignals())
+
+	rc := C.sockd_spawn(&s.req,
+		(*C.char)(bytesPtr(t.strs)),
+		(*C.char)(bytesPtr(argbuf)),
+		(*C.char)(bytesPtr(t.envbuf)),
+		(*C.char)(bytesPtr(s.extra)),
+		(*C.uint32_t)(u32Ptr(s.ent)),
+		(*C.int32_t)(unsafe.Pointer(&s.fds[0])),
+		(*C.uint32_t)(u32Ptr(t.groups)))
+	if rc != 0 {
+		return nil, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(int(s.req.stage), int(s.req.rl_index)), Err: unix.Errno(s.req.err)}
+	}
+	p := &Process{Pid: int(s.req.pid), Started: time.Now(), pidfd: int(s.req.pidfd)}
+	for i := 0; i < 3; i++ {
+		if st := int(s.req.warn_stage[i]); st != 0 {
+			p.Warnings = append(p.Warnings, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(st, -1), Err: unix.Errno(s.req.warn_err[i])})
+		}
+	}
+	return p, nil
+}
+
+// stageName describes a failed stage of the C spawner.
+func (t *Template) stageName(stage, rl int) string {
+	str := func(off C.int32_t) string {
+		if off < 0 {
+			return ""
+		}
+		end := bytes.IndexByte(t.strs[off:], 0)
+		return string(t.strs[int(off) : int(off)+end])
+	}
+	switch stage {
+	case C.SOCKD_ST_CLONE:
+		return "clone"
+	case C.SOCKD_ST_SIGMASK:
+		return "sigprocmask"
+	case C.SOCKD_ST_SETSID:
+		return "setsid"
+	case C.SOCKD_ST_SETPGID:
+		return "setpgid"
+	case C.SOCKD_ST_NICE:
+		return fmt.Sprintf("setpriority %d", int(t.req.nice))
+	case C.SOCKD_ST_GETRLIMIT, C.SOCKD_ST_SETRLIMIT:
+		name := "resource limit"
+		if rl >= 0 && rl < len(t.rnames) {
+			name = t.rnames[rl]
+		}
+		if stage == C.SOCKD_ST_GETRLIMIT {
+			return "getrlimit " + name
+		}
+		return "setrlimit " + name
+	case C.SOCKD_ST_CHROOT:
+		return "chroot " + str(t.req.root_off)
+	case C.SOCKD_ST_CHDIR_ROOT:
+		return "chdir / in RootDirectory"
+	case C.SOCKD_ST_SETGROUPS:
+		return "setgroups"
+	case C.SOCKD_ST_SETGID:
+		return fmt.Sprintf("setresgid %d", uint32(t.req.gid))
+	case C.SOCKD_ST_SETUID:
+		return fmt.Sprintf("setresuid %d", uint32(t.req.uid))
+	case C.SOCKD_ST_CHDIR:
+		return "chdir " + str(t.req.cwd_off)
+	case C.SOCKD_ST_DUP, C.SOCKD_ST_DUP2:
+		return "fd layout"
+	case C.SOCKD_ST_STDIN:
+		return "open StandardInPath " + str(t.req.stdin_off)
+	case C.SOCKD_ST_STDOUT:
+		return "open StandardOutPath " + str(t.req.stdout_off)
+	case C.SOCKD_ST_STDERR:
+		return "open StandardErrorPath " + str(t.req.stderr_off)
+	case C.SOCKD_ST_CLOSE_RANGE:
+		return "close_range"
+	case C.SOCKD_ST_EXEC:
+		return "execve"
+	case C.SOCKD_ST_NOMEM:
+		return "malloc"
+	}
+	return fmt.Sprintf("stage %d", stage)
+}
+
+func bytesPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+func u32Ptr(b []uint32) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+func noNUL(s string) error {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return errors.New("contains a NUL byte")
+		}
+	}
+	return nil
+}
+
+func envValueAt(buf []byte, off uint32) string {
+	end := bytes.IndexByte(buf[off:], 0)
+	kv := string(buf[int(off) : int(off)+end])
+	_, v, _ := cutEq(kv)
+	return v
+}
+
+func cutEq(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// Process is one started process.
+type Process struct {
+	Pid int
+	// Started is when the process had exec'd (monotonic clock reading
+	// included).
+	Started time.Time
+	// Warnings are non-fatal start problems: a StandardInPath,
+	// StandardOutPath or StandardErrorPath that could not be opened (the
+	// descriptor then keeps what the caller passed, as in launchd).
+	Warnings []error
+
+	mu     sync.Mutex
+	pidfd  int // -1 once reaped
+	status ExitStatus
+	reaped bool
+}
+
+// Pidfd is the process's pidfd: readable (epoll) when the process exits.
+// It is -1 once Reap has collected the status.
+func (p *Process) Pidfd() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pidfd
+}
+
+// Signal sends sig to the process through its pidfd. It returns nil when
+// the process has already exited.
+func (p *Process) Signal(sig unix.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd < 0 {
+		return nil
+	}
+	if err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("pid %d: pidfd_send_signal %v: %w", p.Pid, unix.SignalName(sig), err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to the process group the process leads (every
+// child is started in a group of its own). A group that no longer exists
+// is not an error.
+func (p *Process) SignalGroup(sig unix.Signal) error {
+	if err := unix.Kill(-p.Pid, sig); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("process group %d: kill %v: %w", p.Pid, unix.SignalName(sig), err)
+	}
+	return nil
+}
+
+// sigchldInfo is struct siginfo_t as waitid fills it for a child.
+type sigchldInfo struct {
+	Signo  int32
+	Errno  int32
+	Code   int32
+	_      int32
+	Pid    int32
+	UID    uint32
+	Status int32
+	_      [100]byte
+}
+
+const (
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
+
+// Reap collects the exit status without blocking: done is false while the
+// process still runs. Once the status is collected the pidfd is closed and
+// later calls return the same status.
+func (p *Process) Reap() (ExitStatus, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return p.status, true, nil
+	}
+	var info sigchldInfo
+	for {
+		err := unix.Waitid(unix.P_PIDFD, p.pidfd, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ExitStatus{}, false, fmt.Errorf("pid %d: waitid: %w", p.Pid, err)
+		}
+		break
+	}
+	if info.Pid == 0 {
+		return ExitStatus{}, false, nil
+	}
+	switch info.Code {
+	case cldExited:
+		p.status = ExitStatus{Code: int(info.Status)}
+	case cldKilled, cldDumped:
+		p.status = ExitStatus{Code: -1, Signal: unix.Signal(info.Status), CoreDumped: info.Code == cldDumped}
+	default:
+		p.status = ExitStatus{Code: int(info.Status)}
+	}
+	p.reaped = true
+	unix.Close(p.pidfd)
+	p.pidfd = -1
+	return p.status, true, nil
+}
+
+// ---------------------------------------------------------------------------
+// User database.
+
+type userInfo struct {
+	uid, gid    uint32
+	home, shell string
+}
+
+func lookupUser(name string) (userInfo, error) {
+	var u userInfo
+	if err := noNUL(name); err != nil {
+		return u, err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	home := make([]byte, 4096)
+	shell := make([]byte, 4096)
+	var uid, gid C.uint32_t
+	rc := C.sockd_lookup_user(cname, &uid, &gid,
+		(*C.char)(unsafe.Pointer(&home[0])), C.int(len(home)),
+		(*C.char)(unsafe.Pointer(&shell[0])), C.int(len(shell)))
+	switch {
+	case rc == C.int(unix.ENOENT):
+		return u, user.UnknownUserError(name)
+	case rc != 0:
+		return u, fmt.Errorf("looking up user %q: %w", name, unix.Errno(rc))
+	}
+	u.uid, u.gid = uint32(uid), uint32(gid)
+	u.home = string(home[:bytes.IndexByte(home, 0)])
+	u.shell = string(shell[:bytes.IndexByte(shell, 0)])
+	return u, nil
+}
+
+func lookupGroup(name string) (uint32, error) {
+	if err := noNUL(name); err != nil {
+		return 0, err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var gid C.uint32_t
+	rc := C.sockd_lookup_group(cname, &gid)
+	switch {
+	case rc == C.int(unix.ENOENT):
+		return 0, user.UnknownGroupError(name)
+	case rc != 0:
+		return 0, fmt.Errorf("looking up group %q: %w", name, unix.Errno(rc))
+	}
+	return uint32(gid), nil
+}
+
+// groupList is initgroups(3)'s supplementary list for name with gid.
+func groupList(name string, gid uint32) ([]uint32, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	groups := make([]uint32, 64)
+	for tries := 0; tries < 4; tries++ {
+		n := int(C.sockd_grouplist(cname, C.uint32_t(gid), (*C.uint32_t)(unsafe.Pointer(&groups[0])), C.int(len(groups))))
+		if n < 0 {
+			return nil, fmt.Errorf("getgrouplist %q: failed", name)
+		}
+		if n <= len(groups) {
+			return groups[:n], nil
+		}
+		groups = make([]uint32, n+16)
+	}
+	return nil, fmt.Errorf("getgrouplist %q: list keeps growing", name)
+}
+
+// lookupHome resolves ~name in globbing.
+func lookupHome(name string) (string, bool) {
+	u, err := lookupUser(name)
+	if err != nil {
+		return "", false
+	}
+	return u.home, true
+}
+
+func currentUserName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}

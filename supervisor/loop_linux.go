@@ -1,0 +1,145 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// handler is called on the loop goroutine when its fd is ready.
+type handler interface {
+	ready(events uint32)
+}
+
+type handlerFunc func(events uint32)
+
+func (f handlerFunc) ready(ev uint32) { f(ev) }
+
+// loop is a single-goroutine reactor over one level-triggered epoll set. All
+// job state of the supervisor is touched only from the loop goroutine: the fds
+// it watches (listening sockets, child pidfds) and the closures posted to it
+// (timers, signals, reloads). It holds no lock across a spawn.
+type loop struct {
+	epfd   int
+	wakefd int
+
+	mu    sync.Mutex
+	queue []func()
+
+	handlers map[int]handler // loop goroutine only
+	stopped  bool
+}
+
+func newLoop() (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	l := &loop{epfd: epfd, wakefd: wfd, handlers: map[int]handler{}}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}); err != nil {
+		l.close()
+		return nil, fmt.Errorf("epoll_ctl wake fd: %w", err)
+	}
+	return l, nil
+}
+
+// watch registers fd for readability (level-triggered). Loop goroutine only.
+func (l *loop) watch(fd int, h handler) error {
+	if _, ok := l.handlers[fd]; ok {
+		l.handlers[fd] = h
+		return nil
+	}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		return fmt.Errorf("epoll_ctl add fd %d: %w", fd, err)
+	}
+	l.handlers[fd] = h
+	return nil
+}
+
+// unwatch removes fd from the set. It must be called before the fd is
+// closed: a child holding a duplicate would otherwise keep the registration
+// alive under a number sockd no longer owns. Loop goroutine only.
+func (l *loop) unwatch(fd int) {
+	if _, ok := l.handlers[fd]; !ok {
+		return
+	}
+	delete(l.handlers, fd)
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+func (l *loop) watching(fd int) bool {
+	_, ok := l.handlers[fd]
+	return ok
+}
+
+// post runs f on the loop goroutine. Safe from any goroutine.
+func (l *loop) post(f func()) {
+	l.mu.Lock()
+	l.queue = append(l.queue, f)
+	n := len(l.queue)
+	l.mu.Unlock()
+	if n == 1 {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.wakefd, one[:])
+	}
+}
+
+// after runs f on the loop goroutine after d. The returned timer can be
+// stopped; a stopped timer's f never runs.
+func (l *loop) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { l.post(f) })
+}
+
+// run dispatches events until stop is called from the loop goroutine.
+func (l *loop) run() error {
+	events := make([]unix.EpollEvent, 128)
+	var drained [8]byte
+	for !l.stopped {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		for i := 0; i < n; i++ {
+			fd := int(events[i].Fd)
+			if fd == l.wakefd {
+				_, _ = unix.Read(l.wakefd, drained[:])
+				l.runQueue()
+				continue
+			}
+			if h, ok := l.handlers[fd]; ok {
+				h.ready(events[i].Events)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *loop) runQueue() {
+	l.mu.Lock()
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, f := range q {
+		f()
+	}
+}
+
+func (l *loop) stop() { l.stopped = true }
+
+func (l *loop) close() {
+	unix.Close(l.wakefd)
+	unix.Close(l.epfd)
+}

@@ -1,0 +1,514 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/listener"
+	"github.com/sockd/sockd/spawn"
+)
+
+// minRetry is the shortest delay before retrying a start that failed or a
+// wait-mode child that left its input unread, even with ThrottleInterval 0:
+// sockd never spins.
+const minRetry = time.Second
+
+type jobStats struct {
+	accepted, refused, spawned, spawnFailed, exits uint64
+}
+
+// runJob is the running state of one loaded job. Loop goroutine only.
+type runJob struct {
+	s       *Supervisor
+	def     *job.Job
+	tmpl    *spawn.Template
+	mode    job.Mode
+	log     *zap.Logger
+	socks   []*listener.Socket
+	bindErr error
+	stats   jobStats
+
+	// The main process of a handoff, wait-mode or socketless job.
+	main          *child
+	lastStart     time.Time // monotonic, of the last start attempt
+	retryTimer    *time.Timer
+	demandStarted bool // started once by socket activity
+	failLogged    time.Time
+	waitMark      pendingMark
+	waitDgram     bool
+	nextDef       *job.Job // redefinition applied when main exits
+	nextTmpl      *spawn.Template
+	retiring      bool
+
+	// Per-connection children of an inetd-nowait job.
+	conns      map[int]*child
+	acceptHold string    // why accepting is paused ("" = accepting)
+	holdTimer  *time.Timer
+	backoff    time.Duration
+}
+
+// child is one running process.
+type child struct {
+	p        *spawn.Process
+	stopping bool // sockd sent SIGTERM
+	kill     *time.Timer
+	peer     string
+}
+
+func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {
+	rj := &runJob{s: s, conns: map[int]*child{}}
+	rj.setDef(j, t)
+	return rj
+}
+
+func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
+	rj.def = j
+	rj.tmpl = t
+	rj.mode = j.Mode()
+	rj.log = rj.s.log.With(zap.String("job", j.Label))
+}
+
+func (rj *runJob) running() int {
+	n := len(rj.conns)
+	if rj.main != nil {
+		n++
+	}
+	return n
+}
+
+func (rj *runJob) state() string {
+	switch {
+	case rj.main != nil && rj.main.stopping:
+		return "stopping"
+	case rj.main != nil:
+		return "running"
+	case rj.retryTimer != nil:
+		return "throttled"
+	case rj.acceptHold != "":
+		return "paused: " + rj.acceptHold
+	}
+	return "waiting"
+}
+
+// redefine applies a changed job definition. A running main process is
+// stopped first and the new definition takes over when it exits; the
+// per-connection children of an inetd job finish their connections.
+func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
+	rj.stopRetry()
+	if rj.main != nil {
+		rj.nextDef, rj.nextTmpl = j, t
+		rj.stop(rj.main)
+		return
+	}
+	rj.setDef(j, t)
+}
+
+// retire is called when the job was removed: stop its main process; its
+// in-flight connections finish. The job stays known until all exit.
+func (rj *runJob) retire() {
+	rj.retiring = true
+	rj.stopRetry()
+	rj.unwatchSockets()
+	rj.socks = nil
+	if rj.main != nil {
+		rj.stop(rj.main)
+	}
+	if rj.running() > 0 {
+		rj.s.retired[rj] = struct{}{}
+	}
+}
+
+func (rj *runJob) stopRetry() {
+	if rj.retryTimer != nil {
+		rj.retryTimer.Stop()
+		rj.retryTimer = nil
+	}
+	if rj.holdTimer != nil {
+		rj.holdTimer.Stop()
+		rj.holdTimer = nil
+	}
+	rj.acceptHold = ""
+}
+
+// activate arms the job after a (re)load: watch its sockets or start it.
+func (rj *runJob) activate(initial bool) {
+	if rj.main != nil || rj.retryTimer != nil {
+		return // running or throttled: it re-arms when that ends
+	}
+	switch rj.mode {
+	case job.ModeInetdNowait:
+		if rj.acceptHold == "" {
+			rj.watchSockets()
+		}
+		return
+	case job.ModeInternal, job.ModeProxy:
+		rj.log.Error("job mode not supported by this build yet; sockets held but not served", zap.String("mode", rj.mode.String()))
+		return
+	}
+	if initial || rj.lastStart.IsZero() {
+		if rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad() {
+			rj.start("run at load", nil)
+			return
+		}
+	}
+	if rj.wantsKeepAlive(nil) {
+		rj.start("keep alive", nil)
+		return
+	}
+	rj.watchSockets()
+}
+
+// watchSockets (re)arms every socket of the job. Level-triggered: anything
+// already pending fires at once.
+func (rj *runJob) watchSockets() {
+	if rj.s.shuttingDown || rj.retiring {
+		return
+	}
+	for _, sk := range rj.socks {
+		sk := sk
+		var h handler
+		switch rj.mode {
+		case job.ModeInetdNowait:
+			if !sk.Listening {
+				continue
+			}
+			if err := listener.SetBlocking(sk.Fd, false); err != nil {
+				rj.log.Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
+			}
+			h = handlerFunc(func(uint32) { rj.acceptReady(sk) })
+		case job.ModeInetdWait, job.ModeHandoff:
+			h = handlerFunc(func(uint32) { rj.demand(sk) })
+		default:
+			continue
+		}
+		if err := rj.s.loop.watch(sk.Fd, h); err != nil {
+			rj.log.Error("watch socket", zap.Stringer("socket", sk), zap.Error(err))
+		}
+	}
+}
+
+func (rj *runJob) unwatchSockets() {
+	for _, sk := range rj.socks {
+		rj.s.loop.unwatch(sk.Fd)
+	}
+}
+
+// demand is activity on a socket of a wait-mode or handoff job.
+func (rj *runJob) demand(sk *listener.Socket) {
+	rj.demandStarted = true
+	rj.start("socket activity on "+sk.Addr, sk)
+}
+
+// start starts the main process, unless it is running or must wait for the
+// throttle. trigger is the ready socket for wait-mode jobs.
+func (rj *runJob) start(why string, trigger *listener.Socket) {
+	if rj.main != nil || rj.s.shuttingDown || rj.retiring {
+		return
+	}
+	rj.unwatchSockets()
+	if rj.mode == job.ModeHandoff || rj.mode == job.ModeNone {
+		if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
+			rj.log.Warn("respawning too fast: next start delayed",
+				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)),
+				zap.Duration("throttle_interval", rj.def.ThrottleInterval),
+				zap.String("reason", why))
+			rj.retryAfter(wait)
+			return
+		}
+	}
+	if rj.mode == job.ModeInetdWait && trigger == nil {
+		// Woken by a timer or KeepAlive: wait for input instead.
+		rj.watchSockets()
+		return
+	}
+
+	var fds []int
+	var env []string
+	listenPID := false
+	switch rj.mode {
+	case job.ModeInetdWait:
+		fd := trigger.Fd
+		if err := listener.SetBlocking(fd, true); err != nil {
+			rj.log.Warn("set blocking", zap.Stringer("socket", trigger), zap.Error(err))
+		}
+		rj.waitDgram = !trigger.Listening
+		rj.waitMark = markPending(fd, rj.waitDgram)
+		fds = []int{fd, fd, fd}
+		env = []string{"LAUNCH_JOB_LABEL=" + rj.def.Label}
+	case job.ModeHandoff:
+		fds = []int{rj.s.devnull, 1, 2}
+		for _, sk := range rj.socks {
+			if err := listener.SetBlocking(sk.Fd, true); err != nil {
+				rj.log.Warn("set blocking", zap.Stringer("socket", sk), zap.Error(err))
+			}
+			fds = append(fds, sk.Fd)
+		}
+		env = handoffEnv(rj.def, rj.socks)
+		listenPID = true
+	default:
+		fds = []int{rj.s.devnull, 1, 2}
+		env = []string{"LAUNCH_JOB_LABEL=" + rj.def.Label}
+	}
+
+	rj.lastStart = time.Now()
+	p, err := rj.tmpl.Start(fds, env, listenPID)
+	if err != nil {
+		rj.stats.spawnFailed++
+		delay := rj.def.ThrottleInterval
+		if delay < minRetry {
+			delay = minRetry
+		}
+		if time.Since(rj.failLogged) >= delay {
+			rj.failLogged = time.Now()
+			rj.log.Error("cannot start job; retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		}
+		rj.retryAfter(delay)
+		return
+	}
+	rj.stats.spawned++
+	rj.failLogged = time.Time{}
+	c := &child{p: p}
+	rj.main = c
+	rj.log.Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
+	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
+}
+
+// throttleLeft is how long a start must still wait so that two starts are
+// at least interval apart (monotonic clock).
+func (rj *runJob) throttleLeft(interval time.Duration) time.Duration {
+	if rj.lastStart.IsZero() || interval <= 0 {
+		return 0
+	}
+	return interval - time.Since(rj.lastStart)
+}
+
+// retryAfter re-arms the job after d: a KeepAlive job is started, an
+// on-demand job watches its sockets again (and starts if demand is still
+// there). Unlike launchd, a throttled start with no demand left does not run.
+func (rj *runJob) retryAfter(d time.Duration) {
+	rj.stopRetry()
+	rj.retryTimer = rj.s.loop.after(d, func() {
+		rj.retryTimer = nil
+		if rj.s.shuttingDown || rj.retiring || rj.main != nil {
+			return
+		}
+		if rj.mode == job.ModeNone || rj.wantsKeepAlive(nil) || (rj.lastStart.IsZero() && (rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad())) {
+			rj.start("retry", nil)
+			return
+		}
+		rj.watchSockets()
+	})
+}
+
+// mainExited handles the exit of the main process. Loop only.
+func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
+	if c.kill != nil {
+		c.kill.Stop()
+	}
+	rj.main = nil
+	rj.stats.exits++
+	ran := time.Since(c.p.Started)
+	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
+	switch {
+	case c.stopping || st.Success():
+		rj.log.Info("exited", fields...)
+	case st.Crashed():
+		rj.log.Warn("exited: crashed", fields...)
+	default:
+		rj.log.Warn("exited", fields...)
+	}
+
+	if rj.retiring {
+		rj.s.retiredDone(rj)
+		return
+	}
+	if rj.nextDef != nil {
+		rj.setDef(rj.nextDef, rj.nextTmpl)
+		rj.nextDef, rj.nextTmpl = nil, nil
+		rj.lastStart = time.Time{}
+		rj.activate(false)
+		return
+	}
+	if rj.s.shuttingDown {
+		rj.s.maybeFinish()
+		return
+	}
+
+	switch rj.mode {
+	case job.ModeInetdWait:
+		after := rj.waitMarkNow()
+		if unread(rj.waitMark, after) {
+			wait := rj.throttleLeft(maxDur(rj.def.ThrottleInterval, minRetry))
+			if wait < 100*time.Millisecond {
+				wait = 100 * time.Millisecond
+			}
+			rj.log.Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
+				zap.Duration("ran", ran.Round(time.Millisecond)),
+				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
+			rj.retryAfter(wait)
+			return
+		}
+		rj.watchSockets()
+	default:
+		if rj.wantsKeepAlive(&st) && !c.stopping {
+			rj.start("keep alive after exit ("+st.String()+")", nil)
+			return
+		}
+		rj.watchSockets()
+	}
+}
+
+// waitMarkNow fingerprints the wait-mode socket the last child was given.
+func (rj *runJob) waitMarkNow() pendingMark {
+	for _, sk := range rj.socks {
+		if (!sk.Listening) == rj.waitDgram && isReadable(sk.Fd) {
+			return markPending(sk.Fd, rj.waitDgram)
+		}
+	}
+	return pendingMark{ok: true}
+}
+
+// wantsKeepAlive evaluates KeepAlive as launchd does: the conditions are
+// ORed. st is the last exit (nil when not evaluating an exit).
+func (rj *runJob) wantsKeepAlive(st *spawn.ExitStatus) bool {
+	k := rj.def.KeepAlive
+	if rj.s.shuttingDown || rj.retiring {
+		return false
+	}
+	if k.AfterInitialDemand && !rj.demandStarted {
+		return false
+	}
+	if k.Always {
+		return true
+	}
+	if st != nil {
+		if k.SuccessfulExit != nil && *k.SuccessfulExit == st.Success() {
+			return true
+		}
+		if k.Crashed != nil && *k.Crashed == st.Crashed() {
+			return true
+		}
+	}
+	for _, pc := range k.PathState {
+		_, err := os.Stat(pc.Path)
+		if (err == nil) == pc.Exists {
+			return true
+		}
+	}
+	for _, oc := range k.OtherJobEnabled {
+		_, loaded := rj.s.jobs[oc.Label]
+		if loaded == oc.Enabled {
+			return true
+		}
+	}
+	if k.AfterInitialDemand && rj.demandStarted && !k.Always && k.SuccessfulExit == nil && k.Crashed == nil &&
+		len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0 {
+		return true
+	}
+	return false
+}
+
+// checkConditions starts an idle job whose PathState or OtherJobEnabled
+// condition became true.
+func (rj *runJob) checkConditions() {
+	if rj.main != nil || rj.retryTimer != nil || rj.mode == job.ModeInetdNowait {
+		return
+	}
+	k := rj.def.KeepAlive
+	if len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0 {
+		return
+	}
+	if rj.wantsKeepAlive(nil) {
+		rj.start("keep alive condition", nil)
+	}
+}
+
+// stop sends SIGTERM to one child and arms the ExitTimeOut SIGKILL.
+func (rj *runJob) stop(c *child) {
+	if c.stopping {
+		return
+	}
+	c.stopping = true
+	_ = c.p.Signal(unix.SIGTERM)
+	if t := rj.def.ExitTimeOut; t > 0 {
+		c.kill = rj.s.loop.after(t, func() {
+			rj.log.Warn("exit timeout elapsed; killing", zap.Int("pid", c.p.Pid), zap.Duration("exit_timeout", t))
+			_ = c.p.Signal(unix.SIGKILL)
+			if !rj.def.AbandonProcessGroup {
+				_ = c.p.SignalGroup(unix.SIGKILL)
+			}
+		})
+	}
+}
+
+// stopAll stops the main process and every per-connection child.
+func (rj *runJob) stopAll() {
+	rj.stopRetry()
+	if rj.main != nil {
+		rj.stop(rj.main)
+	}
+	for _, c := range rj.conns {
+		rj.stop(c)
+	}
+}
+
+func (s *Supervisor) retiredDone(rj *runJob) {
+	if rj.running() == 0 {
+		delete(s.retired, rj)
+	}
+	s.maybeFinish()
+}
+
+// handoffEnv is the environment of a handoff start: sd_listen_fds(3)
+// variables (LISTEN_PID is set by spawn in the child) and the LAUNCH_
+// variables mapping each Sockets key to its fd numbers.
+func handoffEnv(j *job.Job, socks []*listener.Socket) []string {
+	names := make([]string, len(socks))
+	byGroup := map[string][]string{}
+	var order []string
+	for i, sk := range socks {
+		g := sk.Endpoint.Group
+		names[i] = g
+		if _, ok := byGroup[g]; !ok {
+			order = append(order, g)
+		}
+		byGroup[g] = append(byGroup[g], itoa(3+i))
+	}
+	env := []string{
+		"LISTEN_FDS=" + itoa(len(socks)),
+		"LISTEN_FDNAMES=" + strings.Join(names, ":"),
+		"LAUNCH_JOB_LABEL=" + j.Label,
+		"LAUNCH_SOCKETS=" + strings.Join(order, ":"),
+	}
+	for _, g := range order {
+		env = append(env, "LAUNCH_SOCKET_"+envName(g)+"="+strings.Join(byGroup[g], ","))
+	}
+	return env
+}
+
+// envName turns a Sockets key into the suffix of its LAUNCH_SOCKET_
+// variable: upper case, every byte outside [A-Z0-9_] replaced by '_'.
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
