@@ -187,7 +187,7 @@ func TestHandoffOnlyIntendedFds(t *testing.T) {
 	port := freePort(t, "tcp")
 	writeJob(t, dir, "fds", map[string]any{
 		"Label":            "test.hfds",
-		"ProgramArguments": []string{"/bin/sh", "-c", `cd /proc/$$/fd && echo * && readlink 3 | cut -d: -f1`},
+		"ProgramArguments": []string{"/bin/sh", "-c", `ls /proc/$$/fd && readlink /proc/$$/fd/3 | cut -d: -f1`},
 		"StandardOutPath":  out,
 		"ThrottleInterval": 60,
 		"Sockets":          map[string]any{"Listeners": tcpSocket(port)},
@@ -203,7 +203,7 @@ func TestHandoffOnlyIntendedFds(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	b, _ := os.ReadFile(out)
-	if string(b) != "0 1 2 3\nsocket\n" {
+	if string(b) != "0\n1\n2\n3\nsocket\n" {
 		t.Errorf("handoff child sees %q, want fds 0 1 2 3 with 3 a socket", b)
 	}
 }
@@ -282,10 +282,10 @@ func TestKeepAlive(t *testing.T) {
 			dir := t.TempDir()
 			counter := filepath.Join(t.TempDir(), "starts")
 			writeJob(t, dir, "ka", map[string]any{
-				"Label":                "test.ka",
-				"ProgramArguments":     []string{"/bin/sh", "-c", "echo $$ >> " + counter + "; " + tc.how},
-				"ThrottleInterval":     1,
-				"KeepAlive":            tc.keepAlive,
+				"Label":            "test.ka",
+				"ProgramArguments": []string{"/bin/sh", "-c", "echo $$ >> " + counter + "; " + tc.how},
+				"ThrottleInterval": 1,
+				"KeepAlive":        tc.keepAlive,
 			})
 			startSockd(t, dir)
 			time.Sleep(3500 * time.Millisecond)

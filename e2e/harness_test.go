@@ -168,6 +168,12 @@ func startSockd(t *testing.T, jobsDir string, extra ...string) *daemon {
 // test) and with extra environment.
 func startSockdAs(t *testing.T, cred *syscall.Credential, env []string, jobsDir string, extra ...string) *daemon {
 	t.Helper()
+	return startSockdWith(t, nil, cred, env, jobsDir, extra...)
+}
+
+// startSockdWith runs sockd behind a command prefix (e.g. prlimit ... --).
+func startSockdWith(t *testing.T, prefix []string, cred *syscall.Credential, env []string, jobsDir string, extra ...string) *daemon {
+	t.Helper()
 	nsDir := t.TempDir()
 	bin := sockdBin
 	if cred != nil {
@@ -192,7 +198,8 @@ func startSockdAs(t *testing.T, cred *syscall.Credential, env []string, jobsDir 
 		args = args[3:]
 		args = append([]string{"serve"}, args...)
 	}
-	cmd := exec.Command(bin, args...)
+	argv := append(append(append([]string{}, prefix...), bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+nsPath), env...)
 	d := &daemon{t: t, cmd: cmd, logBuf: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout = d.logBuf
@@ -339,16 +346,20 @@ func zombies(pid int) []int {
 	return out
 }
 
-// children lists the live children of pid.
+// children lists the live children of pid (of all its threads: a child
+// belongs to the thread that created it).
 func children(pid int) []int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var out []int
-	for _, f := range strings.Fields(string(data)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
 		}
 	}
 	return out

@@ -79,13 +79,13 @@ func TestInetdNowaitOnlyIntendedFds(t *testing.T) {
 	port := freePort(t, "tcp")
 	writeJob(t, dir, "fds", map[string]any{
 		"Label":              "test.fds",
-		"ProgramArguments":   []string{"/bin/sh", "-c", `cd /proc/$$/fd && echo *; grep -E '^Sig(Ign|Blk)' /proc/$$/status`},
+		"ProgramArguments":   []string{"/bin/sh", "-c", `ls /proc/$$/fd; grep -E '^Sig(Ign|Blk)' /proc/$$/status`},
 		"inetdCompatibility": map[string]any{"Wait": false},
 		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
 	})
 	startSockd(t, dir)
 	got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), "")
-	want := "0 1 2\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+	want := "0\n1\n2\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
 	if got != want {
 		t.Errorf("child sees:\n%s\nwant:\n%s", got, want)
 	}
@@ -169,11 +169,11 @@ func TestUnixSocketSocat(t *testing.T) {
 		sock["SockPathGroup"] = wantGID
 	}
 	writeJob(t, dir, "uecho", map[string]any{
-		"Label":              "test.unix-echo",
-		"ProgramArguments":   helperArgv("report"),
+		"Label":                "test.unix-echo",
+		"ProgramArguments":     helperArgv("report"),
 		"EnvironmentVariables": helperEnv(),
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Local": sock},
+		"inetdCompatibility":   map[string]any{"Wait": false},
+		"Sockets":              map[string]any{"Local": sock},
 	})
 	d := startSockd(t, dir)
 

@@ -16,4 +16,5 @@ var rlimitNames = []struct {
 	{"NumberOfProcesses", unix.RLIMIT_NPROC},
 	{"ResidentSetSize", unix.RLIMIT_RSS},
 	{"Stack", unix.RLIMIT_STACK},
+	{"AddressSpace", unix.RLIMIT_AS}, // sockd extension (xinetd rlimit_as)
 }

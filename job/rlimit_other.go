@@ -17,4 +17,5 @@ var rlimitNames = []struct {
 	{"NumberOfProcesses", -1},
 	{"ResidentSetSize", -1},
 	{"Stack", -1},
+	{"AddressSpace", -1},
 }

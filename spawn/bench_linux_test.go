@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,4 +125,63 @@ func BenchmarkSyscallForkExec(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkInterleaved runs the three spawners in turn in every iteration
+// (static program, start and reap) and reports each one's time per start,
+// so that their ratio holds even when the machine's load drifts during the
+// run. ns/op is the sum of the three.
+func BenchmarkInterleaved(b *testing.B) {
+	path := buildStatic(b, "true", staticTrueSrc)
+	tpl := newTemplate(b, programJob(b, path), Options{BaseEnv: os.Environ()})
+	null := devNull(b)
+	fds := []int{null, null, null}
+	attr := &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null)},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	}
+	var tStart, tExec, tFork time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		p, err := tpl.Start(fds, inetdEnv, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pfd := []unix.PollFd{{Fd: int32(p.Pidfd()), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(pfd, -1); err != unix.EINTR {
+				break
+			}
+		}
+		if st, done, err := p.Reap(); err != nil || !done || !st.Success() {
+			b.Fatalf("%v %v %v", st, done, err)
+		}
+		t1 := time.Now()
+		cmd := exec.Command(path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		pid, err := syscall.ForkExec(path, []string{path}, attr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+				break
+			}
+		}
+		t3 := time.Now()
+		tStart += t1.Sub(t0)
+		tExec += t2.Sub(t1)
+		tFork += t3.Sub(t2)
+		n++
+	}
+	b.ReportMetric(float64(tStart.Nanoseconds())/float64(n), "spawn-ns/start")
+	b.ReportMetric(float64(tExec.Nanoseconds())/float64(n), "osexec-ns/start")
+	b.ReportMetric(float64(tFork.Nanoseconds())/float64(n), "forkexec-ns/start")
 }

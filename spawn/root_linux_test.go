@@ -19,7 +19,7 @@ import (
 // testAccount is a user made for a test: primary group g1, also a member
 // of g2.
 type testAccount struct {
-	name, g1, g2     string
+	name, g1, g2    string
 	uid, gid1, gid2 int
 }
 
@@ -148,7 +148,8 @@ func TestCredentials(t *testing.T) {
 			t.Fatalf("env: %v", st)
 		}
 		got := strings.Fields(out)
-		want := []string{"PATH=/bin", "USER=kept", "HOME=/nonexistent/" + a.name, "LOGNAME=" + a.name, "SHELL=/bin/sh"}
+		// The job user's values replace inherited ones (sockd's USER=root).
+		want := []string{"PATH=/bin", "USER=" + a.name, "HOME=/nonexistent/" + a.name, "LOGNAME=" + a.name, "SHELL=/bin/sh"}
 		if !slices.Equal(got, want) {
 			t.Errorf("env %q, want %q", got, want)
 		}

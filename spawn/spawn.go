@@ -8,11 +8,29 @@
 //
 // Everything fixed for a job is prepared once in a Template at load time;
 // Template.Start is the per-connection hot path. On Linux it is a small C
-// spawner reached through cgo (clone with CLONE_VM|CLONE_VFORK|CLONE_PIDFD,
-// the job attributes applied with raw system calls in launchd's order, then
-// execve), because Go cannot run code between fork and exec. A started
-// Process carries a pidfd: it becomes readable when the process exits and
-// Reap collects its status.
+// spawner reached through cgo (a vfork-style clone with a pidfd, the job
+// attributes applied with raw system calls, then execve), because Go cannot
+// run code between fork and exec. A started Process carries a pidfd: it
+// becomes readable when the process exits and Reap collects its status.
+//
+// The child applies, in launchd's order: every signal disposition to
+// SIG_DFL and an empty signal mask; setsid (SessionCreate) or setpgid(0, 0);
+// Nice; resource limits; chroot(RootDirectory) and chdir("/"); setgroups,
+// setresgid, setresuid; Umask; chdir(WorkingDirectory); the fd layout;
+// StandardInPath, StandardOutPath, StandardErrorPath; close-on-exec for
+// every other descriptor; LISTEN_PID; execve.
+//
+// Where sockd differs from launchd on purpose:
+//   - A failing chdir(WorkingDirectory), chroot, setpriority or setrlimit is
+//     a start error (launchd logs it and runs the job anyway).
+//   - A standard path that cannot be opened is, as in launchd, only a
+//     warning (Process.Warnings); the descriptor keeps what the caller gave.
+//   - Setting only a hard limit below the current soft one lowers the soft
+//     limit with it (launchd's setrlimit would fail with EINVAL).
+//   - EnableGlobbing expands argv in sockd at each start (launchd runs
+//     glob(3) in the child): as sockd's user and outside RootDirectory.
+//   - InitGroups=false gives the job only its primary group (launchd leaves
+//     its own supplementary groups in place).
 package spawn
 
 import (
@@ -147,8 +165,10 @@ type userEnv struct {
 }
 
 // buildEnv computes a template's environment: base minus the stripped
-// names (first occurrence wins, as getenv), then HOME/USER/LOGNAME/SHELL for
-// the job user where not already set, then the job's variables, overriding.
+// names (first occurrence wins, as getenv), then HOME/USER/LOGNAME/SHELL of
+// the job user, then the job's variables, overriding. Unlike launchd, the
+// user's values replace inherited ones: sockd started from a root shell must
+// not give a job running as "nobody" HOME=/root.
 func buildEnv(base []string, u *userEnv, jobVars [][2]string) *envList {
 	e := &envList{index: make(map[string]int, len(base)+len(jobVars)+4)}
 	for _, kv := range base {
@@ -160,8 +180,8 @@ func buildEnv(base []string, u *userEnv, jobVars [][2]string) *envList {
 	}
 	if u != nil {
 		for _, nv := range [][2]string{{"HOME", u.home}, {"USER", u.name}, {"LOGNAME", u.name}, {"SHELL", u.shell}} {
-			if nv[1] != "" && !e.has(nv[0]) {
-				e.set(nv[0], nv[0]+"="+nv[1], false)
+			if nv[1] != "" {
+				e.set(nv[0], nv[0]+"="+nv[1], true)
 			}
 		}
 	}

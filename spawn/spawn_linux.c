@@ -166,21 +166,19 @@ static void make_stack_key(void) {
 
 static char *thread_stack(void) {
 	pthread_once(&stack_once, make_stack_key);
-	char *s = stack_key_ok ? pthread_getspecific(stack_key) : NULL;
+	if (!stack_key_ok)
+		return NULL;
+	char *s = pthread_getspecific(stack_key);
 	if (s != NULL)
 		return s;
 	char *m = mmap(NULL, CHILD_STACK + GUARD, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	if (mprotect(m, GUARD, PROT_NONE) != 0) {
+	s = m + GUARD;
+	if (mprotect(m, GUARD, PROT_NONE) != 0 || pthread_setspecific(stack_key, s) != 0) {
 		munmap(m, CHILD_STACK + GUARD);
 		return NULL;
-	}
-	s = m + GUARD;
-	if (!stack_key_ok || pthread_setspecific(stack_key, s) != 0) {
-		// Cannot cache it: still usable, leaked on thread exit only
-		// if the key is unusable (never on glibc).
 	}
 	return s;
 }

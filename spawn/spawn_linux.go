@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"os/user"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -184,7 +185,7 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 	// Environment.
 	jobVars := make([][2]string, 0, len(j.EnvironmentVariables))
 	for _, v := range j.EnvironmentVariables {
-		if v.Name == "" || bytes.ContainsAny([]byte(v.Name), "=\x00") {
+		if v.Name == "" || strings.ContainsAny(v.Name, "=\x00") {
 			return fail("EnvironmentVariables", fmt.Errorf("bad variable name %q", v.Name))
 		}
 		if err := noNUL(v.Value); err != nil {

@@ -1,4 +1,4 @@
-// Copyright: sockd authors. Shared between spawn_linux.c and spawn_linux.go.
+// The interface between spawn_linux.go and the C spawner in spawn_linux.c.
 
 #ifndef SOCKD_SPAWN_LINUX_H
 #define SOCKD_SPAWN_LINUX_H

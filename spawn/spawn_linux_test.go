@@ -41,11 +41,11 @@ func testExe(t testing.TB) string {
 func helperJob(t testing.TB, args ...string) *job.Job {
 	exe := testExe(t)
 	return &job.Job{
-		File:                 "test.plist",
-		Label:                "test.helper",
-		Path:                 exe,
-		Argv:                 append([]string{exe}, args...),
-		InitGroups:           true,
+		File:       "test.plist",
+		Label:      "test.helper",
+		Path:       exe,
+		Argv:       append([]string{exe}, args...),
+		InitGroups: true,
 		// The Go runtime would keep cgroup CPU files open to size
 		// GOMAXPROCS; the fd tests want to see only what spawn passed.
 		EnvironmentVariables: []job.EnvVar{{Name: "GODEBUG", Value: "containermaxprocs=0,updatemaxprocs=0"}, {Name: "GO_WANT_HELPER_PROCESS", Value: "1"}},

@@ -32,6 +32,9 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 			rj.holdAccept("max children", zap.Int("running", len(rj.conns)), zap.Int("limit", rj.def.Limits.MaxChildren))
 			return
 		}
+		if !rj.rateOK() {
+			return
+		}
 		cfd, peer, err := acceptConn(sk.Fd)
 		if err != nil {
 			switch {
@@ -56,6 +59,11 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 // sockd's copy of it.
 func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	defer unix.Close(cfd)
+	src, _, hasSrc := sockaddrIPPort(peer)
+	if why := rj.admit(src, hasSrc); why != "" {
+		rj.refuse(src, why)
+		return
+	}
 	env := connEnv(rj.def.Label, sk, cfd, peer)
 	p, err := rj.tmpl.Start([]int{cfd, cfd, cfd}, env, false)
 	if err != nil {
@@ -63,8 +71,12 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 		rj.spawnFailed(err)
 		return
 	}
+	rj.rateSpend()
 	rj.stats.spawned++
-	c := &child{p: p}
+	c := &child{p: p, src: src}
+	if hasSrc {
+		rj.limits.perSource[src]++
+	}
 	rj.conns[p.Pid] = c
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
 }
@@ -85,6 +97,13 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 		c.kill.Stop()
 	}
 	delete(rj.conns, c.p.Pid)
+	if c.src.IsValid() {
+		if n := rj.limits.perSource[c.src] - 1; n > 0 {
+			rj.limits.perSource[c.src] = n
+		} else {
+			delete(rj.limits.perSource, c.src)
+		}
+	}
 	rj.stats.exits++
 	if ce := rj.log.Check(zap.DebugLevel, "connection child exited"); ce != nil {
 		ce.Write(zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", time.Since(c.p.Started)))
@@ -165,4 +184,3 @@ func connEnv(label string, sk *listener.Socket, cfd int, peer unix.Sockaddr) []s
 	}
 	return append(env, "LAUNCH_JOB_LABEL="+label)
 }
-

@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -49,9 +50,10 @@ type runJob struct {
 
 	// Per-connection children of an inetd-nowait job.
 	conns      map[int]*child
-	acceptHold string    // why accepting is paused ("" = accepting)
+	acceptHold string // why accepting is paused ("" = accepting)
 	holdTimer  *time.Timer
 	backoff    time.Duration
+	limits     *limiter
 }
 
 // child is one running process.
@@ -59,7 +61,7 @@ type child struct {
 	p        *spawn.Process
 	stopping bool // sockd sent SIGTERM
 	kill     *time.Timer
-	peer     string
+	src      netip.Addr // source address of a per-connection child
 }
 
 func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {
@@ -73,6 +75,11 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	rj.tmpl = t
 	rj.mode = j.Mode()
 	rj.log = rj.s.log.With(zap.String("job", j.Label))
+	if rj.limits == nil {
+		rj.limits = newLimiter(j.Limits, rj.log)
+	} else {
+		rj.limits.reconfigure(j.Limits, rj.log)
+	}
 }
 
 func (rj *runJob) running() int {
@@ -511,4 +518,3 @@ func maxDur(a, b time.Duration) time.Duration {
 	}
 	return b
 }
-

@@ -49,15 +49,27 @@ func runCheck(args []string) error {
 // checkPaths loads like job.LoadPaths, but offers every file to the
 // importers first.
 func checkPaths(paths []string, opts job.LoadOptions) ([]string, []*job.Job, job.Diags) {
-	files, diags := job.ExpandPaths(paths)
 	var jobs []*job.Job
+	var diags job.Diags
+	var plain, dirs []string
+	for _, p := range paths {
+		if isXinetdDir(p) {
+			js, ds := loadLegacy(nil, []string{p})
+			jobs, diags = append(jobs, js...), append(diags, ds...)
+			dirs = append(dirs, p)
+			continue
+		}
+		plain = append(plain, p)
+	}
+	files, ds := job.ExpandPaths(plain)
+	diags = append(diags, ds...)
 	for _, f := range files {
 		js, ds := loadOne(f, opts)
 		diags = append(diags, ds...)
 		jobs = append(jobs, js...)
 	}
 	kept, ds := job.CrossCheck(jobs)
-	return files, kept, append(diags, ds...)
+	return append(dirs, files...), kept, append(diags, ds...)
 }
 
 // loadOne loads one file through the importers or the plist loader.

@@ -26,6 +26,9 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var dirs stringsFlag
 	fs.Var(&dirs, "jobs", "job directory or file (repeatable; default "+fmt.Sprint(defaultJobDirs())+")")
+	var inetdConfs, xinetds stringsFlag
+	fs.Var(&inetdConfs, "inetd-conf", "an inetd.conf file to serve beside the jobs (repeatable; reloaded on SIGHUP)")
+	fs.Var(&xinetds, "xinetd", "an xinetd.conf file or xinetd.d directory to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +58,13 @@ func runServe(args []string) error {
 			paths = append(paths, d)
 		}
 		jobs, ds := job.LoadPaths(paths, opts)
-		return jobs, append(diags, ds...)
+		diags = append(diags, ds...)
+		if len(inetdConfs)+len(xinetds) == 0 {
+			return jobs, diags
+		}
+		legacy, ds := loadLegacy(inetdConfs, xinetds)
+		jobs, ds2 := job.CrossCheck(append(jobs, legacy...))
+		return jobs, append(append(diags, ds...), ds2...)
 	}
 
 	sup, err := supervisor.New(supervisor.Config{Load: load, Log: log, Notify: true})

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sockd/sockd/compat"
+	"github.com/sockd/sockd/job"
+)
+
+// Legacy configurations: `sockd check` and `sockd print` accept inetd.conf
+// and xinetd files (told apart by compat.Detect), and `sockd convert` writes
+// launchd job files from them.
+
+func init() {
+	importers = append(importers, importLegacy)
+	register(command{
+		name:    "convert",
+		summary: "write launchd job files from an inetd.conf or xinetd configuration",
+		run:     runConvert,
+	})
+}
+
+// importLegacy handles inetd.conf and xinetd files for check and print.
+func importLegacy(path string, data []byte) (bool, []*job.Job, job.Diags) {
+	switch compat.Detect(path, data) {
+	case compat.FormatInetd:
+		js, ds := compat.ParseInetd(data, path)
+		return true, js, ds
+	case compat.FormatXinetd:
+		js, ds := compat.LoadXinetd(path)
+		return true, js, ds
+	}
+	return false, nil, nil
+}
+
+// loadLegacy loads the --inetd-conf and --xinetd sources of serve.
+func loadLegacy(inetdConfs, xinetds []string) ([]*job.Job, job.Diags) {
+	var jobs []*job.Job
+	var diags job.Diags
+	for _, p := range inetdConfs {
+		js, ds := compat.LoadInetd(p)
+		jobs, diags = append(jobs, js...), append(diags, ds...)
+	}
+	for _, p := range xinetds {
+		js, ds := compat.LoadXinetd(p)
+		jobs, diags = append(jobs, js...), append(diags, ds...)
+	}
+	return jobs, diags
+}
+
+func runConvert(args []string) error {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	from := fs.String("from", "", "source format: inetd or xinetd (default: detected)")
+	out := fs.String("o", ".", "directory to write the job files into")
+	force := fs.Bool("force", false, "overwrite existing files")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) != 1 {
+		return usageError(fmt.Errorf("convert: need exactly one FILE (inetd.conf, xinetd.conf, or an xinetd.d directory)"))
+	}
+	src := pos[0]
+	format := *from
+	if format == "" {
+		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+			format = "xinetd"
+		} else {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				return fmt.Errorf("convert: %w", err)
+			}
+			switch compat.Detect(src, data) {
+			case compat.FormatInetd:
+				format = "inetd"
+			case compat.FormatXinetd:
+				format = "xinetd"
+			default:
+				return fmt.Errorf("convert: %s: cannot tell whether this is inetd.conf or xinetd; use --from inetd|xinetd", src)
+			}
+		}
+	}
+	var jobs []*job.Job
+	var diags job.Diags
+	switch format {
+	case "inetd":
+		jobs, diags = compat.LoadInetd(src)
+	case "xinetd":
+		jobs, diags = compat.LoadXinetd(src)
+	default:
+		return usageError(fmt.Errorf("convert: --from must be inetd or xinetd, not %q", format))
+	}
+	for _, d := range diags {
+		fmt.Fprintln(os.Stderr, d.String())
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	written := 0
+	for _, j := range jobs {
+		data, err := compat.WritePlist(j)
+		if err != nil {
+			return fmt.Errorf("convert: job %s: %w", j.Label, err)
+		}
+		name := filepath.Join(*out, safeFileName(j.Label)+".plist")
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if *force {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		f, err := os.OpenFile(name, flags, 0o644)
+		if err != nil {
+			return fmt.Errorf("convert: %w (use --force to overwrite)", err)
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("convert: %s: %w", name, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("convert: %s: %w", name, err)
+		}
+		fmt.Println(name)
+		written++
+	}
+	fmt.Fprintf(os.Stderr, "%d job file(s) written to %s from %s (%s)\n", written, *out, src, format)
+	if diags.HasErrors() {
+		return &exitError{code: 1, err: fmt.Errorf("convert: %s has errors; the services with errors were not converted", src)}
+	}
+	return nil
+}
+
+// safeFileName keeps a label usable as a file name.
+func safeFileName(label string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == ' ' {
+			return '_'
+		}
+		return r
+	}, label)
+}
+
+// isXinetdDir reports whether path is a directory of xinetd service files
+// (named xinetd.d), which check and print read as xinetd.
+func isXinetdDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir() && filepath.Base(filepath.Clean(path)) == "xinetd.d"
+}

@@ -1,0 +1,150 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/job"
+)
+
+// limiter holds the SockdLimits state of one inetd-nowait job that is not
+// kept in the job definition: per-source counts and the spawn-rate bucket.
+// Counts survive a reload of a changed job (the runJob is kept), so a
+// reactivation never resets them.
+type limiter struct {
+	allow, deny  []netip.Prefix
+	perSource    map[netip.Addr]int
+	tokens       float64
+	last         time.Time
+	refuseLog    time.Time // last "refused" log line (at most one a second)
+	refusedSince uint64
+}
+
+func newLimiter(l job.Limits, log *zap.Logger) *limiter {
+	lm := &limiter{perSource: map[netip.Addr]int{}, tokens: float64(l.Burst)}
+	lm.allow = parsePrefixes(l.Allow, "Allow", log)
+	lm.deny = parsePrefixes(l.Deny, "Deny", log)
+	return lm
+}
+
+// reconfigure applies new limits and keeps the counts.
+func (lm *limiter) reconfigure(l job.Limits, log *zap.Logger) {
+	lm.allow = parsePrefixes(l.Allow, "Allow", log)
+	lm.deny = parsePrefixes(l.Deny, "Deny", log)
+	if lm.tokens > float64(l.Burst) {
+		lm.tokens = float64(l.Burst)
+	}
+}
+
+func parsePrefixes(list []string, key string, log *zap.Logger) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		log.Warn("SockdLimits."+key+": not an address or CIDR prefix; ignored", zap.String("entry", s))
+	}
+	return out
+}
+
+func matchAny(list []netip.Prefix, a netip.Addr) bool {
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit decides whether a connection from src may be served. It returns
+// the reason for a refusal, or "" to serve.
+func (rj *runJob) admit(src netip.Addr, ok bool) string {
+	if !ok {
+		return "" // Unix sockets carry no source address
+	}
+	lm := rj.limits
+	if matchAny(lm.deny, src) {
+		return "source denied by SockdLimits.Deny"
+	}
+	if len(lm.allow) > 0 && !matchAny(lm.allow, src) {
+		return "source not in SockdLimits.Allow"
+	}
+	if max := rj.def.Limits.MaxPerSource; max > 0 && lm.perSource[src] >= max {
+		return "per-source limit reached (MaxPerSource " + itoa(max) + ")"
+	}
+	return ""
+}
+
+// refuse logs a refused connection at most once a second per job, with the
+// count of refusals since the last line.
+func (rj *runJob) refuse(src netip.Addr, why string) {
+	rj.stats.refused++
+	lm := rj.limits
+	lm.refusedSince++
+	if time.Since(lm.refuseLog) < time.Second {
+		return
+	}
+	rj.log.Warn("connection refused: "+why+"; closed",
+		zap.String("source", src.String()),
+		zap.Int("source_connections", lm.perSource[src]),
+		zap.Uint64("refused_since_last_line", lm.refusedSince))
+	lm.refuseLog = time.Now()
+	lm.refusedSince = 0
+}
+
+// rateOK applies the spawn-rate limit before a connection is accepted:
+// with the bucket empty it pauses accepting for Limits.Pause (clients wait in
+// the backlog) and reports false; accepting resumes by itself.
+func (rj *runJob) rateOK() bool {
+	l := rj.def.Limits
+	if l.Rate <= 0 {
+		return true
+	}
+	lm := rj.limits
+	now := time.Now()
+	if lm.last.IsZero() {
+		lm.tokens = float64(l.Burst)
+	} else {
+		lm.tokens += now.Sub(lm.last).Seconds() * l.Rate
+	}
+	if max := float64(l.Burst); lm.tokens > max {
+		lm.tokens = max
+	}
+	lm.last = now
+	if lm.tokens >= 1 {
+		return true
+	}
+	pause := l.Pause
+	if pause <= 0 {
+		pause = 5 * time.Second
+	}
+	rj.holdAccept("spawn rate", zap.Float64("rate_per_s", l.Rate), zap.Int("burst", l.Burst),
+		zap.Duration("paused_for", pause))
+	rj.holdTimer = rj.s.loop.after(pause, func() {
+		rj.holdTimer = nil
+		if rj.acceptHold == "spawn rate" {
+			rj.acceptHold = ""
+			rj.log.Info("spawn-rate pause over; accepting again")
+			rj.watchSockets()
+		}
+	})
+	return false
+}
+
+// rateSpend takes one token for a spawned child.
+func (rj *runJob) rateSpend() {
+	if rj.def.Limits.Rate > 0 {
+		rj.limits.tokens--
+	}
+}
