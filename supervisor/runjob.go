@@ -54,6 +54,9 @@ type runJob struct {
 	holdTimer  *time.Timer
 	backoff    time.Duration
 	limits     *limiter
+
+	// Internal-service state (ModeInternal).
+	in *internalState
 }
 
 // child is one running process.
@@ -84,6 +87,9 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 
 func (rj *runJob) running() int {
 	n := len(rj.conns)
+	if rj.in != nil {
+		n += rj.in.active
+	}
 	if rj.main != nil {
 		n++
 	}
@@ -122,6 +128,8 @@ func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
 func (rj *runJob) retire() {
 	rj.retiring = true
 	rj.stopRetry()
+	rj.stopInternal()
+	rj.stopProxy()
 	rj.unwatchSockets()
 	rj.socks = nil
 	if rj.main != nil {
@@ -155,8 +163,13 @@ func (rj *runJob) activate(initial bool) {
 			rj.watchSockets()
 		}
 		return
-	case job.ModeInternal, job.ModeProxy:
-		rj.log.Error("job mode not supported by this build yet; sockets held but not served", zap.String("mode", rj.mode.String()))
+	case job.ModeInternal:
+		if rj.acceptHold == "" {
+			rj.watchSockets()
+		}
+		return
+	case job.ModeProxy:
+		rj.activateProxy()
 		return
 	}
 	if initial || rj.lastStart.IsZero() {
@@ -192,6 +205,11 @@ func (rj *runJob) watchSockets() {
 			h = handlerFunc(func(uint32) { rj.acceptReady(sk) })
 		case job.ModeInetdWait, job.ModeHandoff:
 			h = handlerFunc(func(uint32) { rj.demand(sk) })
+		case job.ModeInternal:
+			if err := listener.SetBlocking(sk.Fd, false); err != nil {
+				rj.log.Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
+			}
+			h = handlerFunc(func(uint32) { rj.internalReady(sk) })
 		default:
 			continue
 		}
@@ -458,6 +476,8 @@ func (rj *runJob) stop(c *child) {
 // stopAll stops the main process and every per-connection child.
 func (rj *runJob) stopAll() {
 	rj.stopRetry()
+	rj.stopInternal()
+	rj.stopProxy()
 	if rj.main != nil {
 		rj.stop(rj.main)
 	}

@@ -1,0 +1,165 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/builtin"
+	"github.com/sockd/sockd/listener"
+)
+
+// internalIdle closes an internal-service connection that has been idle
+// this long (echo, discard, chargen): a forgotten client must not hold a
+// slot for ever.
+const internalIdle = 5 * time.Minute
+
+// internalState is the running state of an internal-service job.
+type internalState struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	active int // stream connections being served (loop goroutine only)
+	buf    []byte
+}
+
+func (rj *runJob) internal() *internalState {
+	if rj.in == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		rj.in = &internalState{ctx: ctx, cancel: cancel, buf: make([]byte, 65536)}
+	}
+	return rj.in
+}
+
+// internalReady serves readiness on a socket of an internal-service job:
+// stream connections are accepted and served each by a goroutine; datagrams
+// are answered in place.
+func (rj *runJob) internalReady(sk *listener.Socket) {
+	if !sk.Listening {
+		rj.internalDatagrams(sk)
+		return
+	}
+	in := rj.internal()
+	for i := 0; i < acceptBatch; i++ {
+		if max := rj.def.Limits.MaxChildren; max > 0 && in.active >= max {
+			rj.holdAccept("max children", zap.Int("running", in.active), zap.Int("limit", max))
+			return
+		}
+		if !rj.rateOK() {
+			return
+		}
+		cfd, peer, err := acceptConn(sk.Fd)
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				rj.backoff = 0
+			case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO), errors.Is(err, unix.EPERM):
+				continue
+			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+				rj.exhausted(sk, err)
+			default:
+				rj.log.Error("accept", zap.Stringer("socket", sk), zap.Error(err))
+			}
+			return
+		}
+		rj.backoff = 0
+		rj.stats.accepted++
+		src, _, hasSrc := sockaddrIPPort(peer)
+		if why := rj.admit(src, hasSrc); why != "" {
+			unix.Close(cfd)
+			rj.refuse(src, why)
+			continue
+		}
+		f := os.NewFile(uintptr(cfd), "conn")
+		conn, err := net.FileConn(f) // dups the fd into Go's poller
+		f.Close()
+		if err != nil {
+			rj.log.Error("internal service: wrapping connection", zap.Error(err))
+			continue
+		}
+		rj.rateSpend()
+		rj.stats.spawned++
+		in.active++
+		if hasSrc {
+			rj.limits.perSource[src]++
+		}
+		name, ctx := rj.def.Internal, in.ctx
+		go func() {
+			err := builtin.Stream(ctx, name, conn, internalIdle)
+			rj.s.loop.post(func() { rj.internalDone(src, hasSrc, err) })
+		}()
+	}
+}
+
+func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
+	in := rj.internal()
+	in.active--
+	rj.stats.exits++
+	if hasSrc {
+		if n := rj.limits.perSource[src] - 1; n > 0 {
+			rj.limits.perSource[src] = n
+		} else {
+			delete(rj.limits.perSource, src)
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		rj.log.Debug("internal service connection ended", zap.Error(err))
+	}
+	if rj.retiring {
+		rj.s.retiredDone(rj)
+		return
+	}
+	if rj.s.shuttingDown {
+		rj.s.maybeFinish()
+		return
+	}
+	if rj.acceptHold == "max children" && in.active < rj.def.Limits.MaxChildren {
+		rj.acceptHold = ""
+		rj.watchSockets()
+	}
+}
+
+// internalDatagrams answers the pending datagrams of an internal UDP or
+// Unix datagram socket (at most acceptBatch per wake-up).
+func (rj *runJob) internalDatagrams(sk *listener.Socket) {
+	in := rj.internal()
+	for i := 0; i < acceptBatch; i++ {
+		n, from, err := unix.Recvfrom(sk.Fd, in.buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+				rj.log.Warn("internal service: recvfrom", zap.Stringer("socket", sk), zap.Error(err))
+			}
+			return
+		}
+		rj.stats.accepted++
+		ip, port, ok := sockaddrIPPort(from)
+		if !ok {
+			continue // no reply address we can vet
+		}
+		if why := rj.admit(ip, true); why != "" {
+			rj.refuse(ip, why)
+			continue
+		}
+		reply := builtin.Datagram(rj.def.Internal, in.buf[:n], netip.AddrPortFrom(ip, uint16(port)), time.Now())
+		if reply == nil {
+			continue
+		}
+		if err := unix.Sendto(sk.Fd, reply, unix.MSG_DONTWAIT, from); err != nil {
+			rj.log.Debug("internal service: sendto", zap.Error(err))
+		}
+	}
+}
+
+// stopInternal ends every internal-service connection.
+func (rj *runJob) stopInternal() {
+	if rj.in != nil {
+		rj.in.cancel()
+	}
+}
