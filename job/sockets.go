@@ -72,7 +72,28 @@ func (d *decoder) sockets(key string, v any) []SocketGroup {
 			groups = append(groups, g)
 		}
 	}
+	seen := map[string]string{}
+	for _, g := range groups {
+		v := LaunchSocketVar(g.Name)
+		if other, dup := seen[v]; dup {
+			d.warnf(join(key, g.Name), "socket names %q and %q share the variable %s; it lists the fds of both (LISTEN_FDNAMES and the launch package keep them apart)", other, g.Name, v)
+		}
+		seen[v] = g.Name
+	}
 	return groups
+}
+
+// LaunchSocketVar is the environment variable that carries the fds of one
+// Sockets key for a handoff job: LAUNCH_SOCKET_ and the name upper-cased,
+// every byte outside [A-Z0-9_] replaced by '_'.
+func LaunchSocketVar(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return "LAUNCH_SOCKET_" + string(b)
 }
 
 // socket parses one socket dictionary and resolves its endpoints. ok is

@@ -8,15 +8,15 @@
 //
 //	LISTEN_FDS=3
 //	LISTEN_PID=<the service's own pid>
-//	LISTEN_FDNAMES=Listeners:Listeners:Admin
+//	LISTEN_FDNAMES=Admin:Listeners:Listeners
 //
 // and the LAUNCH_ variables, for programs that want one key's fds without
 // parsing LISTEN_FDNAMES (shell scripts, nginx's NGINX variable, ...):
 //
 //	LAUNCH_JOB_LABEL=org.example.web
 //	LAUNCH_SOCKETS=Admin:Listeners
-//	LAUNCH_SOCKET_LISTENERS=3,4
-//	LAUNCH_SOCKET_ADMIN=5
+//	LAUNCH_SOCKET_ADMIN=3
+//	LAUNCH_SOCKET_LISTENERS=4,5
 //
 // This package reads LISTEN_FDNAMES (exact names) and checks LISTEN_PID, so
 // a variable inherited by a grandchild is ignored. As with launchd, a name

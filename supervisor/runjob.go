@@ -498,38 +498,30 @@ func (s *Supervisor) retiredDone(rj *runJob) {
 // variables mapping each Sockets key to its fd numbers.
 func handoffEnv(j *job.Job, socks []*listener.Socket) []string {
 	names := make([]string, len(socks))
-	byGroup := map[string][]string{}
-	var order []string
+	var groups, vars []string
+	fdsOf := map[string][]string{} // by variable: names that differ only in case share one
 	for i, sk := range socks {
 		g := sk.Endpoint.Group
 		names[i] = g
-		if _, ok := byGroup[g]; !ok {
-			order = append(order, g)
+		if len(groups) == 0 || groups[len(groups)-1] != g {
+			groups = append(groups, g)
 		}
-		byGroup[g] = append(byGroup[g], itoa(3+i))
+		v := job.LaunchSocketVar(g)
+		if _, ok := fdsOf[v]; !ok {
+			vars = append(vars, v)
+		}
+		fdsOf[v] = append(fdsOf[v], itoa(3+i))
 	}
 	env := []string{
 		"LISTEN_FDS=" + itoa(len(socks)),
 		"LISTEN_FDNAMES=" + strings.Join(names, ":"),
 		"LAUNCH_JOB_LABEL=" + j.Label,
-		"LAUNCH_SOCKETS=" + strings.Join(order, ":"),
+		"LAUNCH_SOCKETS=" + strings.Join(groups, ":"),
 	}
-	for _, g := range order {
-		env = append(env, "LAUNCH_SOCKET_"+envName(g)+"="+strings.Join(byGroup[g], ","))
+	for _, v := range vars {
+		env = append(env, v+"="+strings.Join(fdsOf[v], ","))
 	}
 	return env
-}
-
-// envName turns a Sockets key into the suffix of its LAUNCH_SOCKET_
-// variable: upper case, every byte outside [A-Z0-9_] replaced by '_'.
-func envName(s string) string {
-	b := []byte(strings.ToUpper(s))
-	for i, c := range b {
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 func maxDur(a, b time.Duration) time.Duration {
