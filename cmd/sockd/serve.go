@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/supervisor"
@@ -39,6 +40,9 @@ func runServe(args []string) error {
 	}
 	if len(dirs) == 0 {
 		dirs = defaultJobDirs()
+	}
+	if err := ensureStdio(); err != nil {
+		return err
 	}
 	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
@@ -98,4 +102,24 @@ func runServe(args []string) error {
 	}()
 	log.Info("sockd starting", zap.Strings("jobs", dirs), zap.String("version", versionString()))
 	return sup.Run(ctx)
+}
+
+// ensureStdio opens /dev/null on any of fds 0, 1 and 2 that is closed, so
+// that no socket or file sockd opens later takes one of those numbers and
+// leaks into children as their stdio (handoff children get sockd's fds 1
+// and 2).
+func ensureStdio() error {
+	for fd := 0; fd <= 2; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+			continue
+		}
+		nfd, err := unix.Open("/dev/null", unix.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("serve: fd %d is closed and /dev/null cannot be opened: %w", fd, err)
+		}
+		if nfd != fd {
+			unix.Close(nfd) // a lower fd was closed too and got it; loop order fills them
+		}
+	}
+	return nil
 }
