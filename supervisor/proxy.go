@@ -2,12 +2,233 @@
 
 package supervisor
 
-import "go.uber.org/zap"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
 
-// activateProxy starts serving a proxy job.
-func (rj *runJob) activateProxy() {
-	rj.log.Error("proxy jobs are not served by this build yet; sockets held", zap.String("mode", rj.mode.String()))
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/proxy"
+	"github.com/sockd/sockd/spawn"
+)
+
+// proxyState is the running state of a proxy job: the proxy.Server that
+// owns accepting and forwarding (on duplicates of the job's sockets) and
+// the waiters of a backend stop.
+type proxyState struct {
+	srv     *proxy.Server
+	cancel  context.CancelFunc
+	running bool // Run has not returned yet (loop goroutine only)
+	waiters []chan struct{}
 }
 
-// stopProxy stops a proxy job's server.
-func (rj *runJob) stopProxy() {}
+// activateProxy starts the proxy server of a proxy job. The server runs on
+// its own goroutines; it calls back into the loop through proxyBackend to
+// start and stop the backend process.
+func (rj *runJob) activateProxy() {
+	if rj.px != nil && rj.px.running {
+		return
+	}
+	var lns []net.Listener
+	var pcs []net.PacketConn
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+		for _, p := range pcs {
+			p.Close()
+		}
+	}
+	for _, sk := range rj.socks {
+		f, err := dupFile(sk.Fd, sk.String())
+		if err != nil {
+			rj.log.Error("proxy: duplicating socket", zap.Stringer("socket", sk), zap.Error(err))
+			continue
+		}
+		if sk.Listening {
+			l, err := net.FileListener(f)
+			f.Close()
+			if err != nil {
+				rj.log.Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
+				continue
+			}
+			lns = append(lns, l)
+		} else {
+			pc, err := net.FilePacketConn(f)
+			f.Close()
+			if err != nil {
+				rj.log.Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
+				continue
+			}
+			pcs = append(pcs, pc)
+		}
+	}
+	p := rj.def.Proxy
+	cfg := proxy.Config{
+		Label:         rj.def.Label,
+		Backend:       p.Backend,
+		Notify:        p.Notify,
+		ReadyTimeout:  p.ReadyTimeout,
+		IdleTimeout:   p.IdleTimeout,
+		StopAfterIdle: p.StopAfterIdle,
+		ProxyProtocol: p.ProxyProtocol,
+		MaxConns:      rj.def.Limits.MaxChildren,
+	}
+	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.log)
+	if err != nil {
+		closeAll()
+		rj.log.Error("proxy job not served", zap.Error(err))
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rj.px = &proxyState{srv: srv, cancel: cancel, running: true}
+	px := rj.px
+	go func() {
+		err := srv.Run(ctx)
+		rj.s.loop.post(func() { rj.proxyDone(px, err) })
+	}()
+}
+
+func (rj *runJob) proxyDone(px *proxyState, err error) {
+	px.running = false
+	if err != nil {
+		rj.log.Error("proxy server stopped", zap.Error(err))
+	}
+	if rj.retiring {
+		rj.s.retiredDone(rj)
+		return
+	}
+	if rj.s.shuttingDown {
+		rj.s.maybeFinish()
+		return
+	}
+	if rj.px == px && rj.mode == job.ModeProxy && rj.main == nil {
+		// Redefined while running: serve again under the new definition.
+		rj.px = nil
+		rj.activateProxy()
+	}
+}
+
+// stopProxy ends the proxy server (its connections are closed); the
+// backend process is stopped like any main process.
+func (rj *runJob) stopProxy() {
+	if rj.px != nil && rj.px.running {
+		rj.px.cancel()
+	}
+}
+
+func (rj *runJob) proxyRunning() int {
+	if rj.px != nil && rj.px.running {
+		return 1
+	}
+	return 0
+}
+
+// proxyExited tells the server its backend is gone and releases those
+// waiting for a stop.
+func (rj *runJob) proxyExited() {
+	if rj.px == nil {
+		return
+	}
+	for _, w := range rj.px.waiters {
+		close(w)
+	}
+	rj.px.waiters = nil
+	rj.px.srv.BackendExited()
+}
+
+// proxyBackend is the supervisor's side of proxy.Backend: it starts and
+// stops the job's process on the loop goroutine.
+type proxyBackend struct{ rj *runJob }
+
+// Start starts the backend process (a no-op for an external backend or a
+// running one). A start that the throttle delays is scheduled; the proxy
+// keeps its clients waiting until the backend is ready or ReadyTimeout.
+func (b *proxyBackend) Start(env []string) error {
+	rj := b.rj
+	if rj.tmpl == nil {
+		return nil // external backend
+	}
+	res := make(chan error, 1)
+	rj.s.loop.post(func() { res <- rj.proxyStart(env) })
+	select {
+	case err := <-res:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("supervisor did not answer a backend start within 30s")
+	}
+}
+
+// Stop stops the backend process (SIGTERM, SIGKILL after ExitTimeOut) and
+// waits for it to exit.
+func (b *proxyBackend) Stop() {
+	rj := b.rj
+	if rj.tmpl == nil {
+		return
+	}
+	done := make(chan struct{})
+	rj.s.loop.post(func() {
+		if rj.main == nil || rj.px == nil {
+			close(done)
+			return
+		}
+		rj.px.waiters = append(rj.px.waiters, done)
+		rj.log.Info("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
+		rj.stop(rj.main)
+	})
+	select {
+	case <-done:
+	case <-time.After(rj.def.ExitTimeOut + 10*time.Second):
+	}
+}
+
+// proxyStart starts the backend on the loop goroutine.
+func (rj *runJob) proxyStart(env []string) error {
+	if rj.main != nil && !rj.main.stopping {
+		return nil
+	}
+	if rj.main != nil || rj.s.shuttingDown || rj.retiring {
+		return fmt.Errorf("job %s: backend is stopping", rj.def.Label)
+	}
+	rj.proxyEnv = append([]string(nil), env...)
+	if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
+		if rj.retryTimer == nil {
+			rj.log.Warn("respawning too fast: backend start delayed",
+				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
+			rj.retryTimer = rj.s.loop.after(wait, func() {
+				rj.retryTimer = nil
+				_ = rj.proxyStart(rj.proxyEnv)
+			})
+		}
+		return nil
+	}
+	rj.lastStart = time.Now()
+	fds := []int{rj.s.devnull, 1, 2}
+	p, err := rj.tmpl.Start(fds, append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label), false)
+	if err != nil {
+		rj.stats.spawnFailed++
+		rj.log.Error("cannot start proxy backend", zap.Error(err))
+		return err
+	}
+	rj.stats.spawned++
+	c := &child{p: p}
+	rj.main = c
+	rj.log.Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))
+	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
+	return nil
+}
+
+// dupFile duplicates a socket fd (close-on-exec) as an *os.File.
+func dupFile(fd int, name string) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(nfd), name), nil
+}

@@ -57,6 +57,9 @@ type runJob struct {
 
 	// Internal-service state (ModeInternal).
 	in *internalState
+	// Proxy state (ModeProxy).
+	px       *proxyState
+	proxyEnv []string
 }
 
 // child is one running process.
@@ -90,6 +93,7 @@ func (rj *runJob) running() int {
 	if rj.in != nil {
 		n += rj.in.active
 	}
+	n += rj.proxyRunning()
 	if rj.main != nil {
 		n++
 	}
@@ -115,6 +119,9 @@ func (rj *runJob) state() string {
 // per-connection children of an inetd job finish their connections.
 func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
 	rj.stopRetry()
+	if rj.mode == job.ModeProxy {
+		rj.stopProxy() // restarted under the new definition when it has stopped
+	}
 	if rj.main != nil {
 		rj.nextDef, rj.nextTmpl = j, t
 		rj.stop(rj.main)
@@ -350,6 +357,9 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 		rj.log.Warn("exited", fields...)
 	}
 
+	if rj.mode == job.ModeProxy {
+		rj.proxyExited()
+	}
 	if rj.retiring {
 		rj.s.retiredDone(rj)
 		return
@@ -367,6 +377,8 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 	}
 
 	switch rj.mode {
+	case job.ModeProxy:
+		return // the proxy server starts the backend again on demand
 	case job.ModeInetdWait:
 		after := rj.waitMarkNow()
 		if unread(rj.waitMark, after) {

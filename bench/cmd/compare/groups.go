@@ -79,9 +79,9 @@ func (r *runner) add(m *measurement) {
 		if m.StartupMs > 0 {
 			extra += fmt.Sprintf(" startup %.0fms", m.StartupMs)
 		}
-		r.logf("  %-8s %-22s %-26s %7.0f/s p50 %-7s p99 %-7s err %s%s", m.Group, m.Case, m.Server,
+		r.logf("  %-8s %-22s %-26s %7.0f/s p50 %-7s p99 %-7s err %s%s (others %.0f%% CPU)", m.Group, m.Case, m.Server,
 			res.Throughput, loadgen.FormatDuration(res.Latency.P50), loadgen.FormatDuration(res.Latency.P99),
-			loadgen.FormatErrors(res.Errors), extra)
+			loadgen.FormatErrors(res.Errors), extra, m.OthersCPUPct)
 	}
 }
 

@@ -245,6 +245,15 @@ func buildPanels(rows []*summaryRow) []panel {
 	latPanel("first", "connect->first byte", "handoff mode: first-connection latency (server not running)")
 	latPanel("handoff", "echo C=1", "handoff mode: steady-state echo latency, C=1")
 	latPanel("proxy", "echo C=32", "proxy mode: echo latency, C=32")
+	if sv := servers("proxy", []string{"bulk 1 stream"}); len(sv) > 0 {
+		p := panel{title: "proxy mode: bulk throughput, one stream", unit: "MiB/s", cats: sv, series: []string{"MiB/s"}, label: countLabel}
+		var vs []float64
+		for _, s := range sv {
+			vs = append(vs, value("proxy", "bulk 1 stream", s, func(r *summaryRow) float64 { return r.MiBps }))
+		}
+		p.vals = append(p.vals, vs)
+		panels = append(panels, p)
+	}
 	if sv := servers("scale", []string{"accept C=1"}); len(sv) > 0 {
 		p := panel{title: "scale: accept latency on one socket while N are held, C=1", unit: "latency (log scale)",
 			cats: sv, log: true, label: loadgen.FormatDuration}

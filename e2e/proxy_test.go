@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// nginxPids lists running nginx master processes using conf.
+func nginxMasters(conf string) []string {
+	out, _ := exec.Command("pgrep", "-f", "nginx: master process .*"+conf).Output()
+	return strings.Fields(string(out))
+}
+
+// TestProxyNginxOnDemand: real nginx as a proxy backend started on demand:
+// the very first request succeeds; 100 requests later it is still one
+// nginx; nginx sees the client's address through the PROXY protocol;
+// after the idle time nginx is gone; the next request starts it again.
+func TestProxyNginxOnDemand(t *testing.T) {
+	needRoot(t)
+	needProgram(t, "/usr/sbin/nginx", "curl")
+	d := t.TempDir()
+	for _, sub := range []string{"tmp", "html"} {
+		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	public, private := freePort(t, "tcp"), freePort(t, "tcp")
+	conf := filepath.Join(d, "nginx.conf")
+	cfg := fmt.Sprintf(`daemon off;
+master_process on;
+user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/tmp/body;
+	proxy_temp_path %[1]s/tmp/proxy;
+	fastcgi_temp_path %[1]s/tmp/fastcgi;
+	uwsgi_temp_path %[1]s/tmp/uwsgi;
+	scgi_temp_path %[1]s/tmp/scgi;
+	server {
+		listen 127.0.0.1:%[2]d proxy_protocol;
+		location / { default_type text/plain; return 200 "client=$proxy_protocol_addr:$proxy_protocol_port\n"; }
+	}
+}
+`, d, private)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeJob(t, dir, "nginx-proxy", map[string]any{
+		"Label":            "test.nginx-proxy",
+		"ProgramArguments": []string{"/usr/sbin/nginx", "-e", "stderr", "-c", conf, "-p", d + "/"},
+		"ExitTimeOut":      5,
+		"ThrottleInterval": 1,
+		"Sockets":          map[string]any{"Listeners": tcpSocket(public)},
+		"SockdProxy": map[string]any{
+			"Backend":       fmt.Sprintf("127.0.0.1:%d", private),
+			"ProxyProtocol": "v2",
+			"StopAfterIdle": 3,
+			"ReadyTimeout":  10,
+		},
+	})
+	dm := startSockd(t, dir)
+	if len(nginxMasters(conf)) != 0 {
+		t.Fatal("nginx running before the first request")
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", public)
+	check := func(i int) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", public), 5*time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		defer c.Close()
+		local := c.LocalAddr().String()
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+		b, err := io.ReadAll(c)
+		if err != nil || !strings.HasSuffix(string(b), "client="+local+"\n") {
+			t.Fatalf("request %d: %q (%v), want client=%s", i, b, err, local)
+		}
+	}
+	check(0) // the very first request, while nginx starts
+	for i := 1; i <= 100; i++ {
+		check(i)
+	}
+	if m := nginxMasters(conf); len(m) != 1 {
+		t.Errorf("after 101 requests: %d nginx masters, want 1", len(m))
+	}
+	if n := dm.countLogs("started", "test.nginx-proxy"); n != 1 {
+		t.Errorf("nginx started %d times for 101 requests", n)
+	}
+	if !eventually(15*time.Second, func() bool { return len(nginxMasters(conf)) == 0 }) {
+		t.Fatalf("nginx still running after the idle time")
+	}
+	if got := curl(t, url); !strings.HasPrefix(got, "client=127.0.0.1:") {
+		t.Fatalf("request after idle stop: %q", got)
+	}
+	if n := dm.countLogs("started", "test.nginx-proxy"); n != 2 {
+		t.Errorf("nginx started %d times, want 2 (once more after the idle stop)", n)
+	}
+}
+
+// TestProxySlowAndDeadBackends: a backend that takes 2 s to listen gets
+// its first clients served; one that never listens fails its clients after
+// ReadyTimeout with one clear log line.
+func TestProxySlowAndDeadBackends(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	slowPub, slowPriv := freePort(t, "tcp"), freePort(t, "tcp")
+	deadPub, deadPriv := freePort(t, "tcp"), freePort(t, "tcp")
+	writeJob(t, dir, "slow", map[string]any{
+		"Label": "test.slow-backend",
+		"ProgramArguments": []string{"/bin/sh", "-c",
+			fmt.Sprintf("sleep 2; exec socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo slow-ok'", slowPriv)},
+		"Sockets":    map[string]any{"Listeners": tcpSocket(slowPub)},
+		"SockdProxy": map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", slowPriv), "ReadyTimeout": 15},
+	})
+	writeJob(t, dir, "dead", map[string]any{
+		"Label":            "test.dead-backend",
+		"ProgramArguments": []string{"/bin/sleep", "60"},
+		"ExitTimeOut":      1,
+		"Sockets":          map[string]any{"Listeners": tcpSocket(deadPub)},
+		"SockdProxy":       map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", deadPriv), "ReadyTimeout": 2},
+	})
+	dm := startSockd(t, dir)
+
+	var wg sync.WaitGroup
+	slowReplies := make([]string, 3)
+	for i := range slowReplies {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", slowPub), 5*time.Second)
+			if err != nil {
+				slowReplies[i] = err.Error()
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			b, _ := io.ReadAll(c)
+			slowReplies[i] = string(b)
+		}(i)
+	}
+	start := time.Now()
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", deadPub), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	b, _ := io.ReadAll(c)
+	c.Close()
+	took := time.Since(start)
+	wg.Wait()
+	for i, r := range slowReplies {
+		if r != "slow-ok\n" {
+			t.Errorf("slow backend client %d: %q", i, r)
+		}
+	}
+	if len(b) != 0 || took < 1500*time.Millisecond || took > 10*time.Second {
+		t.Errorf("dead backend: got %q after %v; want closed after about 2 s", b, took)
+	}
+	n := 0
+	for _, m := range dm.logs() {
+		if m["job"] == "test.dead-backend" && m["level"] == "error" && strings.Contains(fmt.Sprint(m["msg"]), "not ready") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d 'not ready' error lines for the dead backend, want 1", n)
+	}
+}
+
+// TestProxyUDP: a real UDP request/response service (socat running cat per
+// datagram) behind the proxy, several clients at once, replies routed to
+// the right client.
+func TestProxyUDP(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "udp"), freePort(t, "udp")
+	writeJob(t, dir, "udp", map[string]any{
+		"Label":            "test.udp-proxy",
+		"ProgramArguments": []string{"/usr/bin/socat", fmt.Sprintf("UDP4-RECVFROM:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:sed s/^/reply-/"},
+		"Sockets": map[string]any{"Listeners": map[string]any{
+			"SockNodeName": "127.0.0.1", "SockServiceName": strconv.Itoa(pub), "SockType": "dgram"}},
+		"SockdProxy": map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv)},
+	})
+	startSockd(t, dir)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", pub))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer c.Close()
+			msg := fmt.Sprintf("client-%d", i)
+			buf := make([]byte, 256)
+			for try := 0; try < 20; try++ {
+				_, _ = c.Write([]byte(msg + "\n"))
+				_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				n, err := c.Read(buf)
+				if err != nil {
+					continue
+				}
+				if got := strings.TrimSpace(string(buf[:n])); got != "reply-"+msg {
+					errs <- fmt.Sprintf("client %d got %q", i, got)
+				}
+				return
+			}
+			errs <- fmt.Sprintf("client %d: no reply", i)
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}

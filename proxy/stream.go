@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// acceptLoop serves one listener. With MaxConns it takes a slot before
+// accepting, so clients beyond the limit stay in the kernel backlog.
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
+	defer s.wg.Done()
+	var aw *acceptWaiter
+	if s.sem != nil {
+		var err error
+		if aw, err = newAcceptWaiter(ln); err != nil {
+			s.log.Debug("cannot wait for pending connections; MaxConns slots are held while accepting", zap.Error(err))
+		} else {
+			defer aw.close()
+			context.AfterFunc(ctx, aw.close)
+		}
+	}
+	backoff := 5 * time.Millisecond
+	for {
+		if s.sem != nil {
+			// Wait for a pending connection without holding a slot, so that
+			// several listeners share MaxConns fairly.
+			if aw != nil {
+				if err := aw.wait(); err != nil {
+					return
+				}
+			}
+			select {
+			case s.sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			if s.sem != nil {
+				<-s.sem
+			}
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			// EMFILE, ENFILE, ECONNABORTED...: back off and go on.
+			s.log.Debug("accept", zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		s.accepted.Add(1)
+		s.active.Add(1)
+		s.addUser(1)
+		s.wg.Add(1)
+		go s.serveConn(ctx, c)
+	}
+}
+
+// serveConn waits for readiness, connects to the backend, sends the PROXY
+// header and forwards until both directions ended.
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	defer func() {
+		s.active.Add(-1)
+		s.addUser(-1)
+		if s.sem != nil {
+			<-s.sem
+		}
+		s.wg.Done()
+	}()
+	f := &fwd{client: c}
+	if !s.track(f) {
+		c.Close()
+		return
+	}
+	defer s.untrack(f)
+
+	b, err := s.connect(ctx)
+	if err != nil {
+		s.failures.Add(1)
+		c.Close()
+		return
+	}
+	if s.cfg.ProxyProtocol != "" {
+		hdr := streamHeader(s.cfg.ProxyProtocol, c.RemoteAddr(), c.LocalAddr())
+		b.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := b.Write(hdr); err != nil {
+			s.log.Debug("write PROXY header", zap.Error(err))
+			s.failures.Add(1)
+			c.Close()
+			b.Close()
+			return
+		}
+		b.SetWriteDeadline(time.Time{})
+	}
+	if !f.setBackend(b) {
+		return // closed by Run meanwhile
+	}
+	s.forward(f)
+}
+
+// connect waits for readiness and dials; a refused dial after readiness
+// (backend died without BackendExited yet, or an external backend went away)
+// waits for readiness once more.
+func (s *Server) connect(ctx context.Context) (net.Conn, error) {
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = s.waitReady(ctx); err != nil {
+			return nil, err
+		}
+		var b net.Conn
+		var gen uint64
+		b, gen, err = s.dialBackend(ctx)
+		if err == nil {
+			return b, nil
+		}
+		s.markNotReady(gen)
+		s.logDialError(err)
+	}
+	return nil, err
+}
+
+func (s *Server) logDialError(err error) {
+	s.mu.Lock()
+	now := time.Now()
+	quiet := now.Sub(s.lastDialLg) < 10*time.Second
+	if !quiet {
+		s.lastDialLg = now
+	}
+	s.mu.Unlock()
+	if !quiet {
+		s.log.Warn("connect to ready backend failed", zap.Error(err))
+	}
+}
+
+func (s *Server) track(f *fwd) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[f] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(f *fwd) {
+	s.mu.Lock()
+	delete(s.conns, f)
+	s.mu.Unlock()
+}
+
+// fwd is one client connection and its backend connection.
+type fwd struct {
+	mu      sync.Mutex
+	client  net.Conn
+	backend net.Conn
+	closed  bool
+	last    atomic.Int64 // unix nanoseconds of the last observed transfer
+}
+
+func (f *fwd) setBackend(b net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		b.Close()
+		return false
+	}
+	f.backend = b
+	return true
+}
+
+func (f *fwd) closeBoth() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.closed = true
+	f.client.Close()
+	if f.backend != nil {
+		f.backend.Close()
+	}
+}
+
+func (f *fwd) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
+func (f *fwd) touch() { f.last.Store(time.Now().UnixNano()) }
+
+func (f *fwd) idleFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - f.last.Load())
+}
+
+// forward copies both directions until both reached EOF (each EOF is passed
+// on as a shutdown of the write side) or one failed.
+func (s *Server) forward(f *fwd) {
+	f.touch()
+	done := make(chan struct{})
+	go func() {
+		s.copyDir(f, f.backend, f.client, &s.toBackend)
+		close(done)
+	}()
+	s.copyDir(f, f.client, f.backend, &s.toClient)
+	<-done
+	f.closeBoth()
+}
+
+// idleWindow is how often an idle-timed connection checks for idleness.
+func idleWindow(idle time.Duration) time.Duration {
+	return min(max(idle/4, 10*time.Millisecond), 15*time.Second)
+}
+
+// copyDir copies src to dst. io.Copy between *net.TCPConn and *net.UnixConn
+// (stream) uses splice(2) on Linux: TCPConn.ReadFrom, or TCPConn.WriteTo
+// towards a Unix socket. With IdleTimeout, the read side gets a deadline
+// every idleWindow; a deadline is only ever hit in the splice drain step
+// (socket -> pipe), when the pipe is empty, so resuming loses nothing.
+func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
+	idle := s.cfg.IdleTimeout
+	win := idleWindow(idle)
+	for {
+		if idle > 0 {
+			src.SetReadDeadline(time.Now().Add(win))
+		}
+		n, err := copyConn(dst, src)
+		if n > 0 {
+			counter.Add(uint64(n))
+			f.touch()
+		}
+		switch {
+		case err == nil: // EOF from src: pass it on, keep the other direction
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+				if cw.CloseWrite() == nil {
+					return
+				}
+			}
+			f.closeBoth()
+			return
+		case idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && !f.isClosed():
+			if f.idleFor() < idle {
+				continue
+			}
+			s.idleClosed.Add(1)
+			f.closeBoth()
+			return
+		default:
+			f.closeBoth()
+			return
+		}
+	}
+}
+
+// copyConn is io.Copy with splice for every pair of stream sockets: Go
+// splices TCP -> TCP, Unix -> TCP and TCP -> Unix itself; copyUnix does
+// Unix -> Unix.
+func copyConn(dst, src net.Conn) (int64, error) {
+	if du, ok := dst.(*net.UnixConn); ok {
+		if su, ok := src.(*net.UnixConn); ok {
+			return copyUnix(du, su)
+		}
+	}
+	return io.Copy(dst, src)
+}
