@@ -474,6 +474,24 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 			}
 		}
 	}
+	if j.Proxy != nil {
+		unixBackend := strings.HasPrefix(j.Proxy.Backend, "/")
+		for _, g := range j.Sockets {
+			for _, s := range g.Sockets {
+				if s.Type != Dgram {
+					continue
+				}
+				switch {
+				case s.PathName != "":
+					d.errorf(s.Key+".SockPathName", "a proxy job cannot serve a Unix datagram socket: only UDP is proxied per client flow")
+				case unixBackend:
+					d.errorf("SockdProxy.Backend", "UDP sockets need a host:port backend, not a Unix socket path (%s)", j.Proxy.Backend)
+				case j.Proxy.ProxyProtocol == "v1":
+					d.errorf("SockdProxy.ProxyProtocol", "PROXY protocol v1 has no datagram form: use \"v2\" with UDP sockets")
+				}
+			}
+		}
+	}
 	// launchd forces AbandonProcessGroup for inetd jobs (job_import_dictionary),
 	// which leaves the grandchildren of a per-connection child running for
 	// ever. sockd deliberately does not: every child's process group is

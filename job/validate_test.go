@@ -1,6 +1,9 @@
 package job
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // xmlJob wraps body (written on one line) into an XML plist; every key of
 // body is on line 4, so diagnostics read "t.plist:4: KEY: ...".
@@ -126,5 +129,30 @@ func TestValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestProxyDatagramRules(t *testing.T) {
+	udp := `<key>Sockets</key><dict><key>U</key><dict><key>SockServiceName</key><string>5353</string><key>SockType</key><string>dgram</string></dict></dict>`
+	cases := []struct{ proxy, want string }{
+		{`<key>Backend</key><string>/run/x.sock</string>`, "SockdProxy.Backend: error: UDP sockets need a host:port backend, not a Unix socket path (/run/x.sock)"},
+		{`<key>Backend</key><string>127.0.0.1:53</string><key>ProxyProtocol</key><string>v1</string>`, "SockdProxy.ProxyProtocol: error: PROXY protocol v1 has no datagram form"},
+	}
+	for _, c := range cases {
+		data := `<?xml version="1.0"?><plist version="1.0"><dict><key>Label</key><string>p</string>` + udp +
+			`<key>SockdProxy</key><dict>` + c.proxy + `</dict></dict></plist>`
+		j, diags := Decode([]byte(data), "p.plist")
+		if j != nil {
+			t.Errorf("%s: job loaded", c.want)
+		}
+		found := false
+		for _, d := range diags {
+			if strings.Contains(d.String(), c.want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("want %q in %v", c.want, diags)
+		}
 	}
 }
