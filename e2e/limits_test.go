@@ -215,6 +215,18 @@ func TestPerSourceLimit(t *testing.T) {
 	if d.countLogs("per-source limit reached", "test.persource") == 0 {
 		t.Errorf("the per-source refusal was not logged")
 	}
+	// SIGUSR1: one summary line per job, readable without a debugger.
+	d.signal(syscall.SIGUSR1)
+	if !eventually(5*time.Second, func() bool { return d.countLogs("job stats", "test.persource") == 1 }) {
+		t.Fatal("no stats line after SIGUSR1")
+	}
+	for _, m := range d.logs() {
+		if m["msg"] == "job stats" {
+			if m["refused"].(float64) < 1 || m["accepted"].(float64) < 6 || m["spawned"].(float64) < 5 {
+				t.Errorf("stats line %v", m)
+			}
+		}
+	}
 }
 
 // TestRateLimitPausesAndResumes: Rate 5/s with burst 5 and a 2 s pause.
