@@ -2,7 +2,10 @@ package job
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // CrossCheck checks jobs against each other: two jobs with one Label, and
@@ -33,7 +36,9 @@ func CrossCheck(jobs []*Job) ([]*Job, Diags) {
 		job *Job
 		ep  *Endpoint
 	}
-	var claimed []claim
+	// Only endpoints in one bucket (one path, or one transport and port)
+	// can conflict, so 10,000 jobs need no 10,000² comparisons.
+	claimed := map[string][]claim{}
 	for _, j := range sorted {
 		if drop[j] || j.Disabled {
 			continue
@@ -41,7 +46,7 @@ func CrossCheck(jobs []*Job) ([]*Job, Diags) {
 		eps := j.Endpoints()
 		bad := false
 		for _, ep := range eps {
-			for _, c := range claimed {
+			for _, c := range claimed[conflictBucket(ep)] {
 				if conflict(ep, c.ep) {
 					diags = append(diags, Diag{File: j.File, Key: ep.Key, Severity: Error, Msg: fmt.Sprintf(
 						"%s %s conflicts with %s %s of job %q (%s %s), so this job is not loaded: change the address, or disable one of the jobs",
@@ -56,7 +61,8 @@ func CrossCheck(jobs []*Job) ([]*Job, Diags) {
 			continue
 		}
 		for _, ep := range eps {
-			claimed = append(claimed, claim{j, ep})
+			b := conflictBucket(ep)
+			claimed[b] = append(claimed[b], claim{j, ep})
 		}
 	}
 
@@ -67,4 +73,16 @@ func CrossCheck(jobs []*Job) ([]*Job, Diags) {
 		}
 	}
 	return kept, diags
+}
+
+// conflictBucket groups endpoints that may conflict (see conflict): Unix
+// sockets by path, IP sockets by transport and port.
+func conflictBucket(ep *Endpoint) string {
+	if strings.HasPrefix(ep.Network, "unix") {
+		return "unix|" + ep.Address
+	}
+	if ap, err := netip.ParseAddrPort(ep.Address); err == nil {
+		return ep.Network + "|" + strconv.Itoa(int(ap.Port()))
+	}
+	return ep.Network + "|" + ep.Address
 }

@@ -37,6 +37,9 @@ const (
 //
 // The Job is nil when any Diag is an error; warnings come with a usable Job.
 func Decode(data []byte, name string) (*Job, Diags) {
+	if j, ok := decodeFast(data, name); ok {
+		return j, nil
+	}
 	d := &decoder{file: name}
 	j := d.decode(data)
 	// File-level problems first, then in line order.
@@ -45,6 +48,76 @@ func Decode(data []byte, name string) (*Job, Diags) {
 		return nil, d.diags
 	}
 	return j, d.diags
+}
+
+// decodeFast decodes a well-formed XML job file that has nothing to report
+// in one XML pass instead of two: the scan that finds line numbers and
+// duplicate keys is only needed when there is a diagnostic to place or a
+// duplicate to find. ok is false when the full decode must run: another
+// format, any diagnostic, or a <key> count that differs from the keys
+// decoded (a duplicate key, or a "<key>" inside a comment).
+func decodeFast(data []byte, name string) (*Job, bool) {
+	if len(data) > MaxFileSize || !isXML(data) || !shallowXML(data, MaxDepth) {
+		return nil, false
+	}
+	d := &decoder{file: name, noScan: true}
+	root, ok := d.parse(data)
+	if !ok || len(d.diags) > 0 || countKeys(root) != bytes.Count(data, []byte("<key>")) {
+		return nil, false
+	}
+	j := d.build(root)
+	if len(d.diags) > 0 || j == nil {
+		return nil, false
+	}
+	return j, true
+}
+
+// shallowXML reports whether <dict> and <array> elements nest at most max
+// levels deep, by a byte scan (tags inside comments count too, which only
+// sends a file to the full decode). The full decode's scanner rejects deeper
+// files before the plist parser recurses into them.
+func shallowXML(data []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		if data[i] != '<' {
+			continue
+		}
+		rest := data[i+1:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("dict")), bytes.HasPrefix(rest, []byte("array")):
+			end := bytes.IndexByte(rest, '>')
+			if end < 0 {
+				return false
+			}
+			if end > 0 && rest[end-1] == '/' {
+				continue // <dict/>
+			}
+			depth++
+			if depth > max {
+				return false
+			}
+		case bytes.HasPrefix(rest, []byte("/dict")), bytes.HasPrefix(rest, []byte("/array")):
+			depth--
+		}
+	}
+	return true
+}
+
+// countKeys counts the dictionary keys of a decoded tree.
+func countKeys(v any) int {
+	n := 0
+	switch t := v.(type) {
+	case map[string]any:
+		n += len(t)
+		for _, e := range t {
+			n += countKeys(e)
+		}
+	case []any:
+		for _, e := range t {
+			n += countKeys(e)
+		}
+	}
+	return n
 }
 
 // decoder carries the state of decoding one file.
@@ -56,6 +129,8 @@ type decoder struct {
 	text bool
 	// lines maps key paths to line numbers (XML only).
 	lines map[string]int
+	// noScan skips the line-number scan of an XML file (decodeFast).
+	noScan bool
 	diags Diags
 }
 
@@ -118,7 +193,9 @@ func (d *decoder) parse(data []byte) (map[string]any, bool) {
 		}
 	case isXML(data):
 		d.source = SourceXML
-		data, err = d.scanXML(data)
+		if !d.noScan {
+			data, err = d.scanXML(data)
+		}
 		if err == nil {
 			tree, _, err = unmarshal(data)
 		}

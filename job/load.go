@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // LoadOptions control the file-system checks of LoadFile and LoadPaths.
@@ -128,12 +131,38 @@ func ExpandPaths(paths []string) ([]string, Diags) {
 // bad file is reported and skipped; it never stops the others.
 func LoadPaths(paths []string, opts LoadOptions) ([]*Job, Diags) {
 	files, diags := ExpandPaths(paths)
+	// Files load in parallel (one worker per CPU); results keep file order.
+	type result struct {
+		job   *Job
+		diags Diags
+	}
+	results := make([]result, len(files))
+	workers := runtime.GOMAXPROCS(0)
+	if workers > len(files) {
+		workers = len(files)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				j, ds := LoadFile(files[i], opts)
+				results[i] = result{j, ds}
+			}
+		}()
+	}
+	wg.Wait()
 	var jobs []*Job
-	for _, f := range files {
-		j, ds := LoadFile(f, opts)
-		diags = append(diags, ds...)
-		if j != nil {
-			jobs = append(jobs, j)
+	for _, r := range results {
+		diags = append(diags, r.diags...)
+		if r.job != nil {
+			jobs = append(jobs, r.job)
 		}
 	}
 	kept, ds := CrossCheck(jobs)

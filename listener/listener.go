@@ -198,33 +198,35 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 				r.log.Warn("closing socket", zap.String("job", s.Label), zap.Error(err))
 				continue
 			}
-			r.log.Info("socket closed", zap.String("job", s.Label), zap.Stringer("socket", s))
+			r.log.Debug("socket closed", zap.String("job", s.Label), zap.Stringer("socket", s))
 		}
 	}
 
 	result := make(map[string][]*Socket, len(order))
 	next := make(map[string][]*Socket, len(order))
-	for _, label := range order {
-		socks := make([]*Socket, 0, len(plans[label]))
-		for _, sl := range plans[label] {
-			if sl.kept != nil {
-				sl.kept.Endpoint = sl.ep
-				socks = append(socks, sl.kept)
-				r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
-				continue
+	openBatch(func(open func(string, *job.Endpoint) (*Socket, error)) {
+		for _, label := range order {
+			socks := make([]*Socket, 0, len(plans[label]))
+			for _, sl := range plans[label] {
+				if sl.kept != nil {
+					sl.kept.Endpoint = sl.ep
+					socks = append(socks, sl.kept)
+					r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
+					continue
+				}
+				s, err := open(label, sl.ep)
+				if err != nil {
+					errs[label] = append(errs[label], err)
+					r.log.Error("socket not opened", zap.String("job", label), zap.Error(err))
+					continue
+				}
+				socks = append(socks, s)
+				r.log.Debug("socket opened", zap.String("job", label), zap.Stringer("socket", s))
 			}
-			s, err := Open(label, sl.ep)
-			if err != nil {
-				errs[label] = append(errs[label], err)
-				r.log.Error("socket not opened", zap.String("job", label), zap.Error(err))
-				continue
-			}
-			socks = append(socks, s)
-			r.log.Info("socket opened", zap.String("job", label), zap.Stringer("socket", s))
+			next[label] = socks
+			result[label] = slices.Clone(socks)
 		}
-		next[label] = socks
-		result[label] = slices.Clone(socks)
-	}
+	})
 	r.byJob = next
 
 	var joined map[string]error

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,10 +40,15 @@ const maxBacklog = 1<<31 - 1
 //
 // The socket is close-on-exec and non-blocking. Errors are *OpenError.
 func Open(label string, ep *job.Endpoint) (*Socket, error) {
+	return open(label, ep, false)
+}
+
+// open is Open; onBindThread says the caller runs on the bind thread.
+func open(label string, ep *job.Endpoint, onBindThread bool) (*Socket, error) {
 	if ep == nil {
 		return nil, fmt.Errorf("job %s: socket: no endpoint", label)
 	}
-	o := &opener{label: label, ep: ep}
+	o := &opener{label: label, ep: ep, direct: onBindThread}
 	switch ep.Network {
 	case "tcp4":
 		return o.openInet(unix.AF_INET, unix.SOCK_STREAM)
@@ -66,7 +70,8 @@ func Open(label string, ep *job.Endpoint) (*Socket, error) {
 
 // opener carries one Open call, mostly for error messages.
 type opener struct {
-	label string
+	direct bool // running on the bind thread: bind Unix sockets in place
+	label  string
 	ep    *job.Endpoint
 	port  int
 }
@@ -373,7 +378,7 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 	if err != nil {
 		return nil, o.fail("socket", err, "")
 	}
-	if err := bindUnix(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	if err := bindUnix(fd, &unix.SockaddrUnix{Name: path}, o.direct); err != nil {
 		unix.Close(fd)
 		return nil, o.fail("bind", err, unixBindHint(err, path))
 	}
@@ -548,62 +553,85 @@ func unixBindHint(err error, path string) string {
 // a process attribute shared by every thread of a Go program. launchd binds
 // under umask 077 so the node starts as srwx------ and then applies
 // SockPathMode; sockd does the same without touching the process umask:
-// bindUnix runs bind on a fresh OS thread that first leaves the shared
-// filesystem attributes (unshare(CLONE_FS)) and sets its own umask to 077.
-// The goroutine exits still locked to that thread, so the Go runtime
-// terminates the thread instead of reusing it, and the runtime never clones
-// new threads from a locked thread. The socket is bound at its final path,
-// so getsockname (and sd_is_socket_unix style checks in services) report the
-// real path; binding in a temporary directory and renaming it into place
-// would leave the temporary name as the socket's address.
+// bindUnix hands the bind to one dedicated OS thread that left the shared
+// filesystem attributes (unshare(CLONE_FS)) and set its own umask to 077.
+// That goroutine stays locked to its thread for the life of the process and
+// serves every Unix bind (one thread, not one per socket: holding 10,000
+// sockets must not create 10,000 threads). The socket is bound at its final
+// path, so getsockname (and sd_is_socket_unix style checks in services)
+// report the real path; binding in a temporary directory and renaming it
+// into place would leave the temporary name as the socket's address.
 //
 // Where unshare is refused (seccomp profiles that block it), bindUnix falls
 // back to switching the process umask to 077 around bind, serialised by a
 // mutex. In that brief window, files other goroutines create get a tighter
 // mode than usual, never a looser one.
 var (
-	privateUmaskBroken atomic.Bool // unshare(CLONE_FS) failed once
-	forceProcessUmask  bool        // tests: exercise the fallback
-	processUmaskMu     sync.Mutex
+	forceProcessUmask bool // tests: exercise the fallback
+	processUmaskMu    sync.Mutex
+
+	binderOnce sync.Once
+	binderReqs chan func() // nil when the private-umask thread is unavailable
 )
 
-func bindUnix(fd int, sa *unix.SockaddrUnix) error {
-	if !forceProcessUmask && !privateUmaskBroken.Load() {
-		if err, ok := bindPrivateUmask(fd, sa); ok {
-			return err
+// startBinder starts the private-umask bind thread, or leaves binderReqs
+// nil when unshare(CLONE_FS) is refused.
+func startBinder() {
+	ready := make(chan bool)
+	reqs := make(chan func())
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			runtime.UnlockOSThread() // nothing changed on this thread
+			ready <- false
+			return
 		}
-		privateUmaskBroken.Store(true)
+		// The thread's umask now differs from the process's: it never
+		// unlocks, so the runtime never runs another goroutine on it.
+		unix.Umask(0o077)
+		ready <- true
+		for f := range reqs {
+			f()
+		}
+	}()
+	if <-ready {
+		binderReqs = reqs
+	}
+}
+
+// onBinder runs f on the bind thread and reports true, or reports false
+// without running f when there is no bind thread. Registry.Sync runs its
+// whole batch of opens there, so a reload pays one thread hand-off, not one
+// per Unix socket.
+func onBinder(f func()) bool {
+	if forceProcessUmask {
+		return false
+	}
+	binderOnce.Do(startBinder)
+	if binderReqs == nil {
+		return false
+	}
+	done := make(chan struct{})
+	binderReqs <- func() { f(); close(done) }
+	<-done
+	return true
+}
+
+// bindUnix binds a Unix socket under umask 077. direct says the caller
+// already runs on the bind thread.
+func bindUnix(fd int, sa *unix.SockaddrUnix, direct bool) error {
+	if direct {
+		return unix.Bind(fd, sa)
+	}
+	var err error
+	if onBinder(func() { err = unix.Bind(fd, sa) }) {
+		return err
 	}
 	processUmaskMu.Lock()
 	defer processUmaskMu.Unlock()
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
 	return unix.Bind(fd, sa)
-}
-
-// bindPrivateUmask binds on a throw-away thread with its own umask 077. ok
-// is false when the thread could not get private filesystem attributes.
-func bindPrivateUmask(fd int, sa *unix.SockaddrUnix) (err error, ok bool) {
-	type result struct {
-		err error
-		ok  bool
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			// Nothing changed on this thread; it may be reused.
-			runtime.UnlockOSThread()
-			done <- result{ok: false}
-			return
-		}
-		// From here on the thread's umask differs from the process's: exit
-		// without UnlockOSThread so the runtime discards the thread.
-		unix.Umask(0o077)
-		done <- result{err: unix.Bind(fd, sa), ok: true}
-	}()
-	r := <-done
-	return r.err, r.ok
 }
 
 func closeSocket(s *Socket) error {
@@ -639,4 +667,13 @@ func IsBlocking(fd int) (bool, error) {
 		return false, fmt.Errorf("fd %d: F_GETFL: %w", fd, err)
 	}
 	return fl&unix.O_NONBLOCK == 0, nil
+}
+
+// openBatch opens every endpoint of a Sync, on the bind thread when there
+// is one.
+func openBatch(each func(open func(label string, ep *job.Endpoint) (*Socket, error))) {
+	if onBinder(func() { each(func(l string, ep *job.Endpoint) (*Socket, error) { return open(l, ep, true) }) }) {
+		return
+	}
+	each(Open)
 }

@@ -21,3 +21,7 @@ func SetBlocking(fd int, blocking bool) error { return errors.ErrUnsupported }
 
 // IsBlocking is not supported on this platform.
 func IsBlocking(fd int) (bool, error) { return false, errors.ErrUnsupported }
+
+func openBatch(each func(open func(label string, ep *job.Endpoint) (*Socket, error))) {
+	each(Open)
+}

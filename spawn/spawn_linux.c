@@ -193,6 +193,7 @@ struct child_ctx {
 	char *const *envp;
 	const int32_t *fds;
 	const uint32_t *groups;
+	const struct sockd_rlimit *rl; // r->nrlimits entries
 	int *tmp;      // nfds ints of scratch for the fd layout
 	char *lpslot;  // "LISTEN_PID=" followed by room for the digits
 	int full_reset; // reset all 62 dispositions (no CLONE_CLEAR_SIGHAND)
@@ -309,7 +310,7 @@ static int child_main(void *arg) {
 		child_fail(r, SOCKD_ST_NICE, errno);
 
 	for (int i = 0; i < r->nrlimits; i++) {
-		const struct sockd_rlimit *l = &r->rl[i];
+		const struct sockd_rlimit *l = &c->rl[i];
 		struct krlimit k = {l->soft, l->hard};
 		if (!l->set_soft || !l->set_hard) {
 			struct krlimit cur;
@@ -441,7 +442,8 @@ static int child_main(void *arg) {
 
 int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		const char *envbase, const char *envextra,
-		const uint32_t *envent, const int32_t *fds, const uint32_t *groups) {
+		const uint32_t *envent, const int32_t *fds, const uint32_t *groups,
+		const struct sockd_rlimit *rl) {
 	r->pid = -1;
 	r->pidfd = -1;
 	r->stage = 0;
@@ -493,6 +495,7 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		.envp = envp,
 		.fds = fds,
 		.groups = groups,
+		.rl = rl,
 		.tmp = (int *)((char **)mem + nptr),
 		.lpslot = lpslot,
 	};

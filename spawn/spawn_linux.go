@@ -50,12 +50,59 @@ type Template struct {
 
 	strs   []byte   // path, root, cwd and standard paths, NUL-terminated
 	groups []uint32 // supplementary groups when credentials are set
-	rnames []string // launchd names of req.rl[i]
+	rnames []string // launchd names of rl[i]
+	rl     []C.struct_sockd_rlimit // resource limits; nil for most jobs
 	req    C.struct_sockd_req
+}
+
+// rlPtr is the C pointer to the first resource limit, or nil.
+func rlPtr(rl []C.struct_sockd_rlimit) *C.struct_sockd_rlimit {
+	if len(rl) == 0 {
+		return nil
+	}
+	return &rl[0]
 }
 
 // Label is the job's label.
 func (t *Template) Label() string { return t.label }
+
+// sharedEnv is one environment, shared by every template that has it: the
+// same environment is held once however many jobs use it (10,000 jobs with
+// sockd's environment cost one copy, not 10,000). The buffers are never
+// written after they are built.
+type sharedEnv struct {
+	buf   []byte
+	off   []uint32
+	index map[string]int
+}
+
+var (
+	envCacheMu sync.Mutex
+	envCache   = map[string]*sharedEnv{}
+)
+
+// internEnv returns the shared copy of an environment (flat NUL-terminated
+// entries at offsets off). Entries are never evicted: there are as many as
+// distinct environments ever loaded, a handful in practice.
+func internEnv(flat []byte, off []uint32) ([]byte, []uint32, map[string]int) {
+	envCacheMu.Lock()
+	defer envCacheMu.Unlock()
+	if e, ok := envCache[string(flat)]; ok {
+		return e.buf, e.off, e.index
+	}
+	e := &sharedEnv{buf: flat, off: off, index: make(map[string]int, len(off))}
+	for i, o := range off {
+		e.index[envName(envValueEntry(flat, o))] = i
+	}
+	envCache[string(flat)] = e
+	return e.buf, e.off, e.index
+}
+
+// envValueEntry is the NAME=value entry at offset o of a flat buffer.
+func envValueEntry(flat []byte, o uint32) string {
+	end := bytes.IndexByte(flat[o:], 0)
+	return string(flat[o : int(o)+end])
+}
 
 // Path is the executable started.
 func (t *Template) Path() string { return t.path }
@@ -194,15 +241,16 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 		jobVars = append(jobVars, [2]string{v.Name, v.Value})
 	}
 	env := buildEnv(opts.BaseEnv, uenv, jobVars)
-	t.envIndex = make(map[string]int, len(env.kv))
+	var flat []byte
+	var off []uint32
 	for _, kv := range env.kv {
 		if noNUL(kv) != nil {
 			continue // cannot be passed; os.Environ never has one
 		}
-		t.envIndex[envName(kv)] = len(t.envOff)
-		t.envOff = append(t.envOff, uint32(len(t.envbuf)))
-		t.envbuf = append(append(t.envbuf, kv...), 0)
+		off = append(off, uint32(len(flat)))
+		flat = append(append(flat, kv...), 0)
 	}
+	t.envbuf, t.envOff, t.envIndex = internEnv(flat, off)
 	if t.home == "" {
 		if i, ok := t.envIndex["HOME"]; ok {
 			t.home = envValueAt(t.envbuf, t.envOff[i])
@@ -266,28 +314,26 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 // setLimits merges SoftResourceLimits and HardResourceLimits by resource,
 // in the order first seen.
 func (t *Template) setLimits(j *job.Job) error {
-	req := &t.req
 	find := func(l job.RLimit) (*C.struct_sockd_rlimit, error) {
-		for i := 0; i < int(req.nrlimits); i++ {
-			if int(req.rl[i].resource) == l.Resource {
-				return &req.rl[i], nil
+		for i := range t.rl {
+			if int(t.rl[i].resource) == l.Resource {
+				return &t.rl[i], nil
 			}
 		}
-		if int(req.nrlimits) == C.SOCKD_MAX_RLIMITS {
+		if len(t.rl) == C.SOCKD_MAX_RLIMITS {
 			return nil, fmt.Errorf("too many resource limits")
 		}
 		if l.Resource < 0 || l.Resource > math.MaxInt32 {
 			return nil, fmt.Errorf("%s: bad resource %d", l.Name, l.Resource)
 		}
-		r := &req.rl[req.nrlimits]
-		r.resource = C.int32_t(l.Resource)
+		t.rl = append(t.rl, C.struct_sockd_rlimit{resource: C.int32_t(l.Resource)})
 		name := l.Name
 		if name == "" {
 			name = fmt.Sprintf("resource %d", l.Resource)
 		}
 		t.rnames = append(t.rnames, name)
-		req.nrlimits++
-		return r, nil
+		t.req.nrlimits = C.int32_t(len(t.rl))
+		return &t.rl[len(t.rl)-1], nil
 	}
 	for _, l := range j.SoftResourceLimits {
 		r, err := find(l)
@@ -459,7 +505,8 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 		(*C.char)(bytesPtr(s.extra)),
 		(*C.uint32_t)(u32Ptr(s.ent)),
 		(*C.int32_t)(unsafe.Pointer(&s.fds[0])),
-		(*C.uint32_t)(u32Ptr(t.groups)))
+		(*C.uint32_t)(u32Ptr(t.groups)),
+		rlPtr(t.rl))
 	if rc != 0 {
 		return nil, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(int(s.req.stage), int(s.req.rl_index)), Err: unix.Errno(s.req.err)}
 	}

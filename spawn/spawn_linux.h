@@ -71,9 +71,8 @@ struct sockd_req {
 	uint32_t uid;
 	uint32_t gid;
 	int32_t ngroups;
-	int32_t nrlimits;
+	int32_t nrlimits; // entries of the rl array passed to sockd_spawn
 	int32_t _pad;
-	struct sockd_rlimit rl[SOCKD_MAX_RLIMITS];
 
 	// Per start.
 	int32_t argc;  // NUL-terminated strings in argbuf
@@ -101,7 +100,8 @@ extern int sockd_force_fallback;
 
 int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		const char *envbase, const char *envextra,
-		const uint32_t *envent, const int32_t *fds, const uint32_t *groups);
+		const uint32_t *envent, const int32_t *fds, const uint32_t *groups,
+		const struct sockd_rlimit *rl);
 
 // User database lookups for template building (not the hot path).
 // Return 0, ENOENT when the name is unknown, or an errno.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -117,7 +118,7 @@ func BenchmarkConnEnv(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		env := connEnv("bench.job", sk, fd, peer)
+		env := connEnv("bench.job", sk, nil, fd, peer)
 		if len(env) != 8 {
 			b.Fatalf("env %v", env)
 		}
@@ -135,12 +136,55 @@ func BenchmarkAdmit(b *testing.B) {
 	}}
 	rj := newRunJob(s, j, nil)
 	src := netip.MustParseAddr("127.0.0.1")
-	rj.limits.perSource[src] = 3
+	rj.limits.addSource(src)
+	rj.limits.addSource(src)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if why := rj.admit(src, true); why != "" {
 			b.Fatal(why)
 		}
+	}
+}
+
+// BenchmarkStartup1000 loads and binds 1,000 inetd jobs on Unix sockets:
+// what sockd serve does before READY=1 (job decoding excluded).
+func BenchmarkStartup1000(b *testing.B) {
+	// Socket nodes on tmpfs: on a disk file system each bind is an inode
+	// creation that can cost a millisecond (measured here on ext4).
+	dir, err := os.MkdirTemp("/dev/shm", "sockd-bench-")
+	if err != nil {
+		dir = b.TempDir()
+	}
+	defer os.RemoveAll(dir)
+	var jobs []*job.Job
+	for i := 0; i < 1000; i++ {
+		plist := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>Label</key><string>scale.%d</string>
+<key>ProgramArguments</key><array><string>/bin/echo</string><string>ok</string></array>
+<key>inetdCompatibility</key><dict><key>Wait</key><false/></dict>
+<key>Sockets</key><dict><key>L</key><dict><key>SockPathName</key><string>%s/s%d.sock</string></dict></dict>
+</dict></plist>`, i, dir, i)
+		j, diags := job.Decode([]byte(plist), "scale.plist")
+		if j == nil {
+			b.Fatal(diags)
+		}
+		jobs = append(jobs, j)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := New(Config{Load: func() ([]*job.Job, job.Diags) { return jobs, nil }, Log: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		for s.JobCount() != 1000 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		<-done
 	}
 }

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,7 +46,7 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
 				rj.exhausted(sk, err)
 			default:
-				rj.log.Error("accept", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			return
 		}
@@ -64,7 +65,7 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 		rj.refuse(src, why)
 		return
 	}
-	env := connEnv(rj.def.Label, sk, cfd, peer)
+	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
 	p, err := rj.tmpl.Start([]int{cfd, cfd, cfd}, env, false)
 	if err != nil {
 		rj.stats.spawnFailed++
@@ -75,7 +76,10 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	rj.stats.spawned++
 	c := &child{p: p, src: src}
 	if hasSrc {
-		rj.limits.perSource[src]++
+		rj.limits.addSource(src)
+	}
+	if rj.conns == nil {
+		rj.conns = map[int]*child{}
 	}
 	rj.conns[p.Pid] = c
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
@@ -88,7 +92,7 @@ func (rj *runJob) spawnFailed(err error) {
 		return
 	}
 	rj.failLogged = time.Now()
-	rj.log.Error("cannot start child for connection; connection closed",
+	rj.log().Error("cannot start child for connection; connection closed",
 		zap.Error(err), zap.Uint64("failures_total", rj.stats.spawnFailed))
 }
 
@@ -98,14 +102,10 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 	}
 	delete(rj.conns, c.p.Pid)
 	if c.src.IsValid() {
-		if n := rj.limits.perSource[c.src] - 1; n > 0 {
-			rj.limits.perSource[c.src] = n
-		} else {
-			delete(rj.limits.perSource, c.src)
-		}
+		rj.limits.dropSource(c.src)
 	}
 	rj.stats.exits++
-	if ce := rj.log.Check(zap.DebugLevel, "connection child exited"); ce != nil {
+	if ce := rj.log().Check(zap.DebugLevel, "connection child exited"); ce != nil {
 		ce.Write(zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", time.Since(c.p.Started)))
 	}
 	if rj.retiring {
@@ -117,7 +117,7 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 		return
 	}
 	if rj.acceptHold == "max children" && len(rj.conns) < rj.def.Limits.MaxChildren {
-		rj.log.Info("below max children again; accepting", zap.Int("running", len(rj.conns)))
+		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)))
 		rj.acceptHold = ""
 		rj.watchSockets()
 	}
@@ -131,7 +131,7 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 	}
 	rj.acceptHold = why
 	rj.unwatchSockets()
-	rj.log.Warn("limit reached: "+why+"; not accepting, clients wait in the backlog", fields...)
+	rj.log().Warn("limit reached: "+why+"; not accepting, clients wait in the backlog", fields...)
 }
 
 // exhausted handles EMFILE/ENFILE/ENOBUFS/ENOMEM on accept: pause accepting
@@ -139,7 +139,7 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 	if rj.backoff == 0 {
 		rj.backoff = backoffMin
-		rj.log.Error("accept failed: out of resources; backing off", zap.Stringer("socket", sk), zap.Error(err))
+		rj.log().Error("accept failed: out of resources; backing off", zap.Stringer("socket", sk), zap.Error(err))
 	} else {
 		rj.backoff *= 2
 		if rj.backoff > backoffMax {
@@ -159,7 +159,7 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 
 // connEnv is the environment naming both ends of a connection: the
 // systemd names, the UCSPI names and the job label.
-func connEnv(label string, sk *listener.Socket, cfd int, peer unix.Sockaddr) []string {
+func connEnv(label string, sk *listener.Socket, local []string, cfd int, peer unix.Sockaddr) []string {
 	env := make([]string, 0, 9)
 	if ip, port, ok := sockaddrIPPort(peer); ok {
 		proto := "TCP"
@@ -170,7 +170,11 @@ func connEnv(label string, sk *listener.Socket, cfd int, peer unix.Sockaddr) []s
 		env = append(env,
 			"REMOTE_ADDR="+rip, "REMOTE_PORT="+rport,
 			"PROTO="+proto, "TCPREMOTEIP="+rip, "TCPREMOTEPORT="+rport)
-		if lip, lport, ok := sockaddrIPPort(localAddr(cfd)); ok {
+		if local != nil {
+			// Listener bound to one address: the local end is known
+			// without a getsockname per connection.
+			env = append(env, local[0], local[1])
+		} else if lip, lport, ok := sockaddrIPPort(localAddr(cfd)); ok {
 			env = append(env, "TCPLOCALIP="+lip.String(), "TCPLOCALPORT="+itoa(lport))
 		}
 	} else {
@@ -183,4 +187,22 @@ func connEnv(label string, sk *listener.Socket, cfd int, peer unix.Sockaddr) []s
 		}
 	}
 	return append(env, "LAUNCH_JOB_LABEL="+label)
+}
+
+// boundLocal returns the TCPLOCALIP/TCPLOCALPORT entries of a listener
+// bound to one address, computed once per socket (nil for a wildcard
+// listener, whose local address depends on the connection).
+func (rj *runJob) boundLocal(sk *listener.Socket) []string {
+	if v, ok := rj.locals[sk]; ok {
+		return v
+	}
+	var v []string
+	if ap, err := netip.ParseAddrPort(sk.Addr); err == nil && !ap.Addr().IsUnspecified() {
+		v = []string{"TCPLOCALIP=" + ap.Addr().Unmap().String(), "TCPLOCALPORT=" + itoa(int(ap.Port()))}
+	}
+	if rj.locals == nil {
+		rj.locals = map[*listener.Socket][]string{}
+	}
+	rj.locals[sk] = v
+	return v
 }

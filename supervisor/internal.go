@@ -65,7 +65,7 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
 				rj.exhausted(sk, err)
 			default:
-				rj.log.Error("accept", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			return
 		}
@@ -81,14 +81,14 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 		conn, err := net.FileConn(f) // dups the fd into Go's poller
 		f.Close()
 		if err != nil {
-			rj.log.Error("internal service: wrapping connection", zap.Error(err))
+			rj.log().Error("internal service: wrapping connection", zap.Error(err))
 			continue
 		}
 		rj.rateSpend()
 		rj.stats.spawned++
 		in.active++
 		if hasSrc {
-			rj.limits.perSource[src]++
+			rj.limits.addSource(src)
 		}
 		name, ctx := rj.def.Internal, in.ctx
 		go func() {
@@ -103,14 +103,10 @@ func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
 	in.active--
 	rj.stats.exits++
 	if hasSrc {
-		if n := rj.limits.perSource[src] - 1; n > 0 {
-			rj.limits.perSource[src] = n
-		} else {
-			delete(rj.limits.perSource, src)
-		}
+		rj.limits.dropSource(src)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		rj.log.Debug("internal service connection ended", zap.Error(err))
+		rj.log().Debug("internal service connection ended", zap.Error(err))
 	}
 	if rj.retiring {
 		rj.s.retiredDone(rj)
@@ -134,7 +130,7 @@ func (rj *runJob) internalDatagrams(sk *listener.Socket) {
 		n, from, err := unix.Recvfrom(sk.Fd, in.buf, unix.MSG_DONTWAIT)
 		if err != nil {
 			if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
-				rj.log.Warn("internal service: recvfrom", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Warn("internal service: recvfrom", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			return
 		}
@@ -152,7 +148,7 @@ func (rj *runJob) internalDatagrams(sk *listener.Socket) {
 			continue
 		}
 		if err := unix.Sendto(sk.Fd, reply, unix.MSG_DONTWAIT, from); err != nil {
-			rj.log.Debug("internal service: sendto", zap.Error(err))
+			rj.log().Debug("internal service: sendto", zap.Error(err))
 		}
 	}
 }

@@ -25,15 +25,15 @@ type limiter struct {
 	refusedSince uint64
 }
 
-func newLimiter(l job.Limits, log *zap.Logger) *limiter {
-	lm := &limiter{perSource: map[netip.Addr]int{}, tokens: float64(l.Burst)}
+func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
+	lm := &limiter{tokens: float64(l.Burst)}
 	lm.allow = parsePrefixes(l.Allow, "Allow", log)
 	lm.deny = parsePrefixes(l.Deny, "Deny", log)
 	return lm
 }
 
 // reconfigure applies new limits and keeps the counts.
-func (lm *limiter) reconfigure(l job.Limits, log *zap.Logger) {
+func (lm *limiter) reconfigure(l job.Limits, log func() *zap.Logger) {
 	lm.allow = parsePrefixes(l.Allow, "Allow", log)
 	lm.deny = parsePrefixes(l.Deny, "Deny", log)
 	if lm.tokens > float64(l.Burst) {
@@ -41,7 +41,7 @@ func (lm *limiter) reconfigure(l job.Limits, log *zap.Logger) {
 	}
 }
 
-func parsePrefixes(list []string, key string, log *zap.Logger) []netip.Prefix {
+func parsePrefixes(list []string, key string, log func() *zap.Logger) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range list {
 		s = strings.TrimSpace(s)
@@ -53,7 +53,7 @@ func parsePrefixes(list []string, key string, log *zap.Logger) []netip.Prefix {
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
-		log.Warn("SockdLimits."+key+": not an address or CIDR prefix; ignored", zap.String("entry", s))
+		log().Warn("SockdLimits."+key+": not an address or CIDR prefix; ignored", zap.String("entry", s))
 	}
 	return out
 }
@@ -95,7 +95,7 @@ func (rj *runJob) refuse(src netip.Addr, why string) {
 	if time.Since(lm.refuseLog) < time.Second {
 		return
 	}
-	rj.log.Warn("connection refused: "+why+"; closed",
+	rj.log().Warn("connection refused: "+why+"; closed",
 		zap.String("source", src.String()),
 		zap.Int("source_connections", lm.perSource[src]),
 		zap.Uint64("refused_since_last_line", lm.refusedSince))
@@ -135,7 +135,7 @@ func (rj *runJob) rateOK() bool {
 		rj.holdTimer = nil
 		if rj.acceptHold == "spawn rate" {
 			rj.acceptHold = ""
-			rj.log.Info("spawn-rate pause over; accepting again")
+			rj.log().Info("spawn-rate pause over; accepting again")
 			rj.watchSockets()
 		}
 	})
@@ -146,5 +146,22 @@ func (rj *runJob) rateOK() bool {
 func (rj *runJob) rateSpend() {
 	if rj.def.Limits.Rate > 0 {
 		rj.limits.tokens--
+	}
+}
+
+// addSource counts one more connection from src.
+func (lm *limiter) addSource(src netip.Addr) {
+	if lm.perSource == nil {
+		lm.perSource = map[netip.Addr]int{}
+	}
+	lm.perSource[src]++
+}
+
+// dropSource counts one connection from src less.
+func (lm *limiter) dropSource(src netip.Addr) {
+	if n := lm.perSource[src] - 1; n > 0 {
+		lm.perSource[src] = n
+	} else {
+		delete(lm.perSource, src)
 	}
 }

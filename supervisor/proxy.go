@@ -48,14 +48,14 @@ func (rj *runJob) activateProxy() {
 	for _, sk := range rj.socks {
 		f, err := dupFile(sk.Fd, sk.String())
 		if err != nil {
-			rj.log.Error("proxy: duplicating socket", zap.Stringer("socket", sk), zap.Error(err))
+			rj.log().Error("proxy: duplicating socket", zap.Stringer("socket", sk), zap.Error(err))
 			continue
 		}
 		if sk.Listening {
 			l, err := net.FileListener(f)
 			f.Close()
 			if err != nil {
-				rj.log.Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
 				continue
 			}
 			lns = append(lns, l)
@@ -63,7 +63,7 @@ func (rj *runJob) activateProxy() {
 			pc, err := net.FilePacketConn(f)
 			f.Close()
 			if err != nil {
-				rj.log.Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("proxy: socket", zap.Stringer("socket", sk), zap.Error(err))
 				continue
 			}
 			pcs = append(pcs, pc)
@@ -80,10 +80,10 @@ func (rj *runJob) activateProxy() {
 		ProxyProtocol: p.ProxyProtocol,
 		MaxConns:      rj.def.Limits.MaxChildren,
 	}
-	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.log)
+	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.log())
 	if err != nil {
 		closeAll()
-		rj.log.Error("proxy job not served", zap.Error(err))
+		rj.log().Error("proxy job not served", zap.Error(err))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -98,7 +98,7 @@ func (rj *runJob) activateProxy() {
 func (rj *runJob) proxyDone(px *proxyState, err error) {
 	px.running = false
 	if err != nil {
-		rj.log.Error("proxy server stopped", zap.Error(err))
+		rj.log().Error("proxy server stopped", zap.Error(err))
 	}
 	if rj.retiring {
 		rj.s.retiredDone(rj)
@@ -179,7 +179,7 @@ func (b *proxyBackend) Stop() {
 			return
 		}
 		rj.px.waiters = append(rj.px.waiters, done)
-		rj.log.Info("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
+		rj.log().Info("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
 		rj.stop(rj.main)
 	})
 	select {
@@ -199,7 +199,7 @@ func (rj *runJob) proxyStart(env []string) error {
 	rj.proxyEnv = append([]string(nil), env...)
 	if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
 		if rj.retryTimer == nil {
-			rj.log.Warn("respawning too fast: backend start delayed",
+			rj.log().Warn("respawning too fast: backend start delayed",
 				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
 			rj.retryTimer = rj.s.loop.after(wait, func() {
 				rj.retryTimer = nil
@@ -213,13 +213,13 @@ func (rj *runJob) proxyStart(env []string) error {
 	p, err := rj.tmpl.Start(fds, append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label), false)
 	if err != nil {
 		rj.stats.spawnFailed++
-		rj.log.Error("cannot start proxy backend", zap.Error(err))
+		rj.log().Error("cannot start proxy backend", zap.Error(err))
 		return err
 	}
 	rj.stats.spawned++
 	c := &child{p: p}
 	rj.main = c
-	rj.log.Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))
+	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
 	return nil
 }

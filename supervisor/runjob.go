@@ -31,7 +31,7 @@ type runJob struct {
 	def     *job.Job
 	tmpl    *spawn.Template
 	mode    job.Mode
-	log     *zap.Logger
+	logger  *zap.Logger // built on first use: see log
 	socks   []*listener.Socket
 	bindErr error
 	stats   jobStats
@@ -54,6 +54,7 @@ type runJob struct {
 	holdTimer  *time.Timer
 	backoff    time.Duration
 	limits     *limiter
+	locals     map[*listener.Socket][]string // see boundLocal
 
 	// Internal-service state (ModeInternal).
 	in *internalState
@@ -71,16 +72,25 @@ type child struct {
 }
 
 func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {
-	rj := &runJob{s: s, conns: map[int]*child{}}
+	rj := &runJob{s: s}
 	rj.setDef(j, t)
 	return rj
+}
+
+// log is the job's logger (with the job field). It is built on first use:
+// 10,000 idle jobs need no logger each.
+func (rj *runJob) log() *zap.Logger {
+	if rj.logger == nil {
+		rj.logger = rj.s.log.With(zap.String("job", rj.def.Label))
+	}
+	return rj.logger
 }
 
 func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	rj.def = j
 	rj.tmpl = t
 	rj.mode = j.Mode()
-	rj.log = rj.s.log.With(zap.String("job", j.Label))
+	rj.logger = nil
 	if rj.limits == nil {
 		rj.limits = newLimiter(j.Limits, rj.log)
 	} else {
@@ -207,21 +217,21 @@ func (rj *runJob) watchSockets() {
 				continue
 			}
 			if err := listener.SetBlocking(sk.Fd, false); err != nil {
-				rj.log.Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			h = handlerFunc(func(uint32) { rj.acceptReady(sk) })
 		case job.ModeInetdWait, job.ModeHandoff:
 			h = handlerFunc(func(uint32) { rj.demand(sk) })
 		case job.ModeInternal:
 			if err := listener.SetBlocking(sk.Fd, false); err != nil {
-				rj.log.Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			h = handlerFunc(func(uint32) { rj.internalReady(sk) })
 		default:
 			continue
 		}
 		if err := rj.s.loop.watch(sk.Fd, h); err != nil {
-			rj.log.Error("watch socket", zap.Stringer("socket", sk), zap.Error(err))
+			rj.log().Error("watch socket", zap.Stringer("socket", sk), zap.Error(err))
 		}
 	}
 }
@@ -247,7 +257,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	rj.unwatchSockets()
 	if rj.mode == job.ModeHandoff || rj.mode == job.ModeNone {
 		if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
-			rj.log.Warn("respawning too fast: next start delayed",
+			rj.log().Warn("respawning too fast: next start delayed",
 				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)),
 				zap.Duration("throttle_interval", rj.def.ThrottleInterval),
 				zap.String("reason", why))
@@ -268,7 +278,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	case job.ModeInetdWait:
 		fd := trigger.Fd
 		if err := listener.SetBlocking(fd, true); err != nil {
-			rj.log.Warn("set blocking", zap.Stringer("socket", trigger), zap.Error(err))
+			rj.log().Warn("set blocking", zap.Stringer("socket", trigger), zap.Error(err))
 		}
 		rj.waitDgram = !trigger.Listening
 		rj.waitMark = markPending(fd, rj.waitDgram)
@@ -278,7 +288,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 		fds = []int{rj.s.devnull, 1, 2}
 		for _, sk := range rj.socks {
 			if err := listener.SetBlocking(sk.Fd, true); err != nil {
-				rj.log.Warn("set blocking", zap.Stringer("socket", sk), zap.Error(err))
+				rj.log().Warn("set blocking", zap.Stringer("socket", sk), zap.Error(err))
 			}
 			fds = append(fds, sk.Fd)
 		}
@@ -299,7 +309,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 		}
 		if time.Since(rj.failLogged) >= delay {
 			rj.failLogged = time.Now()
-			rj.log.Error("cannot start job; retrying", zap.Error(err), zap.Duration("retry_in", delay))
+			rj.log().Error("cannot start job; retrying", zap.Error(err), zap.Duration("retry_in", delay))
 		}
 		rj.retryAfter(delay)
 		return
@@ -308,7 +318,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	rj.failLogged = time.Time{}
 	c := &child{p: p}
 	rj.main = c
-	rj.log.Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
+	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
 }
 
@@ -350,11 +360,11 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
 	switch {
 	case c.stopping || st.Success():
-		rj.log.Info("exited", fields...)
+		rj.log().Info("exited", fields...)
 	case st.Crashed():
-		rj.log.Warn("exited: crashed", fields...)
+		rj.log().Warn("exited: crashed", fields...)
 	default:
-		rj.log.Warn("exited", fields...)
+		rj.log().Warn("exited", fields...)
 	}
 
 	if rj.mode == job.ModeProxy {
@@ -386,7 +396,7 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 			if wait < 100*time.Millisecond {
 				wait = 100 * time.Millisecond
 			}
-			rj.log.Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
+			rj.log().Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
 				zap.Duration("ran", ran.Round(time.Millisecond)),
 				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
 			rj.retryAfter(wait)
@@ -476,7 +486,7 @@ func (rj *runJob) stop(c *child) {
 	_ = c.p.Signal(unix.SIGTERM)
 	if t := rj.def.ExitTimeOut; t > 0 {
 		c.kill = rj.s.loop.after(t, func() {
-			rj.log.Warn("exit timeout elapsed; killing", zap.Int("pid", c.p.Pid), zap.Duration("exit_timeout", t))
+			rj.log().Warn("exit timeout elapsed; killing", zap.Int("pid", c.p.Pid), zap.Duration("exit_timeout", t))
 			_ = c.p.Signal(unix.SIGKILL)
 			if !rj.def.AbandonProcessGroup {
 				_ = c.p.SignalGroup(unix.SIGKILL)

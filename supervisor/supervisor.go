@@ -17,8 +17,11 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -188,7 +191,9 @@ func (s *Supervisor) LogStats() {
 
 // reload loads the job set and moves the running state to it. Loop only.
 func (s *Supervisor) reload(initial bool) {
+	t0 := time.Now()
 	jobs, diags := s.cfg.Load()
+	tLoad := time.Since(t0)
 	for _, d := range diags {
 		if d.Severity == job.Error {
 			s.log.Error(d.String())
@@ -210,6 +215,7 @@ func (s *Supervisor) reload(initial bool) {
 	// Templates first: a job whose process cannot be described (unknown
 	// user, ...) is not loaded and binds nothing.
 	tmpls := map[string]*spawn.Template{}
+	var build []*job.Job
 	for label, j := range next {
 		if j.Path == "" && len(j.Argv) == 0 && j.Program == "" && len(j.ProgramArguments) == 0 {
 			continue // internal service or external proxy backend
@@ -218,16 +224,19 @@ func (s *Supervisor) reload(initial bool) {
 			tmpls[label] = old.tmpl
 			continue
 		}
-		t, warns, err := spawn.NewTemplate(j, spawn.Options{AsRoot: s.asRoot, BaseEnv: s.env})
-		for _, w := range warns {
-			s.log.Warn(w, zap.String("job", label), zap.String("file", j.File))
+		build = append(build, j)
+	}
+	for i, b := range buildTemplates(build, spawn.Options{AsRoot: s.asRoot, BaseEnv: s.env}) {
+		j := build[i]
+		for _, w := range b.warns {
+			s.log.Warn(w, zap.String("job", j.Label), zap.String("file", j.File))
 		}
-		if err != nil {
-			s.log.Error("job not loaded", zap.String("job", label), zap.String("file", j.File), zap.Error(err))
-			delete(next, label)
+		if b.err != nil {
+			s.log.Error("job not loaded", zap.String("job", j.Label), zap.String("file", j.File), zap.Error(b.err))
+			delete(next, j.Label)
 			continue
 		}
-		tmpls[label] = t
+		tmpls[j.Label] = b.tmpl
 	}
 	for _, j := range jobs {
 		if next[j.Label] == j {
@@ -237,10 +246,12 @@ func (s *Supervisor) reload(initial bool) {
 
 	// Stop watching every socket while the registry changes; the kernel
 	// backlog holds clients meanwhile, none is refused.
+	tTmpl := time.Since(t0)
 	for _, rj := range s.jobs {
 		rj.unwatchSockets()
 	}
 	socks, errs := s.reg.Sync(enabled)
+	tSync := time.Since(t0)
 
 	// Removed jobs.
 	for label, rj := range s.jobs {
@@ -267,6 +278,7 @@ func (s *Supervisor) reload(initial bool) {
 			rj.redefine(j, tmpls[label])
 		}
 		rj.socks = socks[label]
+		rj.locals = nil
 		if err := errs[label]; err != nil {
 			s.log.Error("job sockets failed; the job serves the sockets that did open", zap.String("job", label), zap.Error(err))
 		}
@@ -277,6 +289,14 @@ func (s *Supervisor) reload(initial bool) {
 		rj.activate(initial)
 	}
 	s.schedulePathCheck()
+	tArm := time.Since(t0)
+	// Loading leaves garbage many times the size of what it keeps (plist
+	// trees); give it back now rather than carry it as RSS.
+	debug.FreeOSMemory()
+	s.log.Debug("jobs loaded", zap.Int("jobs", len(s.jobs)),
+		zap.Duration("load", tLoad), zap.Duration("templates", tTmpl-tLoad),
+		zap.Duration("bind", tSync-tTmpl), zap.Duration("arm", tArm-tSync),
+		zap.Duration("free", time.Since(t0)-tArm))
 }
 
 // schedulePathCheck polls KeepAlive PathState and OtherJobEnabled
@@ -375,4 +395,34 @@ func (s *Supervisor) watchChild(p *spawn.Process, abandonGroup bool, onExit func
 	if err := s.loop.watch(fd, h); err != nil {
 		s.log.Error("watching child", zap.Int("pid", p.Pid), zap.Error(err))
 	}
+}
+
+type built struct {
+	tmpl  *spawn.Template
+	warns []string
+	err   error
+}
+
+// buildTemplates builds the process templates of jobs in parallel (one
+// worker per CPU); the results are in the order of jobs.
+func buildTemplates(jobs []*job.Job, opts spawn.Options) []built {
+	out := make([]built, len(jobs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0) && w < len(jobs); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				t, warns, err := spawn.NewTemplate(jobs[i], opts)
+				out[i] = built{t, warns, err}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
