@@ -273,8 +273,14 @@ func (d *daemon) logs() []map[string]any {
 	sc := bufio.NewScanner(strings.NewReader(d.logBuf.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
+		// Children write to the same stderr; a line can start with a
+		// child's partial write, so the JSON object is taken from its '{'.
+		line := sc.Bytes()
+		if i := bytes.IndexByte(line, '{'); i > 0 {
+			line = line[i:]
+		}
 		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
+		if json.Unmarshal(line, &m) == nil {
 			out = append(out, m)
 		}
 	}

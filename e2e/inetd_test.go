@@ -73,13 +73,15 @@ func TestInetdNowaitEnvAndFds(t *testing.T) {
 
 // TestInetdNowaitOnlyIntendedFds: a real program (the shell) lists its open
 // fds: exactly 0, 1 and 2, all the connection; no signal is ignored or
-// blocked in the child although sockd ignores SIGPIPE.
+// blocked in the child although sockd ignores SIGPIPE. (The signal state is
+// read by the exec'd grep itself: the shell blocks SIGCHLD around its own
+// forks, which /proc/$$/status would catch.)
 func TestInetdNowaitOnlyIntendedFds(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
 	writeJob(t, dir, "fds", map[string]any{
 		"Label":              "test.fds",
-		"ProgramArguments":   []string{"/bin/sh", "-c", `ls /proc/$$/fd; grep -E '^Sig(Ign|Blk)' /proc/$$/status`},
+		"ProgramArguments":   []string{"/bin/sh", "-c", `ls /proc/$$/fd; exec grep -E '^Sig(Ign|Blk)' /proc/self/status`},
 		"inetdCompatibility": map[string]any{"Wait": false},
 		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
 	})

@@ -5,6 +5,8 @@ package supervisor
 import (
 	"errors"
 	"net/netip"
+	"runtime"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,10 +29,22 @@ const (
 
 // acceptReady accepts pending connections of an inetd-nowait job and starts
 // one child per connection with the connection on fds 0, 1 and 2.
+//
+// The last connection of a batch is started right here on the loop; only
+// when a batch holds several are the earlier ones handed to the spawner
+// goroutines, so that their vfork-style starts overlap. A lone connection
+// (the common case below saturation) thus costs no goroutine hand-off.
 func (rj *runJob) acceptReady(sk *listener.Socket) {
+	var last *spawnWork
+	defer func() {
+		if last != nil {
+			last.start()
+			rj.connStarted(last)
+		}
+	}()
 	for i := 0; i < acceptBatch; i++ {
-		if rj.def.Limits.MaxChildren > 0 && len(rj.conns) >= rj.def.Limits.MaxChildren {
-			rj.holdAccept("max children", zap.Int("running", len(rj.conns)), zap.Int("limit", rj.def.Limits.MaxChildren))
+		if rj.def.Limits.MaxChildren > 0 && len(rj.conns)+rj.starting >= rj.def.Limits.MaxChildren {
+			rj.holdAccept("max children", zap.Int("running", len(rj.conns)+rj.starting), zap.Int("limit", rj.def.Limits.MaxChildren))
 			return
 		}
 		if !rj.rateOK() {
@@ -52,37 +66,123 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 		}
 		rj.backoff = 0
 		rj.stats.accepted++
-		rj.serveConn(sk, cfd, peer)
+		if w := rj.serveConn(sk, cfd, peer); w != nil {
+			if last != nil {
+				rj.s.spawns.submit(last)
+			}
+			last = w
+		}
 	}
 }
 
-// serveConn starts the child for one accepted connection and closes
-// sockd's copy of it.
-func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
-	defer unix.Close(cfd)
+// serveConn admits one accepted connection and prepares the start of its
+// child (nil when the connection is refused and closed). The slot is
+// counted from now on, so MaxChildren and MaxPerSource hold for starts in
+// flight too.
+func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) *spawnWork {
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
+		unix.Close(cfd)
 		rj.refuse(src, why)
-		return
-	}
-	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
-	p, err := rj.tmpl.Start([]int{cfd, cfd, cfd}, env, false)
-	if err != nil {
-		rj.stats.spawnFailed++
-		rj.spawnFailed(err)
-		return
+		return nil
 	}
 	rj.rateSpend()
-	rj.stats.spawned++
-	c := &child{p: p, src: src}
+	rj.starting++
 	if hasSrc {
 		rj.limits.addSource(src)
+	}
+	return &spawnWork{
+		rj: rj, tmpl: rj.tmpl, cfd: cfd, src: src, hasSrc: hasSrc,
+		env: connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer),
+	}
+}
+
+// connStarted runs on the loop when a spawner has started (or failed to
+// start) the child of one connection.
+func (rj *runJob) connStarted(w *spawnWork) {
+	rj.starting--
+	if w.err != nil {
+		rj.stats.spawnFailed++
+		if w.hasSrc {
+			rj.limits.dropSource(w.src)
+		}
+		rj.spawnFailed(w.err)
+		rj.slotFreed()
+		return
+	}
+	rj.stats.spawned++
+	c := &child{p: w.p}
+	if w.hasSrc {
+		c.src = w.src
 	}
 	if rj.conns == nil {
 		rj.conns = map[int]*child{}
 	}
-	rj.conns[p.Pid] = c
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
+	rj.conns[w.p.Pid] = c
+	if rj.s.shuttingDown {
+		rj.stop(c)
+	}
+	rj.s.watchChild(w.p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
+}
+
+// spawnWork is one per-connection start.
+type spawnWork struct {
+	rj     *runJob
+	tmpl   *spawn.Template
+	cfd    int
+	env    []string
+	src    netip.Addr
+	hasSrc bool
+	p      *spawn.Process // result
+	err    error          // result
+}
+
+// spawner starts per-connection children on a few goroutines (one per CPU,
+// at least two), each blocked in its own vfork-style start, and posts each
+// result back to the loop. It is owned by the Supervisor: Run starts it and
+// stops it after the loop has ended.
+type spawner struct {
+	work chan *spawnWork
+	loop *loop
+	wg   sync.WaitGroup
+}
+
+func newSpawner(l *loop) *spawner {
+	n := runtime.GOMAXPROCS(0)
+	if n < 2 {
+		n = 2
+	}
+	sp := &spawner{work: make(chan *spawnWork, 256), loop: l}
+	for i := 0; i < n; i++ {
+		sp.wg.Add(1)
+		go sp.run()
+	}
+	return sp
+}
+
+func (sp *spawner) run() {
+	defer sp.wg.Done()
+	for w := range sp.work {
+		w.start()
+		sp.loop.post(func() { w.rj.connStarted(w) })
+	}
+}
+
+// start starts the child with the connection on fds 0, 1 and 2 and closes
+// sockd's copy of the connection.
+func (w *spawnWork) start() {
+	fds := [3]int{w.cfd, w.cfd, w.cfd}
+	w.p, w.err = w.tmpl.Start(fds[:], w.env, false)
+	unix.Close(w.cfd)
+}
+
+// submit queues a start; it blocks only when 256 starts are queued.
+func (sp *spawner) submit(w *spawnWork) { sp.work <- w }
+
+// stop ends the spawner goroutines once the queue is drained.
+func (sp *spawner) stop() {
+	close(sp.work)
+	sp.wg.Wait()
 }
 
 // spawnFailed logs a per-connection start failure at most once a second
@@ -105,9 +205,16 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 		rj.limits.dropSource(c.src)
 	}
 	rj.stats.exits++
+	rj.slotFreed()
 	if ce := rj.log().Check(zap.DebugLevel, "connection child exited"); ce != nil {
 		ce.Write(zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", time.Since(c.p.Started)))
 	}
+}
+
+// slotFreed is called when a per-connection child (or a start in flight)
+// is gone: finish a retired job or a shutdown, or resume accepting below
+// MaxChildren.
+func (rj *runJob) slotFreed() {
 	if rj.retiring {
 		rj.s.retiredDone(rj)
 		return
@@ -116,8 +223,8 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 		rj.s.maybeFinish()
 		return
 	}
-	if rj.acceptHold == "max children" && len(rj.conns) < rj.def.Limits.MaxChildren {
-		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)))
+	if rj.acceptHold == "max children" && len(rj.conns)+rj.starting < rj.def.Limits.MaxChildren {
+		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)+rj.starting))
 		rj.acceptHold = ""
 		rj.watchSockets()
 	}
@@ -137,9 +244,15 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 // exhausted handles EMFILE/ENFILE/ENOBUFS/ENOMEM on accept: pause accepting
 // with a growing, capped delay and resume by itself.
 func (rj *runJob) exhausted(sk *listener.Socket, err error) {
+	rj.exhaustions++
+	if time.Since(rj.exhaustLogged) >= 10*time.Second {
+		rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
+			zap.Stringer("socket", sk), zap.Error(err), zap.Uint64("times", rj.exhaustions))
+		rj.exhaustLogged = time.Now()
+		rj.exhaustions = 0
+	}
 	if rj.backoff == 0 {
 		rj.backoff = backoffMin
-		rj.log().Error("accept failed: out of resources; backing off", zap.Stringer("socket", sk), zap.Error(err))
 	} else {
 		rj.backoff *= 2
 		if rj.backoff > backoffMax {

@@ -48,13 +48,17 @@ type runJob struct {
 	nextTmpl      *spawn.Template
 	retiring      bool
 
-	// Per-connection children of an inetd-nowait job.
+	// Per-connection children of an inetd-nowait job, and starts in flight.
 	conns      map[int]*child
+	starting   int
 	acceptHold string // why accepting is paused ("" = accepting)
 	holdTimer  *time.Timer
 	backoff    time.Duration
-	limits     *limiter
-	locals     map[*listener.Socket][]string // see boundLocal
+	// Resource exhaustion on accept: logged at most every 10 s with a count.
+	exhaustLogged time.Time
+	exhaustions   uint64
+	limits        *limiter
+	locals        map[*listener.Socket][]string // see boundLocal
 
 	// Internal-service state (ModeInternal).
 	in *internalState
@@ -99,7 +103,7 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 }
 
 func (rj *runJob) running() int {
-	n := len(rj.conns)
+	n := len(rj.conns) + rj.starting
 	if rj.in != nil {
 		n += rj.in.active
 	}

@@ -31,6 +31,27 @@ type env struct {
 	sockdErr error
 
 	tcpserver, xinetd, inetd, activate, proxyd peer
+
+	shm string // tmpfs scratch dir for Unix sockets ("" until sockTmp)
+}
+
+// sockTmp is a scratch directory on tmpfs (/dev/shm) for Unix socket
+// nodes, or the run's scratch dir when there is no tmpfs; removeShm
+// removes it.
+func (e *env) sockTmp() string {
+	if e.shm == "" {
+		e.shm = e.tmp
+		if d, err := os.MkdirTemp("/dev/shm", "sockd-bench-"); err == nil {
+			e.shm = d
+		}
+	}
+	return e.shm
+}
+
+func (e *env) removeShm() {
+	if e.shm != "" && e.shm != e.tmp {
+		os.RemoveAll(e.shm)
+	}
 }
 
 func (e *env) peers() []*peer {

@@ -139,6 +139,7 @@ func run() error {
 		defer os.RemoveAll(tmp)
 	}
 	e := &env{root: root, tmp: tmp}
+	defer e.removeShm()
 	if err := e.buildC(ctx); err != nil {
 		return err
 	}
