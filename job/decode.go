@@ -131,7 +131,7 @@ type decoder struct {
 	lines map[string]int
 	// noScan skips the line-number scan of an XML file (decodeFast).
 	noScan bool
-	diags Diags
+	diags  Diags
 }
 
 func (d *decoder) add(sev Severity, key, format string, args ...any) {

@@ -72,8 +72,8 @@ func open(label string, ep *job.Endpoint, onBindThread bool) (*Socket, error) {
 type opener struct {
 	direct bool // running on the bind thread: bind Unix sockets in place
 	label  string
-	ep    *job.Endpoint
-	port  int
+	ep     *job.Endpoint
+	port   int
 }
 
 func (o *opener) fail(op string, err error, hint string) *OpenError {

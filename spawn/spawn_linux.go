@@ -48,9 +48,9 @@ type Template struct {
 	envOff   []uint32
 	envIndex map[string]int
 
-	strs   []byte   // path, root, cwd and standard paths, NUL-terminated
-	groups []uint32 // supplementary groups when credentials are set
-	rnames []string // launchd names of rl[i]
+	strs   []byte                  // path, root, cwd and standard paths, NUL-terminated
+	groups []uint32                // supplementary groups when credentials are set
+	rnames []string                // launchd names of rl[i]
 	rl     []C.struct_sockd_rlimit // resource limits; nil for most jobs
 	req    C.struct_sockd_req
 }
