@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GO_WANT_HELPER_PROCESS") == "1" {
 		os.Exit(helperMain(os.Args[1:]))
 	}
+	if err := ReserveLowFds(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	code := m.Run()
 	removeStatic()
 	os.Exit(code)

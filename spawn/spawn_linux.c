@@ -53,6 +53,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
@@ -274,6 +277,15 @@ static int child_main(void *arg) {
 	struct child_ctx *c = arg;
 	struct sockd_req *r = c->r;
 	const char *strs = c->strs;
+
+	// Started with CLONE_FILES: the fd table is still the parent's. Take a
+	// private copy of only the low fds (0..unshare_from-1, where the parent
+	// put every fd this child needs), so a daemon holding 10,000 sockets does
+	// not copy and then close 10,000 fds per start. Nothing before this line
+	// may touch an fd.
+	if ((r->flags & SOCKD_SHARED_FILES) &&
+	    syscall(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+		child_fail(r, SOCKD_ST_UNSHARE_FILES, errno);
 
 	// Signals: every disposition back to SIG_DFL, then an empty mask.
 	// With CLONE_CLEAR_SIGHAND the kernel has reset the handled ones and
@@ -511,11 +523,12 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 	int pidfd = -1;
 	int pid = -1;
 	int cerr = 0;
+	const unsigned long files = (r->flags & SOCKD_SHARED_FILES) ? CLONE_FILES : 0;
 	int state = __atomic_load_n(&clone3_state, __ATOMIC_RELAXED);
 	if (HAVE_RAW_CLONE3 && state >= 0 && !sockd_force_fallback) {
 #if HAVE_RAW_CLONE3
 		struct sockd_clone_args ca = {
-			.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SOCKD_CLONE_CLEAR_SIGHAND,
+			.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SOCKD_CLONE_CLEAR_SIGHAND | files,
 			.pidfd = (uint64_t)(uintptr_t)&pidfd,
 			.exit_signal = SIGCHLD,
 			.stack = (uint64_t)(uintptr_t)stack,
@@ -542,7 +555,7 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		uint64_t all = ~(uint64_t)0, old = 0;
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, KSIGSET_SIZE);
 		pid = clone(child_main, stack + CHILD_STACK,
-			    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, &pidfd);
+			    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | files | SIGCHLD, &c, &pidfd);
 		cerr = errno;
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, KSIGSET_SIZE);
 	}

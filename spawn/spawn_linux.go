@@ -432,6 +432,14 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 		}
 		s.fds = append(s.fds, int32(fd))
 	}
+	// Shared fd table: the child copies only the low fds, so the sources
+	// above them are first put on reserved low slots.
+	set := lowSlots.take(s.fds)
+	if set != nil {
+		defer lowSlots.give(set)
+		s.req.flags |= C.SOCKD_SHARED_FILES
+		s.req.unshare_from = C.int32_t(lowSlots.limit)
+	}
 
 	argbuf, argc := t.argbuf, t.argc
 	if t.glob {
@@ -508,6 +516,12 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 		(*C.uint32_t)(u32Ptr(t.groups)),
 		rlPtr(t.rl))
 	if rc != 0 {
+		if int(s.req.stage) == C.SOCKD_ST_UNSHARE_FILES {
+			// A kernel without CLOSE_RANGE_UNSHARE (before 5.9): copy the
+			// whole table from now on.
+			lowSlots.disable()
+			return t.Start(fds, extraEnv, listenPID)
+		}
 		return nil, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(int(s.req.stage), int(s.req.rl_index)), Err: unix.Errno(s.req.err)}
 	}
 	p := &Process{Pid: int(s.req.pid), Started: time.Now(), pidfd: int(s.req.pidfd)}
@@ -529,6 +543,8 @@ func (t *Template) stageName(stage, rl int) string {
 		return string(t.strs[int(off) : int(off)+end])
 	}
 	switch stage {
+	case C.SOCKD_ST_UNSHARE_FILES:
+		return "unshare fd table"
 	case C.SOCKD_ST_CLONE:
 		return "clone"
 	case C.SOCKD_ST_SIGMASK:

@@ -12,6 +12,8 @@ enum {
 	SOCKD_UMASK      = 1 << 2, // umask(umask)
 	SOCKD_CREDS      = 1 << 3, // setgroups, setresgid, setresuid
 	SOCKD_LISTEN_PID = 1 << 4, // add LISTEN_PID=<own pid> to the environment
+	SOCKD_SHARED_FILES = 1 << 5, // clone with CLONE_FILES; the child unshares
+	                             // keeping only fds below unshare_from
 };
 
 // Stages a start can fail at (struct sockd_req.stage). 0 means success.
@@ -38,6 +40,7 @@ enum {
 	SOCKD_ST_CLOSE_RANGE,
 	SOCKD_ST_EXEC,
 	SOCKD_ST_NOMEM,
+	SOCKD_ST_UNSHARE_FILES,
 };
 
 #define SOCKD_MAX_RLIMITS 16
@@ -72,7 +75,7 @@ struct sockd_req {
 	uint32_t gid;
 	int32_t ngroups;
 	int32_t nrlimits; // entries of the rl array passed to sockd_spawn
-	int32_t _pad;
+	int32_t unshare_from; // SOCKD_SHARED_FILES: first fd the child does not copy
 
 	// Per start.
 	int32_t argc;  // NUL-terminated strings in argbuf

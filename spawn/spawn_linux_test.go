@@ -354,7 +354,70 @@ func TestGlobbing(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Descriptors.
 
+// TestFdLayout runs the layout check on both start paths: sharing the fd
+// table with the low slots (the daemon's path after ReserveLowFds, which
+// TestMain calls) and copying the whole table.
 func TestFdLayout(t *testing.T) {
+	t.Run("shared-table", func(t *testing.T) {
+		if lowSlots.disabled.Load() {
+			t.Fatal("low slots not reserved")
+		}
+		testFdLayout(t)
+	})
+	t.Run("copied-table", func(t *testing.T) {
+		lowSlots.disabled.Store(true)
+		defer lowSlots.disabled.Store(false)
+		testFdLayout(t)
+	})
+}
+
+// TestSharedTableManyFds: with 3,000 extra fds open in the parent, a child
+// started on the shared-table path sees exactly its fds, and the slots go
+// back to /dev/null afterwards (no reference to the source lingers).
+func TestSharedTableManyFds(t *testing.T) {
+	var extra []int
+	for i := 0; i < 1500; i++ {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Skipf("cannot open many fds here: %v", err)
+		}
+		extra = append(extra, p[0], p[1])
+	}
+	defer func() {
+		for _, fd := range extra {
+			unix.Close(fd)
+		}
+	}()
+	null := devNull(t)
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	tpl := newTemplate(t, helperJob(t, "report"), Options{})
+	_, r := runReport(t, tpl, []int{null, -1, null, sp[1]}, nil, false)
+	if len(r.Fds) != 4 {
+		t.Errorf("child has %d fds, want 4: %+v", len(r.Fds), r.Fds)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(sp[1], &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Fds) == 4 && (r.Fds[3].Dev != st.Dev || r.Fds[3].Ino != st.Ino) {
+		t.Errorf("child fd 3 is not the socket")
+	}
+	unix.Close(sp[1])
+	// Only the child (now exited) and no slot held the other end: EOF.
+	buf := make([]byte, 1)
+	_ = unix.SetNonblock(sp[0], false)
+	tv := unix.Timeval{Sec: 5}
+	_ = unix.SetsockoptTimeval(sp[0], unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if n, err := unix.Read(sp[0], buf); n != 0 || err != nil {
+		t.Errorf("peer not closed after the start (read %d, %v): a slot still holds it", n, err)
+	}
+}
+
+func testFdLayout(t *testing.T) {
 	null := devNull(t)
 
 	// Descriptors to place, some at numbers that are also targets.

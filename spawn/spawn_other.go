@@ -51,3 +51,6 @@ func (p *Process) SignalGroup(sig unix.Signal) error { return errNeedsCgo }
 
 // Reap collects the exit status.
 func (p *Process) Reap() (ExitStatus, bool, error) { return ExitStatus{}, false, errNeedsCgo }
+
+// ReserveLowFds does nothing where starts are not supported.
+func ReserveLowFds() error { return nil }

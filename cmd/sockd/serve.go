@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/spawn"
 	"github.com/sockd/sockd/supervisor"
 )
 
@@ -43,6 +44,11 @@ func runServe(args []string) error {
 	}
 	if err := ensureStdio(); err != nil {
 		return err
+	}
+	// Before any socket exists: low fd slots let each start share sockd's
+	// fd table instead of copying it (matters with thousands of sockets).
+	if err := spawn.ReserveLowFds(); err != nil {
+		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
 	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
