@@ -57,8 +57,16 @@ func init() { lowSlots.disabled.Store(true) }
 // close-on-exec) that let starts share the fd table instead of copying it.
 // Call it before opening sockets, while the low fd numbers are free; later
 // calls do nothing. It is safe not to call it: starts then copy the table.
+// Under an RLIMIT_NOFILE below 1024 nothing is reserved: the fds are worth
+// more to the daemon than the saving, which only matters with many sockets.
 func ReserveLowFds() error {
-	reserveOnce.Do(func() { reserveErr = lowSlots.reserve() })
+	reserveOnce.Do(func() {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < 1024 {
+			return
+		}
+		reserveErr = lowSlots.reserve()
+	})
 	return reserveErr
 }
 
