@@ -43,35 +43,49 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 		}
 	}()
 	for i := 0; i < acceptBatch; i++ {
-		if rj.def.Limits.MaxChildren > 0 && len(rj.conns)+rj.starting >= rj.def.Limits.MaxChildren {
-			rj.holdAccept("max children", zap.Int("running", len(rj.conns)+rj.starting), zap.Int("limit", rj.def.Limits.MaxChildren))
+		cfd, peer, ok := rj.acceptNext(sk, len(rj.conns)+rj.starting)
+		if !ok {
 			return
 		}
-		if !rj.rateOK() {
-			return
-		}
-		cfd, peer, err := acceptConn(sk.Fd)
-		if err != nil {
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-				rj.backoff = 0
-			case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO), errors.Is(err, unix.EPERM):
-				continue // the client went away before we took it
-			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
-				rj.exhausted(sk, err)
-			default:
-				rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
-			}
-			return
-		}
-		rj.backoff = 0
-		rj.stats.accepted++
 		if w := rj.serveConn(sk, cfd, peer); w != nil {
 			if last != nil {
 				rj.s.spawns.submit(last)
 			}
 			last = w
 		}
+	}
+}
+
+// acceptNext accepts the next connection of a listener, given how many
+// connections of the job are being served. ok is false when accepting must
+// stop for now: MaxChildren reached or the spawn rate exhausted (accepting
+// is paused), nothing pending, or an error (handled here: back-off on
+// resource exhaustion, a log line otherwise).
+func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockaddr, bool) {
+	if max := rj.def.Limits.MaxChildren; max > 0 && active >= max {
+		rj.holdAccept("max children", zap.Int("running", active), zap.Int("limit", max))
+		return -1, nil, false
+	}
+	if !rj.rateOK() {
+		return -1, nil, false
+	}
+	for {
+		cfd, peer, err := acceptConn(sk.Fd)
+		switch {
+		case err == nil:
+			rj.backoff = 0
+			rj.stats.accepted++
+			return cfd, peer, true
+		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO), errors.Is(err, unix.EPERM):
+			continue // the client went away before we took it
+		case errors.Is(err, unix.EAGAIN):
+			rj.backoff = 0
+		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+			rj.exhausted(sk, err)
+		default:
+			rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
+		}
+		return -1, nil, false
 	}
 }
 

@@ -48,29 +48,10 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 	}
 	in := rj.internal()
 	for i := 0; i < acceptBatch; i++ {
-		if max := rj.def.Limits.MaxChildren; max > 0 && in.active >= max {
-			rj.holdAccept("max children", zap.Int("running", in.active), zap.Int("limit", max))
+		cfd, peer, ok := rj.acceptNext(sk, in.active)
+		if !ok {
 			return
 		}
-		if !rj.rateOK() {
-			return
-		}
-		cfd, peer, err := acceptConn(sk.Fd)
-		if err != nil {
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-				rj.backoff = 0
-			case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO), errors.Is(err, unix.EPERM):
-				continue
-			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
-				rj.exhausted(sk, err)
-			default:
-				rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
-			}
-			return
-		}
-		rj.backoff = 0
-		rj.stats.accepted++
 		src, _, hasSrc := sockaddrIPPort(peer)
 		if why := rj.admit(src, hasSrc); why != "" {
 			unix.Close(cfd)
