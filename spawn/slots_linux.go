@@ -33,6 +33,10 @@ const (
 	slotsEach = 8
 )
 
+// smallTable: below this fd number a source is cheaper to copy with the
+// whole table (tests set it to 0 to force the shared path).
+var smallTable int32 = 128
+
 type slotSet struct {
 	fds  [slotsEach]int
 	used int
@@ -102,6 +106,19 @@ func (p *slotPool) reserve() error {
 // nil when the whole table must be copied.
 func (p *slotPool) take(fds []int32) *slotSet {
 	if p.disabled.Load() {
+		return nil
+	}
+	// New fds take the lowest free number, so sources all below
+	// smallTable mean a small table: copying it costs less than moving the
+	// sources onto slots and back (two dup3 per source).
+	high := false
+	for _, fd := range fds {
+		if fd >= smallTable {
+			high = true
+			break
+		}
+	}
+	if !high {
 		return nil
 	}
 	var set *slotSet

@@ -362,6 +362,9 @@ func TestFdLayout(t *testing.T) {
 		if lowSlots.disabled.Load() {
 			t.Fatal("low slots not reserved")
 		}
+		old := smallTable
+		smallTable = 0 // every source goes through a slot
+		defer func() { smallTable = old }()
 		testFdLayout(t)
 	})
 	t.Run("copied-table", func(t *testing.T) {
