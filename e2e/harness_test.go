@@ -40,7 +40,11 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	sockdBin = filepath.Join(dir, "sockd")
-	build := exec.Command("go", "build", "-o", sockdBin, "../cmd/sockd")
+	args := []string{"build", "-o", sockdBin}
+	if os.Getenv("SOCKD_E2E_RACE") == "1" { // the daemon under the race detector
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/sockd")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building sockd:", err)
