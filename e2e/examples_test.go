@@ -52,7 +52,7 @@ func TestExamples(t *testing.T) {
 			t.Errorf("served by another process: %q then %q", first, got)
 		}
 	}
-	if n := d.countLogs("started", "org.sockd.example.hello-http"); n != 1 {
+	if n := d.settledCount("started", "org.sockd.example.hello-http", 1); n != 1 {
 		t.Errorf("hello-http started %d times, want 1", n)
 	}
 }

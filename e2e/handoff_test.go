@@ -238,7 +238,7 @@ func TestThrottle(t *testing.T) {
 	if cpu > 1500*time.Millisecond {
 		t.Errorf("sockd used %v CPU in 9 s while throttling", cpu)
 	}
-	if d.countLogs("respawning too fast", "test.flap") < 2 {
+	if d.settledCount("respawning too fast", "test.flap", 2) < 2 {
 		t.Errorf("throttle not logged")
 	}
 	t.Logf("%d starts, sockd CPU %v over 9 s", starts, cpu)

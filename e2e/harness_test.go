@@ -308,6 +308,14 @@ func (d *daemon) countLogs(substr, jobLabel string) int {
 	return n
 }
 
+// settledCount counts log lines like countLogs, after waiting (up to 5 s)
+// for at least min of them: a service can answer its client before sockd's
+// own "started" line has reached the log pipe.
+func (d *daemon) settledCount(substr, jobLabel string, min int) int {
+	eventually(5*time.Second, func() bool { return d.countLogs(substr, jobLabel) >= min })
+	return d.countLogs(substr, jobLabel)
+}
+
 // waitLog waits until a log line containing substr appears.
 func (d *daemon) waitLog(substr string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)

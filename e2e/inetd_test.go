@@ -522,7 +522,7 @@ func TestTFTPWaitDgram(t *testing.T) {
 			}
 		}
 	}
-	if n := d.countLogs("started", "test.tftp"); n < 2 {
+	if n := d.settledCount("started", "test.tftp", 2); n < 2 {
 		t.Errorf("in.tftpd started %d times, want at least 2", n)
 	}
 }
@@ -558,7 +558,7 @@ func TestWaitModeUnreadIsThrottled(t *testing.T) {
 	if starts < 2 || starts > 5 {
 		t.Errorf("wait-mode child started %d times in 5 s, want 2-5", starts)
 	}
-	if d.countLogs("leaving its request unread", "test.noread") == 0 {
+	if d.settledCount("leaving its request unread", "test.noread", 1) == 0 {
 		t.Errorf("no log line says why the job is throttled")
 	}
 }

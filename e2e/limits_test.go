@@ -130,7 +130,7 @@ func TestFlood(t *testing.T) {
 	if maxChildren.Load() > 50 {
 		t.Errorf("%d children at once, limit 50", maxChildren.Load())
 	}
-	if d.countLogs("limit reached: max children", "test.flood") == 0 {
+	if d.settledCount("limit reached: max children", "test.flood", 1) == 0 {
 		t.Errorf("the max-children limit never triggered (or was not logged)")
 	}
 	if !eventually(10*time.Second, func() bool { return len(children(d.pid())) == 0 && len(zombies(d.pid())) == 0 }) {
@@ -212,7 +212,7 @@ func TestPerSourceLimit(t *testing.T) {
 			c.Close()
 		}
 	}
-	if d.countLogs("per-source limit reached", "test.persource") == 0 {
+	if d.settledCount("per-source limit reached", "test.persource", 1) == 0 {
 		t.Errorf("the per-source refusal was not logged")
 	}
 	// SIGUSR1: one summary line per job, readable without a debugger.
@@ -289,7 +289,7 @@ func TestRateLimitPausesAndResumes(t *testing.T) {
 	if last < 2*time.Second || last > 30*time.Second {
 		t.Errorf("last client served after %v; expected pauses of 2 s and automatic resumption", last)
 	}
-	if d.countLogs("limit reached: spawn rate", "test.rate") == 0 || d.countLogs("accepting again", "test.rate") == 0 {
+	if d.settledCount("limit reached: spawn rate", "test.rate", 1) == 0 || d.settledCount("accepting again", "test.rate", 1) == 0 {
 		t.Errorf("rate pause/resume not logged")
 	}
 }
@@ -324,7 +324,7 @@ func TestEMFILE(t *testing.T) {
 	if cpu > 500*time.Millisecond {
 		t.Errorf("sockd used %v CPU in 3 s while starved of fds", cpu)
 	}
-	if d.countLogs("out of resources", "test.emfile")+d.countLogs("cannot start child", "test.emfile") == 0 {
+	if d.countLogs("out of resources", "test.emfile")+d.settledCount("cannot start child", "test.emfile", 1) == 0 {
 		t.Errorf("fd exhaustion not logged")
 	}
 	if n := d.countLogs("out of resources", "test.emfile"); n > 3 {
@@ -399,7 +399,7 @@ func TestSlotAccounting(t *testing.T) {
 			t.Errorf("missing program: got %q", got)
 		}
 	}
-	if n := d.countLogs("cannot start child", "test.missing"); n < 1 || n > 3 {
+	if n := d.settledCount("cannot start child", "test.missing", 1); n < 1 || n > 3 {
 		t.Errorf("exec failure logged %d times for 10 connections; want at most once a second", n)
 	}
 	// Both slots can be filled again.

@@ -99,7 +99,7 @@ http {
 	if m := nginxMasters(conf); len(m) != 1 {
 		t.Errorf("after 101 requests: %d nginx masters, want 1", len(m))
 	}
-	if n := dm.countLogs("started", "test.nginx-proxy"); n != 1 {
+	if n := dm.settledCount("started", "test.nginx-proxy", 1); n != 1 {
 		t.Errorf("nginx started %d times for 101 requests", n)
 	}
 	if !eventually(15*time.Second, func() bool { return len(nginxMasters(conf)) == 0 }) {
@@ -108,7 +108,7 @@ http {
 	if got := curl(t, url); !strings.HasPrefix(got, "client=127.0.0.1:") {
 		t.Fatalf("request after idle stop: %q", got)
 	}
-	if n := dm.countLogs("started", "test.nginx-proxy"); n != 2 {
+	if n := dm.settledCount("started", "test.nginx-proxy", 2); n != 2 {
 		t.Errorf("nginx started %d times, want 2 (once more after the idle stop)", n)
 	}
 }
@@ -172,13 +172,17 @@ func TestProxySlowAndDeadBackends(t *testing.T) {
 	if len(b) != 0 || took < 1500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("dead backend: got %q after %v; want closed after about 2 s", b, took)
 	}
-	n := 0
-	for _, m := range dm.logs() {
-		if m["job"] == "test.dead-backend" && m["level"] == "error" && strings.Contains(fmt.Sprint(m["msg"]), "not ready") {
-			n++
+	notReady := func() int {
+		n := 0
+		for _, m := range dm.logs() {
+			if m["job"] == "test.dead-backend" && m["level"] == "error" && strings.Contains(fmt.Sprint(m["msg"]), "not ready") {
+				n++
+			}
 		}
+		return n
 	}
-	if n != 1 {
+	eventually(5*time.Second, func() bool { return notReady() >= 1 })
+	if n := notReady(); n != 1 {
 		t.Errorf("%d 'not ready' error lines for the dead backend, want 1", n)
 	}
 }

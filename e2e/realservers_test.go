@@ -83,7 +83,7 @@ http {
 			t.Fatalf("request %d: %q", i, got)
 		}
 	}
-	if n := dm.countLogs("started", "test.nginx"); n != 1 {
+	if n := dm.settledCount("started", "test.nginx", 1); n != 1 {
 		t.Errorf("nginx started %d times, want 1", n)
 	}
 	if !strings.Contains(dm.logBuf.String(), `using inherited sockets from "3;"`) {
@@ -132,7 +132,7 @@ mimetype.assign = ( ".txt" => "text/plain" )
 	if got := curl(t, fmt.Sprintf("http://127.0.0.1:%d/file.txt", port)); got != "served by lighttpd\n" {
 		t.Fatalf("curl: %q", got)
 	}
-	if n := dm.countLogs("started", "test.lighttpd"); n != 1 {
+	if n := dm.settledCount("started", "test.lighttpd", 1); n != 1 {
 		t.Errorf("lighttpd started %d times, want 1", n)
 	}
 }
