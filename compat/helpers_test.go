@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 
@@ -82,12 +81,6 @@ func wantDiags(t *testing.T, got []string, want ...string) {
 			t.Errorf("missing diag\n  %s\namong\n  %s", w, strings.Join(got, "\n  "))
 		}
 	}
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return c
 }
 
 func eq[T comparable](a, b []T) bool {

@@ -1191,7 +1191,7 @@ func (l *xloader) addrList(s *sink, file string, ln, blockLine int, key string, 
 		}
 		var ips []netip.Addr
 		if !strings.HasPrefix(v, ".") {
-			ips, err = l.lookup(v)
+			ips, _ = l.lookup(v) // the reason is not kept: the message says what sockd does instead
 		}
 		if len(ips) == 0 {
 			if deny {

@@ -135,6 +135,17 @@ func tcpSocket(port int) map[string]any {
 	return map[string]any{"SockNodeName": "127.0.0.1", "SockServiceName": strconv.Itoa(port), "SockFamily": "IPv4"}
 }
 
+// nowaitJob is an inetd-style (Wait=false) job running argv for every
+// connection to 127.0.0.1:port.
+func nowaitJob(label string, port int, argv []string) map[string]any {
+	return map[string]any{
+		"Label":              label,
+		"ProgramArguments":   argv,
+		"inetdCompatibility": map[string]any{"Wait": false},
+		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
+	}
+}
+
 // daemon is one running sockd.
 type daemon struct {
 	t      *testing.T

@@ -79,12 +79,7 @@ func TestInetdNowaitEnvAndFds(t *testing.T) {
 func TestInetdNowaitOnlyIntendedFds(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
-	writeJob(t, dir, "fds", map[string]any{
-		"Label":              "test.fds",
-		"ProgramArguments":   []string{"/bin/sh", "-c", `ls /proc/$$/fd; exec grep -E '^Sig(Ign|Blk)' /proc/self/status`},
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
-	})
+	writeJob(t, dir, "fds", nowaitJob("test.fds", port, []string{"/bin/sh", "-c", `ls /proc/$$/fd; exec grep -E '^Sig(Ign|Blk)' /proc/self/status`}))
 	startSockd(t, dir)
 	got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), "")
 	want := "0\n1\n2\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
@@ -330,12 +325,7 @@ func copyFile(t *testing.T, src string) string {
 func TestReloadKeepsUnchangedSockets(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
-	writeJob(t, dir, "stable", map[string]any{
-		"Label":              "test.stable",
-		"ProgramArguments":   []string{"/bin/cat"},
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
-	})
+	writeJob(t, dir, "stable", nowaitJob("test.stable", port, []string{"/bin/cat"}))
 	d := startSockd(t, dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
@@ -378,19 +368,9 @@ func TestReloadKeepsUnchangedSockets(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		switch i % 3 {
 		case 0: // add a job
-			writeJob(t, dir, "extra", map[string]any{
-				"Label":              "test.extra",
-				"ProgramArguments":   []string{"/bin/cat"},
-				"inetdCompatibility": map[string]any{"Wait": false},
-				"Sockets":            map[string]any{"Listeners": tcpSocket(extra)},
-			})
+			writeJob(t, dir, "extra", nowaitJob("test.extra", extra, []string{"/bin/cat"}))
 		case 1: // change it
-			writeJob(t, dir, "extra", map[string]any{
-				"Label":              "test.extra",
-				"ProgramArguments":   []string{"/bin/echo", "changed"},
-				"inetdCompatibility": map[string]any{"Wait": false},
-				"Sockets":            map[string]any{"Listeners": tcpSocket(extra)},
-			})
+			writeJob(t, dir, "extra", nowaitJob("test.extra", extra, []string{"/bin/echo", "changed"}))
 		case 2: // remove it
 			os.Remove(filepath.Join(dir, "extra.plist"))
 		}
@@ -445,12 +425,7 @@ func TestSSHD(t *testing.T) {
 	}
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
-	writeJob(t, dir, "sshd", map[string]any{
-		"Label":              "test.sshd",
-		"ProgramArguments":   []string{"/usr/sbin/sshd", "-i", "-f", cfg},
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
-	})
+	writeJob(t, dir, "sshd", nowaitJob("test.sshd", port, []string{"/usr/sbin/sshd", "-i", "-f", cfg}))
 	startSockd(t, dir)
 
 	const n = 4

@@ -301,12 +301,7 @@ func TestEMFILE(t *testing.T) {
 	needProgram(t, "prlimit")
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
-	writeJob(t, dir, "cat", map[string]any{
-		"Label":              "test.emfile",
-		"ProgramArguments":   []string{"/bin/cat"},
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
-	})
+	writeJob(t, dir, "cat", nowaitJob("test.emfile", port, []string{"/bin/cat"}))
 	d := startSockdWith(t, []string{"prlimit", "--nofile=40:40", "--"}, nil, nil, dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var held []net.Conn
@@ -426,12 +421,7 @@ func TestGrandchildrenCleanedUp(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t, "tcp")
 	mark := "sockd-grandchild-" + strconv.Itoa(os.Getpid())
-	writeJob(t, dir, "gc", map[string]any{
-		"Label":              "test.grandchild",
-		"ProgramArguments":   []string{"/bin/sh", "-c", `sh -c "exec -a ` + mark + ` sleep 60" </dev/null >/dev/null 2>&1 & echo started`},
-		"inetdCompatibility": map[string]any{"Wait": false},
-		"Sockets":            map[string]any{"Listeners": tcpSocket(port)},
-	})
+	writeJob(t, dir, "gc", nowaitJob("test.grandchild", port, []string{"/bin/sh", "-c", `sh -c "exec -a ` + mark + ` sleep 60" </dev/null >/dev/null 2>&1 & echo started`}))
 	startSockd(t, dir)
 	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "started\n" {
 		t.Fatalf("got %q", got)

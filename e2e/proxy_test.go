@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,37 +25,9 @@ func nginxMasters(conf string) []string {
 func TestProxyNginxOnDemand(t *testing.T) {
 	needRoot(t)
 	needProgram(t, "/usr/sbin/nginx", "curl")
-	d := t.TempDir()
-	for _, sub := range []string{"tmp", "html"} {
-		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	public, private := freePort(t, "tcp"), freePort(t, "tcp")
-	conf := filepath.Join(d, "nginx.conf")
-	cfg := fmt.Sprintf(`daemon off;
-master_process on;
-user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr notice;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/tmp/body;
-	proxy_temp_path %[1]s/tmp/proxy;
-	fastcgi_temp_path %[1]s/tmp/fastcgi;
-	uwsgi_temp_path %[1]s/tmp/uwsgi;
-	scgi_temp_path %[1]s/tmp/scgi;
-	server {
-		listen 127.0.0.1:%[2]d proxy_protocol;
-		location / { default_type text/plain; return 200 "client=$proxy_protocol_addr:$proxy_protocol_port\n"; }
-	}
-}
-`, d, private)
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d, conf := nginxPrefix(t, fmt.Sprintf(`listen 127.0.0.1:%d proxy_protocol;
+		location / { default_type text/plain; return 200 "client=$proxy_protocol_addr:$proxy_protocol_port\n"; }`, private))
 	dir := t.TempDir()
 	writeJob(t, dir, "nginx-proxy", map[string]any{
 		"Label":            "test.nginx-proxy",

@@ -14,6 +14,44 @@ import (
 	"time"
 )
 
+// nginxPrefix makes a private nginx prefix (tmp, html) and writes its
+// nginx.conf: foreground, master process, workers as root, private temp and
+// pid paths, and one server block with the given body (in which %[1]s is the
+// prefix). It returns the prefix and the config path.
+func nginxPrefix(t *testing.T, server string) (dir, conf string) {
+	t.Helper()
+	dir = t.TempDir()
+	for _, sub := range []string{"tmp", "html"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`daemon off;
+master_process on;
+user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/tmp/body;
+	proxy_temp_path %[1]s/tmp/proxy;
+	fastcgi_temp_path %[1]s/tmp/fastcgi;
+	uwsgi_temp_path %[1]s/tmp/uwsgi;
+	scgi_temp_path %[1]s/tmp/scgi;
+	server {
+		`+server+`
+	}
+}
+`, dir)
+	conf = filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, conf
+}
+
 func curl(t *testing.T, url string) string {
 	t.Helper()
 	out, err := exec.Command("curl", "-sS", "--max-time", "15", url).CombinedOutput()
@@ -29,43 +67,15 @@ func curl(t *testing.T, url string) string {
 func TestNginxOnDemand(t *testing.T) {
 	needRoot(t)
 	needProgram(t, "/usr/sbin/nginx", "curl")
-	d := t.TempDir()
-	for _, sub := range []string{"tmp", "html"} {
-		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(d, "html", "index.html"), []byte("hello from nginx via sockd\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t, "tcp")
-	conf := fmt.Sprintf(`daemon off;
-master_process on;
-user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr notice;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/tmp/body;
-	proxy_temp_path %[1]s/tmp/proxy;
-	fastcgi_temp_path %[1]s/tmp/fastcgi;
-	uwsgi_temp_path %[1]s/tmp/uwsgi;
-	scgi_temp_path %[1]s/tmp/scgi;
-	server {
-		listen 127.0.0.1:%[2]d;
-		root %[1]s/html;
-	}
-}
-`, d, port)
-	if err := os.WriteFile(filepath.Join(d, "nginx.conf"), []byte(conf), 0o644); err != nil {
+	d, conf := nginxPrefix(t, fmt.Sprintf("listen 127.0.0.1:%d;\n\t\troot %%[1]s/html;", port))
+	if err := os.WriteFile(filepath.Join(d, "html", "index.html"), []byte("hello from nginx via sockd\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	writeJob(t, dir, "nginx", map[string]any{
 		"Label":                "test.nginx",
-		"ProgramArguments":     []string{"/usr/sbin/nginx", "-e", "stderr", "-c", filepath.Join(d, "nginx.conf"), "-p", d + "/"},
+		"ProgramArguments":     []string{"/usr/sbin/nginx", "-e", "stderr", "-c", conf, "-p", d + "/"},
 		"EnvironmentVariables": map[string]any{"NGINX": "3;"},
 		"ExitTimeOut":          5,
 		"Sockets":              map[string]any{"Listeners": tcpSocket(port)},

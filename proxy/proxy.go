@@ -328,7 +328,8 @@ func (s *Server) openNotify() error {
 	}
 	// A backend may run as another user: it must be able to reach the socket
 	// (whose name is unguessable and not listable: the directory is 0711).
-	if err := os.Chmod(dir, 0o711); err == nil {
+	err = os.Chmod(dir, 0o711)
+	if err == nil {
 		err = os.Chmod(path, 0o622)
 	}
 	if err != nil {

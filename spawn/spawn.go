@@ -34,7 +34,6 @@
 package spawn
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,9 +110,6 @@ func (e *StartError) Error() string {
 
 func (e *StartError) Unwrap() error { return e.Err }
 
-// errNeedsCgo is returned where the spawner is not available.
-var errNeedsCgo = errors.New("spawn: needs linux with cgo")
-
 // strippedEnv reports whether sockd must not pass the variable name on to
 // children from its own environment.
 func strippedEnv(name string) bool {
@@ -152,11 +148,6 @@ func (e *envList) set(name, kv string, override bool) {
 	}
 	e.index[name] = len(e.kv)
 	e.kv = append(e.kv, kv)
-}
-
-func (e *envList) has(name string) bool {
-	_, ok := e.index[name]
-	return ok
 }
 
 // userEnv is what HOME/USER/LOGNAME/SHELL are set from.

@@ -3,6 +3,7 @@
 package spawn
 
 import (
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,9 @@ func (p *Process) SignalGroup(sig unix.Signal) error { return errNeedsCgo }
 
 // Reap collects the exit status.
 func (p *Process) Reap() (ExitStatus, bool, error) { return ExitStatus{}, false, errNeedsCgo }
+
+// errNeedsCgo is returned where the spawner is not available.
+var errNeedsCgo = errors.New("spawn: needs linux with cgo")
 
 // ReserveLowFds does nothing where starts are not supported.
 func ReserveLowFds() error { return nil }

@@ -77,11 +77,6 @@ func (l *loop) unwatch(fd int) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-func (l *loop) watching(fd int) bool {
-	_, ok := l.handlers[fd]
-	return ok
-}
-
 // post runs f on the loop goroutine. Safe from any goroutine.
 func (l *loop) post(f func()) {
 	l.mu.Lock()

@@ -4,7 +4,6 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -161,7 +160,7 @@ func (b *proxyBackend) Start(env []string) error {
 	case err := <-res:
 		return err
 	case <-time.After(30 * time.Second):
-		return errors.New("supervisor did not answer a backend start within 30s")
+		return fmt.Errorf("job %s: the supervisor did not answer a backend start within 30s", rj.def.Label)
 	}
 }
 

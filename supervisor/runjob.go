@@ -459,11 +459,10 @@ func (rj *runJob) wantsKeepAlive(st *spawn.ExitStatus) bool {
 			return true
 		}
 	}
-	if k.AfterInitialDemand && rj.demandStarted && !k.Always && k.SuccessfulExit == nil && k.Crashed == nil &&
-		len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0 {
-		return true
-	}
-	return false
+	// AfterInitialDemand alone: kept alive once demand has started it
+	// (demandStarted is known true here).
+	return k.AfterInitialDemand && k.SuccessfulExit == nil && k.Crashed == nil &&
+		len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0
 }
 
 // checkConditions starts an idle job whose PathState or OtherJobEnabled

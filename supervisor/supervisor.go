@@ -59,9 +59,6 @@ type Supervisor struct {
 	retired      map[*runJob]struct{} // removed jobs whose processes still run
 	shuttingDown bool
 	pathTimer    *time.Timer
-
-	doneOnce sync.Once
-	done     chan struct{}
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -91,7 +88,6 @@ func New(cfg Config) (*Supervisor, error) {
 		env:     os.Environ(),
 		jobs:    map[string]*runJob{},
 		retired: map[*runJob]struct{}{},
-		done:    make(chan struct{}),
 	}, nil
 }
 

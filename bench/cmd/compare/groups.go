@@ -461,11 +461,10 @@ func (r *runner) proxyRound(round int) {
 	echoAddr := fmt.Sprintf("127.0.0.1:%d", echoPort)
 
 	type target struct {
-		name           string
-		bulk, echo     string
-		procs          []*proc
-		err            error
-		startedByProbe bool
+		name       string
+		bulk, echo string
+		procs      []*proc
+		err        error
 	}
 	var targets []*target
 	if r.want("direct") {
