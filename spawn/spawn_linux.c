@@ -646,3 +646,14 @@ int sockd_grouplist(const char *name, uint32_t gid, uint32_t *groups, int max) {
 		return n > max ? n : -1;
 	return n;
 }
+
+// ---------------------------------------------------------------------------
+// SIGCHLD disposition.
+
+int sockd_default_sigchld(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGCHLD, &sa, NULL) == 0 ? 0 : errno;
+}

@@ -820,3 +820,19 @@ func currentUserName() string {
 	}
 	return os.Getenv("USER")
 }
+
+// QuietChildExits gives SIGCHLD its default disposition: the kernel
+// discards it at once, and children still wait as zombies until they are
+// reaped. Supervisors of this package learn of every exit from the child's
+// pidfd, so the signal did nothing but wake some thread of the process and
+// run the Go runtime's handler, once per exit — on the per-connection path,
+// once per connection. It also undoes an inherited SIG_IGN, under which the
+// kernel would reap children itself and their exit status would be lost.
+// Call it once at start-up, in a process that does not use os/signal for
+// SIGCHLD.
+func QuietChildExits() error {
+	if e := C.sockd_default_sigchld(); e != 0 {
+		return fmt.Errorf("sigaction SIGCHLD: %w", syscall.Errno(e))
+	}
+	return nil
+}

@@ -115,4 +115,7 @@ int sockd_lookup_group(const char *name, uint32_t *gid);
 // the user. Returns the count (may exceed max: call again larger) or -1.
 int sockd_grouplist(const char *name, uint32_t gid, uint32_t *groups, int max);
 
+// sockd_default_sigchld sets SIGCHLD to SIG_DFL. Returns 0 or an errno.
+int sockd_default_sigchld(void);
+
 #endif

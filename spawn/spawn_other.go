@@ -58,3 +58,6 @@ var errNeedsCgo = errors.New("spawn: needs linux with cgo")
 
 // ReserveLowFds does nothing where starts are not supported.
 func ReserveLowFds() error { return nil }
+
+// QuietChildExits does nothing where starts are not supported.
+func QuietChildExits() error { return nil }

@@ -50,6 +50,11 @@ func runServe(args []string) error {
 	if err := spawn.ReserveLowFds(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
+	// Exits are learnt from pidfds; SIGCHLD would only wake a thread per
+	// exit (and, if inherited ignored, make the kernel reap children).
+	if err := spawn.QuietChildExits(); err != nil {
+		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
+	}
 	log, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
 		return usageError(err)
