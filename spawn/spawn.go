@@ -7,11 +7,15 @@
 // sd_listen_fds(3) requires.
 //
 // Everything fixed for a job is prepared once in a Template at load time;
-// Template.Start is the per-connection hot path. On Linux it is a small C
-// spawner reached through cgo (a vfork-style clone with a pidfd, the job
-// attributes applied with raw system calls, then execve), because Go cannot
-// run code between fork and exec. A started Process carries a pidfd: it
-// becomes readable when the process exits and Reap collects its status.
+// Template.StartAsync is the per-connection hot path and Template.Start the
+// synchronous form. On Linux both are a small C spawner reached through cgo
+// (a clone sharing sockd's memory, with a pidfd, the job attributes applied
+// with raw system calls, then execve), because Go cannot run code between
+// fork and exec. Start waits until the child has exec'd (vfork-style) and
+// returns a start failure at once; StartAsync returns as soon as the child
+// exists and reports a start failure when the child is reaped. A started
+// Process carries a pidfd: it becomes readable when the process exits and
+// Reap collects its status.
 //
 // The child applies, in launchd's order: every signal disposition to
 // SIG_DFL and an empty signal mask; setsid (SessionCreate) or setpgid(0, 0);
@@ -64,6 +68,9 @@ type ExitStatus struct {
 	Signal unix.Signal
 	// CoreDumped reports that the kernel wrote a core dump.
 	CoreDumped bool
+	// StartErr is set when a process started with StartAsync failed
+	// before or at execve (it then exited with status 127).
+	StartErr error
 }
 
 // String gives "exit status 3" or "signal SIGSEGV (core dumped)".

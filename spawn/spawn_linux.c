@@ -16,11 +16,13 @@
 // before it unblocks.
 //
 // The child shares the parent's memory and TLS, so it may use raw system
-// calls only: no malloc, no stdio, no glibc credential wrappers (those
-// broadcast SIGSETXID to the threads of the parent), no locks. It reports a
-// failure by writing the stage and errno into the request and exiting with
-// status 127; the parent, resumed by the kernel once the child has exec'd or
-// exited, reaps it.
+// calls only (KSYS, which leaves errno alone): no malloc, no stdio, no glibc
+// credential wrappers (those broadcast SIGSETXID to the threads of the
+// parent), no locks. It reports a failure by writing the stage and errno
+// into its request and exiting with status 127. In a synchronous start the
+// parent, resumed by the kernel once the child has exec'd or exited, reaps a
+// failed child at once; an asynchronous start (SOCKD_ASYNC, further down)
+// returns at once and the failure is collected when the child is reaped.
 
 #define _GNU_SOURCE
 #include "spawn_linux.h"
@@ -39,6 +41,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <linux/futex.h>
 #include <unistd.h>
 
 #ifndef CLONE_PIDFD
@@ -200,57 +203,113 @@ struct child_ctx {
 	int *tmp;      // nfds ints of scratch for the fd layout
 	char *lpslot;  // "LISTEN_PID=" followed by room for the digits
 	int full_reset; // reset all 62 dispositions (no CLONE_CLEAR_SIGHAND)
+	int32_t *unshared_word; // asynchronous start: see wake_unshared
 };
 
 struct krlimit {
 	uint64_t cur, max;
 };
 
+// Child-side system calls. The child shares the parent's memory and thread
+// pointer, so glibc's syscall(), which stores errno in the calling
+// thread's TLS, would write into the parent thread's errno while that
+// thread runs on (an asynchronous start does not suspend it). KSYS returns
+// the result or -errno and touches no memory.
+#if defined(__x86_64__)
+static inline long ksys6(long n, long a, long b, long c, long d, long e, long f) {
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#elif defined(__aarch64__)
+static inline long ksys6(long n, long a, long b, long c, long d, long e, long f) {
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+#else
+// No asynchronous starts here: the parent is suspended while the child
+// runs, so errno may be used.
+static long ksys6(long n, long a, long b, long c, long d, long e, long f) {
+	long r = syscall(n, a, b, c, d, e, f);
+	return r < 0 ? -errno : r;
+}
+#endif
+#define KSYS_N(n, a, b, c, d, e, f, ...) \
+	ksys6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define KSYS(...) KSYS_N(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+
+// wake_unshared tells a parent waiting in an asynchronous start with a
+// shared fd table that the child no longer uses that table: the tid word
+// of its slot goes from 1 to 2 (the kernel sets it to 0 when the child
+// execs or exits, which also wakes the parent).
+static void wake_unshared(int32_t *w) {
+	__atomic_store_n(w, 2, __ATOMIC_RELEASE);
+	KSYS(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 __attribute__((noreturn)) static void child_fail(struct sockd_req *r, int stage, int err) {
 	r->stage = stage;
 	r->err = err;
 	for (;;)
-		syscall(SYS_exit_group, 127);
+		KSYS(SYS_exit_group, 127);
 }
 
 // open_onto opens path and makes it fd target (without FD_CLOEXEC).
 static int open_onto(const char *path, int flags, int target) {
-	long fd = syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0666);
+	long fd = KSYS(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0666);
 	if (fd < 0)
-		return errno;
+		return (int)-fd;
 	if (fd != target) {
-		long rc = syscall(SYS_dup3, fd, target, 0);
-		int e = errno;
-		syscall(SYS_close, fd);
+		long rc = KSYS(SYS_dup3, fd, target, 0);
+		KSYS(SYS_close, fd);
 		if (rc < 0)
-			return e;
-	} else if (syscall(SYS_fcntl, fd, F_SETFD, 0) < 0) {
-		return errno;
+			return (int)-rc;
+	} else {
+		long rc = KSYS(SYS_fcntl, fd, F_SETFD, 0);
+		if (rc < 0)
+			return (int)-rc;
 	}
 	return 0;
 }
 
 // cloexec_from marks every fd >= lo close-on-exec.
 static int cloexec_from(unsigned lo) {
-	if (syscall(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+	long rc = KSYS(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (rc == 0)
 		return 0;
-	if (errno == EINVAL) { // kernel 5.9/5.10: no CLOSE_RANGE_CLOEXEC
-		if (syscall(SYS_close_range, lo, ~0U, 0) == 0)
+	if (rc == -EINVAL) { // kernel 5.9/5.10: no CLOSE_RANGE_CLOEXEC
+		rc = KSYS(SYS_close_range, lo, ~0U, 0);
+		if (rc == 0)
 			return 0;
 	}
-	if (errno != ENOSYS && errno != EINVAL)
-		return errno;
+	if (rc != -ENOSYS && rc != -EINVAL)
+		return (int)-rc;
 	// Before 5.9: walk /proc/self/fd.
-	long dfd = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long dfd = KSYS(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return errno;
+		return (int)-dfd;
 	char buf[1024];
 	for (;;) {
-		long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+		long n = KSYS(SYS_getdents64, dfd, buf, sizeof buf);
 		if (n < 0) {
-			int e = errno;
-			syscall(SYS_close, dfd);
-			return e;
+			KSYS(SYS_close, dfd);
+			return (int)-n;
 		}
 		if (n == 0)
 			break;
@@ -266,10 +325,10 @@ static int cloexec_from(unsigned lo) {
 			for (const char *p = name; *p >= '0' && *p <= '9'; p++)
 				fd = fd * 10 + (*p - '0');
 			if (fd >= (long)lo && fd != dfd)
-				syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+				KSYS(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
 		}
 	}
-	syscall(SYS_close, dfd);
+	KSYS(SYS_close, dfd);
 	return 0;
 }
 
@@ -277,15 +336,19 @@ static int child_main(void *arg) {
 	struct child_ctx *c = arg;
 	struct sockd_req *r = c->r;
 	const char *strs = c->strs;
+	long ke;
 
 	// Started with CLONE_FILES: the fd table is still the parent's. Take a
 	// private copy of only the low fds (0..unshare_from-1, where the parent
 	// put every fd this child needs), so a daemon holding 10,000 sockets does
 	// not copy and then close 10,000 fds per start. Nothing before this line
 	// may touch an fd.
-	if ((r->flags & SOCKD_SHARED_FILES) &&
-	    syscall(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) < 0)
-		child_fail(r, SOCKD_ST_UNSHARE_FILES, errno);
+	if (r->flags & SOCKD_SHARED_FILES) {
+		if ((ke = KSYS(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE)) < 0)
+			child_fail(r, SOCKD_ST_UNSHARE_FILES, (int)-ke);
+		if (r->flags & SOCKD_ASYNC)
+			wake_unshared(c->unshared_word);
+	}
 
 	// Signals: every disposition back to SIG_DFL, then an empty mask.
 	// With CLONE_CLEAR_SIGHAND the kernel has reset the handled ones and
@@ -297,38 +360,38 @@ static int child_main(void *arg) {
 			for (int s = 1; s < KNSIG; s++) {
 				if (s == SIGKILL || s == SIGSTOP)
 					continue;
-				syscall(SYS_rt_sigaction, s, act, NULL, KSIGSET_SIZE);
+				KSYS(SYS_rt_sigaction, s, act, NULL, KSIGSET_SIZE);
 			}
 		} else {
 			uint64_t ign = r->sigign;
 			for (int s = 1; ign != 0 && s < KNSIG; s++, ign >>= 1) {
 				if ((ign & 1) && s != SIGKILL && s != SIGSTOP)
-					syscall(SYS_rt_sigaction, s, act, NULL, KSIGSET_SIZE);
+					KSYS(SYS_rt_sigaction, s, act, NULL, KSIGSET_SIZE);
 			}
 		}
 		uint64_t empty = 0;
-		if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, KSIGSET_SIZE) < 0)
-			child_fail(r, SOCKD_ST_SIGMASK, errno);
+		if ((ke = KSYS(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, KSIGSET_SIZE)) < 0)
+			child_fail(r, SOCKD_ST_SIGMASK, (int)-ke);
 	}
 
 	if (r->flags & SOCKD_SETSID) {
-		if (syscall(SYS_setsid) < 0)
-			child_fail(r, SOCKD_ST_SETSID, errno);
-	} else if (syscall(SYS_setpgid, 0, 0) < 0) {
-		child_fail(r, SOCKD_ST_SETPGID, errno);
+		if ((ke = KSYS(SYS_setsid)) < 0)
+			child_fail(r, SOCKD_ST_SETSID, (int)-ke);
+	} else if ((ke = KSYS(SYS_setpgid, 0, 0)) < 0) {
+		child_fail(r, SOCKD_ST_SETPGID, (int)-ke);
 	}
 
-	if ((r->flags & SOCKD_NICE) && syscall(SYS_setpriority, PRIO_PROCESS, 0, r->nice) < 0)
-		child_fail(r, SOCKD_ST_NICE, errno);
+	if ((r->flags & SOCKD_NICE) && (ke = KSYS(SYS_setpriority, PRIO_PROCESS, 0, r->nice)) < 0)
+		child_fail(r, SOCKD_ST_NICE, (int)-ke);
 
 	for (int i = 0; i < r->nrlimits; i++) {
 		const struct sockd_rlimit *l = &c->rl[i];
 		struct krlimit k = {l->soft, l->hard};
 		if (!l->set_soft || !l->set_hard) {
 			struct krlimit cur;
-			if (syscall(SYS_prlimit64, 0, l->resource, NULL, &cur) < 0) {
+			if ((ke = KSYS(SYS_prlimit64, 0, l->resource, NULL, &cur)) < 0) {
 				r->rl_index = i;
-				child_fail(r, SOCKD_ST_GETRLIMIT, errno);
+				child_fail(r, SOCKD_ST_GETRLIMIT, (int)-ke);
 			}
 			if (!l->set_soft)
 				k.cur = cur.cur;
@@ -340,33 +403,33 @@ static int child_main(void *arg) {
 			if (l->set_hard && !l->set_soft && k.cur > k.max)
 				k.cur = k.max;
 		}
-		if (syscall(SYS_prlimit64, 0, l->resource, &k, NULL) < 0) {
+		if ((ke = KSYS(SYS_prlimit64, 0, l->resource, &k, NULL)) < 0) {
 			r->rl_index = i;
-			child_fail(r, SOCKD_ST_SETRLIMIT, errno);
+			child_fail(r, SOCKD_ST_SETRLIMIT, (int)-ke);
 		}
 	}
 
 	if (r->root_off >= 0) {
-		if (syscall(SYS_chroot, strs + r->root_off) < 0)
-			child_fail(r, SOCKD_ST_CHROOT, errno);
-		if (syscall(SYS_chdir, "/") < 0)
-			child_fail(r, SOCKD_ST_CHDIR_ROOT, errno);
+		if ((ke = KSYS(SYS_chroot, strs + r->root_off)) < 0)
+			child_fail(r, SOCKD_ST_CHROOT, (int)-ke);
+		if ((ke = KSYS(SYS_chdir, "/")) < 0)
+			child_fail(r, SOCKD_ST_CHDIR_ROOT, (int)-ke);
 	}
 
 	if (r->flags & SOCKD_CREDS) {
-		if (syscall(SYS_SETGROUPS, (long)r->ngroups, c->groups) < 0)
-			child_fail(r, SOCKD_ST_SETGROUPS, errno);
-		if (syscall(SYS_SETRESGID, (long)r->gid, (long)r->gid, (long)r->gid) < 0)
-			child_fail(r, SOCKD_ST_SETGID, errno);
-		if (syscall(SYS_SETRESUID, (long)r->uid, (long)r->uid, (long)r->uid) < 0)
-			child_fail(r, SOCKD_ST_SETUID, errno);
+		if ((ke = KSYS(SYS_SETGROUPS, (long)r->ngroups, c->groups)) < 0)
+			child_fail(r, SOCKD_ST_SETGROUPS, (int)-ke);
+		if ((ke = KSYS(SYS_SETRESGID, (long)r->gid, (long)r->gid, (long)r->gid)) < 0)
+			child_fail(r, SOCKD_ST_SETGID, (int)-ke);
+		if ((ke = KSYS(SYS_SETRESUID, (long)r->uid, (long)r->uid, (long)r->uid)) < 0)
+			child_fail(r, SOCKD_ST_SETUID, (int)-ke);
 	}
 
 	if (r->flags & SOCKD_UMASK)
-		syscall(SYS_umask, (long)r->umask);
+		KSYS(SYS_umask, (long)r->umask);
 
-	if (r->cwd_off >= 0 && syscall(SYS_chdir, strs + r->cwd_off) < 0)
-		child_fail(r, SOCKD_ST_CHDIR, errno);
+	if (r->cwd_off >= 0 && (ke = KSYS(SYS_chdir, strs + r->cwd_off)) < 0)
+		child_fail(r, SOCKD_ST_CHDIR, (int)-ke);
 
 	// fd layout: child fd i is fds[i]. Every source below n is first
 	// copied above the target range (close-on-exec), so overlapping numbers
@@ -389,14 +452,14 @@ static int child_main(void *arg) {
 				tmp[i] = tmp[j];
 				continue;
 			}
-			long t = syscall(SYS_fcntl, (long)c->fds[i], F_DUPFD_CLOEXEC, (long)n);
+			long t = KSYS(SYS_fcntl, (long)c->fds[i], F_DUPFD_CLOEXEC, (long)n);
 			if (t < 0)
-				child_fail(r, SOCKD_ST_DUP, errno);
+				child_fail(r, SOCKD_ST_DUP, (int)-t);
 			tmp[i] = (int)t;
 		}
 		for (int i = 0; i < n; i++)
-			if (syscall(SYS_dup3, (long)tmp[i], (long)i, 0L) < 0)
-				child_fail(r, SOCKD_ST_DUP2, errno);
+			if ((ke = KSYS(SYS_dup3, (long)tmp[i], (long)i, 0L)) < 0)
+				child_fail(r, SOCKD_ST_DUP2, (int)-ke);
 	}
 
 	// Standard paths replace what the layout put on 0, 1 and 2; opened
@@ -431,7 +494,7 @@ static int child_main(void *arg) {
 	}
 
 	if (r->flags & SOCKD_LISTEN_PID) {
-		long pid = syscall(SYS_getpid);
+		long pid = KSYS(SYS_getpid);
 		char digits[24];
 		int nd = 0;
 		do {
@@ -444,9 +507,252 @@ static int child_main(void *arg) {
 		*p = '\0';
 	}
 
-	syscall(SYS_execve, strs + r->path_off, c->argv, c->envp);
-	child_fail(r, SOCKD_ST_EXEC, errno);
+	long e = KSYS(SYS_execve, strs + r->path_off, c->argv, c->envp);
+	child_fail(r, SOCKD_ST_EXEC, (int)-e);
 	return 127;
+}
+
+
+// ---------------------------------------------------------------------------
+// Asynchronous starts (SOCKD_ASYNC).
+//
+// A synchronous start suspends the calling thread until the child has
+// exec'd (CLONE_VFORK), tens of microseconds per start during which the Go
+// runtime counts the thread as blocked in a system call. An asynchronous
+// start returns as soon as the child exists: the child runs on a stack of
+// its own and reads only private copies of the request, the strings, the
+// environment and the fd list, all in its slot, so nothing the caller frees
+// or reuses after the call is touched by the child. The kernel clears
+// slot->tid (CLONE_CHILD_CLEARTID) when the child execs or exits; a later
+// start then reuses the slot, unless the child failed before execve: its
+// slot keeps the stage and errno until sockd_async_result collects them.
+
+#define SLOT_DATA (64 * 1024)
+#define MAX_SLOTS 1024
+
+struct slot {
+	char *stack;          // CHILD_STACK bytes above a guard page
+	char *data;           // SLOT_DATA bytes
+	int32_t tid;          // nonzero until the child has exec'd or exited
+	int busy;
+	uint32_t gen;
+	struct sockd_req req; // the child's copy
+	struct child_ctx ctx;
+};
+
+static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot *slots[MAX_SLOTS];
+static int nslots;
+
+static struct slot *new_slot(void) {
+	size_t len = GUARD + CHILD_STACK + SLOT_DATA;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct slot *s = calloc(1, sizeof *s);
+	if (s == NULL || mprotect(m, GUARD, PROT_NONE) != 0) {
+		free(s);
+		munmap(m, len);
+		return NULL;
+	}
+	s->stack = m + GUARD;
+	s->data = m + GUARD + CHILD_STACK;
+	return s;
+}
+
+// acquire_slot returns a free slot, marked busy, or NULL when every slot
+// holds a child that has not exec'd yet (or an uncollected failure).
+static struct slot *acquire_slot(int *idx) {
+	struct slot *found = NULL;
+	pthread_mutex_lock(&slot_mu);
+	for (int i = 0; i < nslots; i++) {
+		struct slot *s = slots[i];
+		if (s->busy && __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0 && s->req.stage == 0)
+			s->busy = 0; // the child exec'd (or was killed before)
+		if (!s->busy) {
+			found = s;
+			*idx = i;
+			break;
+		}
+	}
+	if (found == NULL && nslots < MAX_SLOTS && (found = new_slot()) != NULL) {
+		*idx = nslots;
+		slots[nslots++] = found;
+	}
+	if (found != NULL) {
+		found->busy = 1;
+		found->gen++;
+		__atomic_store_n(&found->tid, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&slot_mu);
+	return found;
+}
+
+static void release_slot(struct slot *s) {
+	pthread_mutex_lock(&slot_mu);
+	s->busy = 0;
+	s->req.stage = 0;
+	pthread_mutex_unlock(&slot_mu);
+}
+
+void sockd_async_result(int32_t idx, uint32_t gen, int32_t *stage, int32_t *err, int32_t *rl_index) {
+	*stage = 0;
+	*err = 0;
+	*rl_index = -1;
+	pthread_mutex_lock(&slot_mu);
+	if (idx >= 0 && idx < nslots) {
+		struct slot *s = slots[idx];
+		if (s->busy && s->gen == gen && __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0) {
+			*stage = s->req.stage;
+			*err = s->req.err;
+			*rl_index = s->req.rl_index;
+			s->busy = 0;
+			s->req.stage = 0;
+		}
+	}
+	pthread_mutex_unlock(&slot_mu);
+}
+
+int sockd_async_stuck(void) {
+	int n = 0;
+	pthread_mutex_lock(&slot_mu);
+	for (int i = 0; i < nslots; i++) {
+		struct slot *s = slots[i];
+		if (s->busy && (__atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) != 0 || s->req.stage != 0))
+			n++;
+	}
+	pthread_mutex_unlock(&slot_mu);
+	return n;
+}
+
+// carve takes n bytes (8-aligned) from the slot's data area.
+static void *carve(char **p, char *end, size_t n) {
+	char *q = *p;
+	n = (n + 7) & ~(size_t)7;
+	if ((size_t)(end - q) < n)
+		return NULL;
+	*p = q + n;
+	return q;
+}
+
+static const char *copy_in(char **p, char *end, const char *src, size_t n) {
+	if (src == NULL || n == 0)
+		return src;
+	char *d = carve(p, end, n);
+	if (d != NULL)
+		memcpy(d, src, n);
+	return d;
+}
+
+// spawn_async starts the child without waiting for its execve. It returns
+// 0 on success, -1 on failure (stage and errno in r), or -2 when the start
+// must be made synchronously instead (no clone3, no free slot, or data
+// larger than a slot).
+static int spawn_async(struct sockd_req *r, const char *strs, const char *argbuf,
+		       const char *envbase, const char *envextra,
+		       const uint32_t *envent, const int32_t *fds, const uint32_t *groups,
+		       const struct sockd_rlimit *rl) {
+#if !HAVE_RAW_CLONE3
+	return -2;
+#else
+	int state = __atomic_load_n(&clone3_state, __ATOMIC_RELAXED);
+	if (state < 0 || sockd_force_fallback)
+		return -2;
+	int idx = -1;
+	struct slot *sl = acquire_slot(&idx);
+	if (sl == NULL)
+		return -2;
+
+	const int argc = r->argc, envc = r->envc, nfds = r->nfds;
+	char *p = sl->data, *end = sl->data + SLOT_DATA;
+	char **argv = carve(&p, end, ((size_t)argc + 1) * sizeof(char *));
+	char **envp = carve(&p, end, ((size_t)envc + 2) * sizeof(char *));
+	int *tmp = carve(&p, end, (size_t)nfds * sizeof(int));
+	int32_t *cfds = carve(&p, end, (size_t)nfds * sizeof(int32_t));
+	char *lpslot = carve(&p, end, 48);
+	const char *cstrs = copy_in(&p, end, strs, r->strs_len);
+	const char *cargs = copy_in(&p, end, argbuf, r->arg_len);
+	const char *cbase = copy_in(&p, end, envbase, r->envbase_len);
+	const char *cextra = copy_in(&p, end, envextra, r->extra_len);
+	const uint32_t *cgroups = (const uint32_t *)copy_in(&p, end, (const char *)groups,
+		(r->flags & SOCKD_CREDS) ? (size_t)r->ngroups * sizeof(uint32_t) : 0);
+	const struct sockd_rlimit *crl = (const struct sockd_rlimit *)copy_in(&p, end, (const char *)rl,
+		(size_t)r->nrlimits * sizeof(struct sockd_rlimit));
+	if (argv == NULL || envp == NULL || (nfds > 0 && (tmp == NULL || cfds == NULL)) || lpslot == NULL ||
+	    (strs != NULL && r->strs_len > 0 && cstrs == NULL) || (argbuf != NULL && r->arg_len > 0 && cargs == NULL) ||
+	    (envbase != NULL && r->envbase_len > 0 && cbase == NULL) || (envextra != NULL && r->extra_len > 0 && cextra == NULL) ||
+	    (groups != NULL && (r->flags & SOCKD_CREDS) && r->ngroups > 0 && cgroups == NULL) ||
+	    (rl != NULL && r->nrlimits > 0 && crl == NULL)) {
+		release_slot(sl);
+		return -2;
+	}
+	memcpy(cfds, fds, (size_t)nfds * sizeof(int32_t));
+	const char *q = cargs;
+	for (int i = 0; i < argc; i++) {
+		argv[i] = (char *)q;
+		q += strlen(q) + 1;
+	}
+	argv[argc] = NULL;
+	int k = 0;
+	for (int i = 0; i < envc; i++) {
+		uint32_t e = envent[i];
+		envp[k++] = (char *)((e & SOCKD_ENV_EXTRA) ? cextra + (e & ~SOCKD_ENV_EXTRA) : cbase + e);
+	}
+	memcpy(lpslot, "LISTEN_PID=", sizeof "LISTEN_PID=");
+	if (r->flags & SOCKD_LISTEN_PID)
+		envp[k++] = lpslot;
+	envp[k] = NULL;
+
+	sl->req = *r;
+	sl->ctx = (struct child_ctx){
+		.r = &sl->req,
+		.strs = cstrs,
+		.argv = argv,
+		.envp = envp,
+		.fds = cfds,
+		.groups = cgroups,
+		.rl = crl,
+		.tmp = tmp,
+		.lpslot = lpslot,
+		.unshared_word = &sl->tid,
+	};
+	const unsigned long files = (r->flags & SOCKD_SHARED_FILES) ? CLONE_FILES : 0;
+	int pidfd = -1;
+	struct sockd_clone_args ca = {
+		.flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | SOCKD_CLONE_CLEAR_SIGHAND | files,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.child_tid = (uint64_t)(uintptr_t)&sl->tid,
+		.exit_signal = SIGCHLD,
+		.stack = (uint64_t)(uintptr_t)sl->stack,
+		.stack_size = CHILD_STACK,
+	};
+	long rc = sockd_raw_clone3(&ca, sizeof ca, child_main, &sl->ctx);
+	if (rc < 0) {
+		release_slot(sl);
+		if ((rc == -ENOSYS || rc == -EINVAL) && state == 0) {
+			__atomic_store_n(&clone3_state, -1, __ATOMIC_RELAXED);
+			return -2;
+		}
+		r->stage = SOCKD_ST_CLONE;
+		r->err = (int)-rc;
+		return -1;
+	}
+	if (state == 0)
+		__atomic_store_n(&clone3_state, 1, __ATOMIC_RELAXED);
+	if (files) {
+		// The child still uses this fd table: the caller may close or
+		// move the fds it passed only once the child has its own.
+		// The child moves tid from 1 to 2 once it has its own table;
+		// the kernel sets it to 0 if the child dies or execs first.
+		while (__atomic_load_n(&sl->tid, __ATOMIC_ACQUIRE) == 1)
+			syscall(SYS_futex, &sl->tid, FUTEX_WAIT, 1, NULL, NULL, 0);
+	}
+	r->pid = (int32_t)rc;
+	r->pidfd = pidfd;
+	r->slot = idx;
+	r->gen = sl->gen;
+	return 0;
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -464,6 +770,14 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 	for (int i = 0; i < 3; i++) {
 		r->warn_stage[i] = 0;
 		r->warn_err[i] = 0;
+	}
+	r->slot = -1;
+	r->gen = 0;
+	if (r->flags & SOCKD_ASYNC) {
+		int rc = spawn_async(r, strs, argbuf, envbase, envextra, envent, fds, groups, rl);
+		if (rc != -2)
+			return rc;
+		r->flags &= ~SOCKD_ASYNC;
 	}
 
 	const int argc = r->argc, envc = r->envc, nfds = r->nfds;

@@ -382,6 +382,9 @@ func ignoredSignals() uint64 {
 	return m
 }
 
+// asyncStuck counts the asynchronous-start slots still held (for tests).
+func asyncStuck() int { return int(C.sockd_async_stuck()) }
+
 // setForceFallback makes starts use clone with the full signal reset
 // instead of clone3 with CLONE_CLEAR_SIGHAND (for tests).
 func setForceFallback(on bool) {
@@ -418,6 +421,22 @@ const maxFds = 1 << 16
 // A failure in the child before or at execve returns a *StartError; the
 // child has then been reaped already.
 func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process, error) {
+	return t.start(fds, extraEnv, listenPID, false)
+}
+
+// StartAsync is Start without waiting for the child's execve: it returns
+// once the child exists, so the caller's thread is not suspended for the
+// length of the exec (CLONE_VFORK), and the caller may close the fds it
+// passed at once. A failure in the child before or at execve is not
+// returned here: the child exits with status 127 and Reap reports the
+// failure in ExitStatus.StartErr. Warnings about StandardIn/Out/ErrorPath
+// are not reported. Where an asynchronous start is not possible (no
+// clone3) it is made synchronously, with Start's error reporting.
+func (t *Template) StartAsync(fds []int, extraEnv []string) (*Process, error) {
+	return t.start(fds, extraEnv, false, true)
+}
+
+func (t *Template) start(fds []int, extraEnv []string, listenPID, async bool) (*Process, error) {
 	if len(fds) < 3 || len(fds) > maxFds {
 		return nil, &StartError{Label: t.label, Path: t.path, Stage: "fd layout", Err: fmt.Errorf("%d fds given, need 3..%d", len(fds), maxFds)}
 	}
@@ -505,6 +524,13 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 		s.req.flags |= C.SOCKD_LISTEN_PID
 	}
 	s.req.sigign = C.uint64_t(ignoredSignals())
+	if async {
+		s.req.flags |= C.SOCKD_ASYNC
+	}
+	s.req.strs_len = C.uint32_t(len(t.strs))
+	s.req.arg_len = C.uint32_t(len(argbuf))
+	s.req.envbase_len = C.uint32_t(len(t.envbuf))
+	s.req.extra_len = C.uint32_t(len(s.extra))
 
 	rc := C.sockd_spawn(&s.req,
 		(*C.char)(bytesPtr(t.strs)),
@@ -520,11 +546,14 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 			// A kernel without CLOSE_RANGE_UNSHARE (before 5.9): copy the
 			// whole table from now on.
 			lowSlots.disable()
-			return t.Start(fds, extraEnv, listenPID)
+			return t.start(fds, extraEnv, listenPID, async)
 		}
 		return nil, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(int(s.req.stage), int(s.req.rl_index)), Err: unix.Errno(s.req.err)}
 	}
-	p := &Process{Pid: int(s.req.pid), Started: time.Now(), pidfd: int(s.req.pidfd)}
+	p := &Process{Pid: int(s.req.pid), Started: time.Now(), pidfd: int(s.req.pidfd), slot: -1}
+	if s.req.slot >= 0 {
+		p.slot, p.gen, p.tmpl = int32(s.req.slot), uint32(s.req.gen), t
+	}
 	for i := 0; i < 3; i++ {
 		if st := int(s.req.warn_stage[i]); st != 0 {
 			p.Warnings = append(p.Warnings, &StartError{Label: t.label, Path: t.path, Stage: t.stageName(st, -1), Err: unix.Errno(s.req.warn_err[i])})
@@ -636,8 +665,8 @@ func cutEq(kv string) (string, string, bool) {
 // Process is one started process.
 type Process struct {
 	Pid int
-	// Started is when the process had exec'd (monotonic clock reading
-	// included).
+	// Started is when the process had exec'd, or, for StartAsync, when
+	// it was created (monotonic clock reading included).
 	Started time.Time
 	// Warnings are non-fatal start problems: a StandardInPath,
 	// StandardOutPath or StandardErrorPath that could not be opened (the
@@ -648,6 +677,12 @@ type Process struct {
 	pidfd  int // -1 once reaped
 	status ExitStatus
 	reaped bool
+
+	// An asynchronous start: the spawner slot that holds the outcome of
+	// the child's exec, its generation, and the template (for messages).
+	slot int32
+	gen  uint32
+	tmpl *Template
 }
 
 // Pidfd is the process's pidfd: readable (epoll) when the process exits.
@@ -731,6 +766,17 @@ func (p *Process) Reap() (ExitStatus, bool, error) {
 	default:
 		p.status = ExitStatus{Code: int(info.Status)}
 	}
+	if p.slot >= 0 && p.status.Code == 127 {
+		// The child of an asynchronous start exits 127 when it failed
+		// before execve; its slot says whether it did.
+		var stage, errno, rl C.int32_t
+		C.sockd_async_result(C.int32_t(p.slot), C.uint32_t(p.gen), &stage, &errno, &rl)
+		if stage != 0 {
+			t := p.tmpl
+			p.status.StartErr = &StartError{Label: t.label, Path: t.path, Stage: t.stageName(int(stage), int(rl)), Err: unix.Errno(errno)}
+		}
+	}
+	p.tmpl = nil
 	p.reaped = true
 	unix.Close(p.pidfd)
 	p.pidfd = -1

@@ -14,6 +14,8 @@ enum {
 	SOCKD_LISTEN_PID = 1 << 4, // add LISTEN_PID=<own pid> to the environment
 	SOCKD_SHARED_FILES = 1 << 5, // clone with CLONE_FILES; the child unshares
 	                             // keeping only fds below unshare_from
+	SOCKD_ASYNC      = 1 << 6, // do not wait for the child's execve (see
+	                           // sockd_spawn)
 };
 
 // Stages a start can fail at (struct sockd_req.stage). 0 means success.
@@ -83,6 +85,11 @@ struct sockd_req {
 	int32_t nfds;  // fds[i] becomes fd i
 	int32_t _pad2;
 	uint64_t sigign; // bit s-1: signal s is SIG_IGN in the parent
+	// Sizes of the buffers passed to sockd_spawn (SOCKD_ASYNC copies them).
+	uint32_t strs_len;
+	uint32_t arg_len;
+	uint32_t envbase_len;
+	uint32_t extra_len;
 
 	// Results.
 	int32_t pid;
@@ -92,6 +99,9 @@ struct sockd_req {
 	int32_t rl_index;  // which rlimit failed
 	int32_t warn_stage[3]; // non-fatal StandardIn/Out/ErrorPath failures
 	int32_t warn_err[3];
+	int32_t slot;      // SOCKD_ASYNC start: the slot holding the child's
+	uint32_t gen;      // copy of the request, and its generation; slot -1
+	                   // when the start was made synchronously
 };
 
 // Env entries: an offset into envbase, or SOCKD_ENV_EXTRA|offset into
@@ -105,6 +115,15 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		const char *envbase, const char *envextra,
 		const uint32_t *envent, const int32_t *fds, const uint32_t *groups,
 		const struct sockd_rlimit *rl);
+
+// sockd_async_result collects the outcome of a SOCKD_ASYNC start whose
+// child has exited: the stage and errno of a failure before execve (stage
+// 0 when the child exec'd, or when the slot was already reused, which only
+// happens after a successful execve). It frees the slot.
+void sockd_async_result(int32_t slot, uint32_t gen, int32_t *stage, int32_t *err, int32_t *rl_index);
+
+// Tests: slots whose child has not exec'd or whose failure is uncollected.
+int sockd_async_stuck(void);
 
 // User database lookups for template building (not the hot path).
 // Return 0, ENOENT when the name is unknown, or an errno.

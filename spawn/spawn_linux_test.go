@@ -167,6 +167,10 @@ func wait(t testing.TB, p *Process) ExitStatus {
 	return ExitStatus{}
 }
 
+// asyncStarts makes runReport and runOutput use asynchronous starts
+// (TestAsync).
+var asyncStarts bool
+
 // runReport starts tpl with fds (fd 1 replaced by a pipe when fds[1] < 0)
 // and decodes the helper's report.
 func runReport(t testing.TB, tpl *Template, fds []int, extra []string, listenPID bool) (*Process, report) {
@@ -174,7 +178,7 @@ func runReport(t testing.TB, tpl *Template, fds []int, extra []string, listenPID
 	o := newOutPipe(t)
 	fds = slices.Clone(fds)
 	fds[1] = o.w
-	p, err := tpl.Start(fds, extra, listenPID)
+	p, err := tpl.start(fds, extra, listenPID, asyncStarts)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -195,7 +199,7 @@ func runOutput(t testing.TB, tpl *Template) (string, ExitStatus) {
 	t.Helper()
 	null := devNull(t)
 	o := newOutPipe(t)
-	p, err := tpl.Start([]int{null, o.w, null}, nil, false)
+	p, err := tpl.start([]int{null, o.w, null}, nil, false, asyncStarts)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

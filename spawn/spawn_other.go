@@ -34,6 +34,11 @@ func (t *Template) Start(fds []int, extraEnv []string, listenPID bool) (*Process
 	return nil, errNeedsCgo
 }
 
+// StartAsync fails: the spawner needs Linux with cgo.
+func (t *Template) StartAsync(fds []int, extraEnv []string) (*Process, error) {
+	return nil, errNeedsCgo
+}
+
 // Process is one started process.
 type Process struct {
 	Pid      int

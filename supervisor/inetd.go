@@ -5,8 +5,6 @@ package supervisor
 import (
 	"errors"
 	"net/netip"
-	"runtime"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,28 +28,19 @@ const (
 // acceptReady accepts pending connections of an inetd-nowait job and starts
 // one child per connection with the connection on fds 0, 1 and 2.
 //
-// The last connection of a batch is started right here on the loop; only
-// when a batch holds several are the earlier ones handed to the spawner
-// goroutines, so that their vfork-style starts overlap. A lone connection
-// (the common case below saturation) thus costs no goroutine hand-off.
+// Starts are asynchronous (spawn.StartAsync): each returns as soon as the
+// child exists, without waiting for its execve, so the loop starts a whole
+// batch itself at a few tens of microseconds per child, with no hand-off to
+// other goroutines and no thread of sockd suspended in a vfork.
 func (rj *runJob) acceptReady(sk *listener.Socket) {
-	var last *spawnWork
-	defer func() {
-		if last != nil {
-			last.start()
-			rj.connStarted(last)
-		}
-	}()
 	for i := 0; i < acceptBatch; i++ {
 		cfd, peer, ok := rj.acceptNext(sk, len(rj.conns)+rj.starting)
 		if !ok {
 			return
 		}
 		if w := rj.serveConn(sk, cfd, peer); w != nil {
-			if last != nil {
-				rj.s.spawns.submit(last)
-			}
-			last = w
+			w.start()
+			rj.connStarted(w)
 		}
 	}
 }
@@ -151,52 +140,12 @@ type spawnWork struct {
 	err    error          // result
 }
 
-// spawner starts per-connection children on a few goroutines (one per CPU,
-// at least two), each blocked in its own vfork-style start, and posts each
-// result back to the loop. It is owned by the Supervisor: Run starts it and
-// stops it after the loop has ended.
-type spawner struct {
-	work chan *spawnWork
-	loop *loop
-	wg   sync.WaitGroup
-}
-
-func newSpawner(l *loop) *spawner {
-	n := runtime.GOMAXPROCS(0)
-	if n < 2 {
-		n = 2
-	}
-	sp := &spawner{work: make(chan *spawnWork, 256), loop: l}
-	for i := 0; i < n; i++ {
-		sp.wg.Add(1)
-		go sp.run()
-	}
-	return sp
-}
-
-func (sp *spawner) run() {
-	defer sp.wg.Done()
-	for w := range sp.work {
-		w.start()
-		sp.loop.post(func() { w.rj.connStarted(w) })
-	}
-}
-
 // start starts the child with the connection on fds 0, 1 and 2 and closes
 // sockd's copy of the connection.
 func (w *spawnWork) start() {
 	fds := [3]int{w.cfd, w.cfd, w.cfd}
-	w.p, w.err = w.tmpl.Start(fds[:], w.env, false)
+	w.p, w.err = w.tmpl.StartAsync(fds[:], w.env)
 	unix.Close(w.cfd)
-}
-
-// submit queues a start; it blocks only when 256 starts are queued.
-func (sp *spawner) submit(w *spawnWork) { sp.work <- w }
-
-// stop ends the spawner goroutines once the queue is drained.
-func (sp *spawner) stop() {
-	close(sp.work)
-	sp.wg.Wait()
 }
 
 // spawnFailed logs a per-connection start failure at most once a second
@@ -217,6 +166,15 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 	delete(rj.conns, c.p.Pid)
 	if c.src.IsValid() {
 		rj.limits.dropSource(c.src)
+	}
+	if st.StartErr != nil {
+		// The child failed before execve (asynchronous start): the
+		// connection was closed with it.
+		rj.stats.spawned--
+		rj.stats.spawnFailed++
+		rj.spawnFailed(st.StartErr)
+		rj.slotFreed()
+		return
 	}
 	rj.stats.exits++
 	rj.slotFreed()

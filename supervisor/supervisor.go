@@ -49,7 +49,6 @@ type Supervisor struct {
 	log     *zap.Logger
 	loop    *loop
 	reg     *listener.Registry
-	spawns  *spawner
 	devnull int
 	asRoot  bool
 	env     []string
@@ -96,8 +95,6 @@ func New(cfg Config) (*Supervisor, error) {
 // (SIGTERM, SIGKILL after the job's ExitTimeOut), closes every socket,
 // removes the Unix socket paths it created and returns.
 func (s *Supervisor) Run(ctx context.Context) error {
-	s.spawns = newSpawner(s.loop)
-	defer s.spawns.stop()
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- s.loop.run() }()
 
