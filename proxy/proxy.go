@@ -123,7 +123,6 @@ type Server struct {
 
 	ctx context.Context // Run's context
 	wg  sync.WaitGroup
-	fwd *fwdLoops // forwarding loops while Run runs; nil: goroutine copies
 
 	accepted, flowsCreated, toBackend, toClient, failures, idleClosed, starts, stops atomic.Uint64
 	active, nflows                                                                   atomic.Int64
@@ -224,14 +223,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.wg.Add(1)
 		go s.readNotify()
-	}
-	if len(s.lns) > 0 {
-		if fl, err := newFwdLoops(forwardLoops()); err == nil {
-			s.fwd = fl
-			defer fl.stop() // after s.wg.Wait below: no connection is left
-		} else {
-			s.log.Warn("no forwarding loop; copying with goroutines", zap.Error(err))
-		}
 	}
 	for _, ln := range s.lns {
 		s.wg.Add(1)

@@ -168,7 +168,6 @@ type fwd struct {
 	client  net.Conn
 	backend net.Conn
 	closed  bool
-	stop    func()       // set once a forwarding loop took the connections over
 	last    atomic.Int64 // unix nanoseconds of the last observed transfer
 }
 
@@ -190,29 +189,10 @@ func (f *fwd) closeBoth() {
 		return
 	}
 	f.closed = true
-	if f.stop != nil {
-		f.stop()
-		return
-	}
 	f.client.Close()
 	if f.backend != nil {
 		f.backend.Close()
 	}
-}
-
-// handOver closes the net.Conns of a forwarding loop that has taken over
-// duplicates of their fds, and makes closeBoth call stop from now on. It
-// is false when f was closed meanwhile.
-func (f *fwd) handOver(stop func()) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return false
-	}
-	f.stop = stop
-	f.client.Close()
-	f.backend.Close()
-	return true
 }
 
 func (f *fwd) isClosed() bool {
@@ -228,15 +208,8 @@ func (f *fwd) idleFor() time.Duration {
 }
 
 // forward copies both directions until both reached EOF (each EOF is passed
-// on as a shutdown of the write side) or one failed: on a forwarding loop
-// where there is one (Linux), else with a goroutine per direction.
+// on as a shutdown of the write side) or one failed.
 func (s *Server) forward(f *fwd) {
-	if s.fwd != nil && s.fwd.forward(s, f, s.cfg.IdleTimeout) {
-		f.mu.Lock()
-		f.closed = true
-		f.mu.Unlock()
-		return
-	}
 	f.touch()
 	done := make(chan struct{})
 	go func() {
