@@ -9,7 +9,9 @@ import (
 )
 
 // benchServer listens on loopback and serves each connection with h.
-func benchServer(b *testing.B, h handler) string {
+func benchServer(b *testing.B, h handler) string { return benchServerTB(b, h) }
+
+func benchServerTB(b testing.TB, h handler) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
