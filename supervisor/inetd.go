@@ -100,8 +100,9 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) *s
 	}
 }
 
-// connStarted runs on the loop when a spawner has started (or failed to
-// start) the child of one connection.
+// connStarted records the start of one connection's child, or a failure
+// to create it (a failure before execve is only known when the child is
+// reaped: see connExited).
 func (rj *runJob) connStarted(w *spawnWork) {
 	rj.starting--
 	if w.err != nil {
