@@ -5,7 +5,6 @@ package spawn
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -47,54 +46,22 @@ func TestAsync(t *testing.T) {
 	}
 }
 
-// TestAsyncStartErrors: a child that cannot exec is reported by Reap, with
-// the same error Start gives; a program that itself exits 127 is not.
+// TestAsyncStartErrors: beyond execve (TestStartErrors runs both modes), a
+// chdir failure is reported by Reap too; a program that itself exits 127
+// is not a start failure.
 func TestAsyncStartErrors(t *testing.T) {
 	dir := t.TempDir()
-	noexec := filepath.Join(dir, "noexec")
-	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	null := devNull(t)
-	for _, tc := range []struct {
-		path string
-		want unix.Errno
-	}{
-		{filepath.Join(dir, "missing"), unix.ENOENT},
-		{noexec, unix.EACCES},
-	} {
-		j := &job.Job{Label: "test.fail", Path: tc.path, Argv: []string{tc.path}}
-		p, err := newTemplate(t, j, Options{}).StartAsync([]int{null, null, null}, nil)
-		if err != nil {
-			t.Fatalf("%s: StartAsync: %v (want the failure at Reap)", tc.path, err)
-		}
-		st := wait(t, p)
-		var se *StartError
-		if st.Code != 127 || !errors.As(st.StartErr, &se) {
-			t.Fatalf("%s: status %v, StartErr %v; want exit 127 with a *StartError", tc.path, st, st.StartErr)
-		}
-		if se.Stage != "execve" || !errors.Is(st.StartErr, tc.want) {
-			t.Errorf("%s: %#v, want execve %v", tc.path, se, tc.want)
-		}
-		want := fmt.Sprintf("job test.fail: start %s: execve: %v", tc.path, tc.want)
-		if st.StartErr.Error() != want {
-			t.Errorf("message %q, want %q", st.StartErr, want)
-		}
-	}
 	// A chdir failure is a start failure too (not only execve).
 	j := programJob(t, "true")
 	j.WorkingDirectory = filepath.Join(dir, "nodir")
-	p, err := newTemplate(t, j, Options{}).StartAsync([]int{null, null, null}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := wait(t, p); st.StartErr == nil || !errors.Is(st.StartErr, unix.ENOENT) {
-		t.Errorf("missing WorkingDirectory: status %v, StartErr %v; want chdir ENOENT", st, st.StartErr)
+	if err := startFailure(t, newTemplate(t, j, Options{}), []int{null, null, null}, true); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("missing WorkingDirectory: StartErr %v; want chdir ENOENT", err)
 	}
 
 	sh := programJob(t, "sh")
 	sh.Argv = append(sh.Argv, "-c", "exit 127")
-	p, err = newTemplate(t, sh, Options{}).StartAsync([]int{null, null, null}, nil)
+	p, err := newTemplate(t, sh, Options{}).StartAsync([]int{null, null, null}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

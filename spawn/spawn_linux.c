@@ -513,6 +513,28 @@ static int child_main(void *arg) {
 }
 
 
+// build_vectors fills argv (r->argc strings from argbuf, then NULL) and
+// envp (r->envc entries of envent resolved against envbase and envextra,
+// then lpslot when LISTEN_PID is asked for, then NULL).
+static void build_vectors(const struct sockd_req *r, char **argv, char **envp,
+			  const char *argbuf, const char *envbase, const char *envextra,
+			  const uint32_t *envent, char *lpslot) {
+	const char *p = argbuf;
+	for (int i = 0; i < r->argc; i++) {
+		argv[i] = (char *)p;
+		p += strlen(p) + 1;
+	}
+	argv[r->argc] = NULL;
+	int k = 0;
+	for (int i = 0; i < r->envc; i++) {
+		uint32_t e = envent[i];
+		envp[k++] = (char *)((e & SOCKD_ENV_EXTRA) ? envextra + (e & ~SOCKD_ENV_EXTRA) : envbase + e);
+	}
+	if (r->flags & SOCKD_LISTEN_PID)
+		envp[k++] = lpslot;
+	envp[k] = NULL;
+}
+
 // ---------------------------------------------------------------------------
 // Asynchronous starts (SOCKD_ASYNC).
 //
@@ -687,21 +709,8 @@ static int spawn_async(struct sockd_req *r, const char *strs, const char *argbuf
 		return -2;
 	}
 	memcpy(cfds, fds, (size_t)nfds * sizeof(int32_t));
-	const char *q = cargs;
-	for (int i = 0; i < argc; i++) {
-		argv[i] = (char *)q;
-		q += strlen(q) + 1;
-	}
-	argv[argc] = NULL;
-	int k = 0;
-	for (int i = 0; i < envc; i++) {
-		uint32_t e = envent[i];
-		envp[k++] = (char *)((e & SOCKD_ENV_EXTRA) ? cextra + (e & ~SOCKD_ENV_EXTRA) : cbase + e);
-	}
 	memcpy(lpslot, "LISTEN_PID=", sizeof "LISTEN_PID=");
-	if (r->flags & SOCKD_LISTEN_PID)
-		envp[k++] = lpslot;
-	envp[k] = NULL;
+	build_vectors(r, argv, envp, cargs, cbase, cextra, envent, lpslot);
 
 	sl->req = *r;
 	sl->ctx = (struct child_ctx){
@@ -797,22 +806,9 @@ int sockd_spawn(struct sockd_req *r, const char *strs, const char *argbuf,
 		mem = heap;
 	}
 	char **argv = mem;
-	const char *p = argbuf;
-	for (int i = 0; i < argc; i++) {
-		argv[i] = (char *)p;
-		p += strlen(p) + 1;
-	}
-	argv[argc] = NULL;
 	char **envp = argv + argc + 1;
-	int k = 0;
-	for (int i = 0; i < envc; i++) {
-		uint32_t e = envent[i];
-		envp[k++] = (char *)((e & SOCKD_ENV_EXTRA) ? envextra + (e & ~SOCKD_ENV_EXTRA) : envbase + e);
-	}
 	char lpslot[48] = "LISTEN_PID=";
-	if (r->flags & SOCKD_LISTEN_PID)
-		envp[k++] = lpslot;
-	envp[k] = NULL;
+	build_vectors(r, argv, envp, argbuf, envbase, envextra, envent, lpslot);
 
 	struct child_ctx c = {
 		.r = r,

@@ -385,6 +385,9 @@ func ignoredSignals() uint64 {
 // asyncStuck counts the asynchronous-start slots still held (for tests).
 func asyncStuck() int { return int(C.sockd_async_stuck()) }
 
+// fallbackForced reports setForceFallback(true) (tests).
+func fallbackForced() bool { return C.sockd_force_fallback != 0 }
+
 // setForceFallback makes starts use clone with the full signal reset
 // instead of clone3 with CLONE_CLEAR_SIGHAND (for tests).
 func setForceFallback(on bool) {

@@ -710,6 +710,9 @@ func TestStandardPaths(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Start failures.
 
+// TestStartErrors: a program that cannot be exec'd gives a *StartError
+// naming the job, the path, the stage and the errno: from Start at once,
+// and for StartAsync from Reap (the child exits 127).
 func TestStartErrors(t *testing.T) {
 	dir := t.TempDir()
 	noexec := filepath.Join(dir, "noexec")
@@ -717,34 +720,60 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	null := devNull(t)
-	for _, tc := range []struct {
-		path string
-		want unix.Errno
-	}{
-		{filepath.Join(dir, "missing"), unix.ENOENT},
-		{noexec, unix.EACCES},
-	} {
-		j := &job.Job{Label: "test.fail", Path: tc.path, Argv: []string{tc.path}}
-		tpl := newTemplate(t, j, Options{})
-		p, err := tpl.Start([]int{null, null, null}, nil, false)
-		var se *StartError
-		if !errors.As(err, &se) {
-			if p != nil {
-				wait(t, p)
+	for _, async := range []bool{false, true} {
+		for _, tc := range []struct {
+			path string
+			want unix.Errno
+		}{
+			{filepath.Join(dir, "missing"), unix.ENOENT},
+			{noexec, unix.EACCES},
+		} {
+			j := &job.Job{Label: "test.fail", Path: tc.path, Argv: []string{tc.path}}
+			err := startFailure(t, newTemplate(t, j, Options{}), []int{null, null, null}, async)
+			var se *StartError
+			if !errors.As(err, &se) {
+				t.Fatalf("%s (async %v): err %v, want *StartError", tc.path, async, err)
 			}
-			t.Fatalf("%s: err %v, want *StartError", tc.path, err)
-		}
-		if se.Stage != "execve" || !errors.Is(err, tc.want) || se.Label != "test.fail" || se.Path != tc.path {
-			t.Errorf("%s: %#v, want execve %v", tc.path, se, tc.want)
-		}
-		want := fmt.Sprintf("job test.fail: start %s: execve: %v", tc.path, tc.want)
-		if err.Error() != want {
-			t.Errorf("message %q, want %q", err, want)
+			if se.Stage != "execve" || !errors.Is(err, tc.want) || se.Label != "test.fail" || se.Path != tc.path {
+				t.Errorf("%s (async %v): %#v, want execve %v", tc.path, async, se, tc.want)
+			}
+			want := fmt.Sprintf("job test.fail: start %s: execve: %v", tc.path, tc.want)
+			if err.Error() != want {
+				t.Errorf("message %q, want %q", err, want)
+			}
 		}
 	}
 	if z := zombies(t); len(z) > 0 {
 		t.Errorf("zombies left: %v", z)
 	}
+}
+
+// startFailure starts tpl and returns its start error: Start's, or for an
+// asynchronous start the one Reap reports (with exit status 127) — or,
+// under the forced clone fallback, where StartAsync starts synchronously,
+// the one it returns. A start that succeeds fails the test.
+func startFailure(t *testing.T, tpl *Template, fds []int, async bool) error {
+	t.Helper()
+	if !async {
+		p, err := tpl.Start(fds, nil, false)
+		if err == nil {
+			st := wait(t, p)
+			t.Fatalf("start succeeded (%v), want a start error", st)
+		}
+		return err
+	}
+	p, err := tpl.StartAsync(fds, nil)
+	if err != nil {
+		if fallbackForced() {
+			return err
+		}
+		t.Fatalf("StartAsync: %v (want the failure at Reap)", err)
+	}
+	st := wait(t, p)
+	if st.Code != 127 || st.StartErr == nil {
+		t.Fatalf("status %v, StartErr %v; want exit 127 with a start error", st, st.StartErr)
+	}
+	return st.StartErr
 }
 
 func TestNewTemplateErrors(t *testing.T) {

@@ -253,13 +253,36 @@ service bench
 	out = append(out, inetdServer{"floor", func(port int) (*proc, error) {
 		return startProc(e.tmp, "floor", []string{e.floor, "127.0.0.1", strconv.Itoa(port), e.hello}, os.Environ())
 	}})
+	return r.wanted(out)
+}
+
+// wanted keeps the servers selected with -servers.
+func (r *runner) wanted(all []inetdServer) []inetdServer {
 	var kept []inetdServer
-	for _, s := range out {
+	for _, s := range all {
 		if r.want(s.name) {
 			kept = append(kept, s)
 		}
 	}
 	return kept
+}
+
+// startListening starts srv on a free loopback port and waits until it
+// accepts connections; it returns the process and "127.0.0.1:PORT".
+func (r *runner) startListening(srv inetdServer) (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := srv.start(port)
+	if err == nil {
+		err = waitTCP(r.ctx, p, port)
+	}
+	if err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
 func (r *runner) inetdRound(round int) {
@@ -270,21 +293,11 @@ func (r *runner) inetdRound(round int) {
 		fail := func(cs string, err error) {
 			r.add(&measurement{Group: "inetd", Case: cs, Server: srv.name, Round: round, Error: err.Error()})
 		}
-		port, err := freePort()
+		p, addr, err := r.startListening(srv)
 		if err != nil {
 			fail("start", err)
 			continue
 		}
-		p, err := srv.start(port)
-		if err == nil {
-			err = waitTCP(r.ctx, p, port)
-		}
-		if err != nil {
-			p.stop()
-			fail("start", err)
-			continue
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		// Warm up: page cache, first-spawn costs.
 		_, _ = r.load(loadgen.Config{Workload: loadgen.ConnPerRequest, Addr: addr, Count: 50})
 		measure := func(cs string, cfg loadgen.Config) {
@@ -337,13 +350,7 @@ func (r *runner) handoffServers() []inetdServer {
 				"-l", fmt.Sprintf("127.0.0.1:%d", port), e.echosrv}, os.Environ())
 		}})
 	}
-	var kept []inetdServer
-	for _, s := range out {
-		if r.want(s.name) {
-			kept = append(kept, s)
-		}
-	}
-	return kept
+	return r.wanted(out)
 }
 
 // handoffRound: steady-state request latency of echosrv once running.
@@ -355,21 +362,11 @@ func (r *runner) handoffRound(round int) {
 		fail := func(cs string, err error) {
 			r.add(&measurement{Group: "handoff", Case: cs, Server: srv.name, Round: round, Error: err.Error()})
 		}
-		port, err := freePort()
+		p, addr, err := r.startListening(srv)
 		if err != nil {
 			fail("start", err)
 			continue
 		}
-		p, err := srv.start(port)
-		if err == nil {
-			err = waitTCP(r.ctx, p, port)
-		}
-		if err != nil {
-			p.stop()
-			fail("start", err)
-			continue
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		// The first connection starts the service (sockd, activate).
 		if res, err := r.load(loadgen.Config{Workload: loadgen.KeepAlive, Addr: addr, Count: 200}); err != nil || res.Requests == 0 {
 			msg := fmt.Sprint(err)
