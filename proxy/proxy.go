@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,8 +122,11 @@ type Server struct {
 	notifyPath string
 	notifyConn *net.UnixConn
 
-	ctx context.Context // Run's context
-	wg  sync.WaitGroup
+	ctx   context.Context // Run's context
+	wg    sync.WaitGroup
+	relay *relay // the stream relay while Run runs; nil: goroutine copies
+
+	relayed atomic.Uint64 // connections the relay forwarded (for tests)
 
 	accepted, flowsCreated, toBackend, toClient, failures, idleClosed, starts, stops atomic.Uint64
 	active, nflows                                                                   atomic.Int64
@@ -223,6 +227,14 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.wg.Add(1)
 		go s.readNotify()
+	}
+	if len(s.lns) > 0 && useRelay {
+		if r, err := startRelay(runtime.GOMAXPROCS(0)); err == nil {
+			s.relay = r
+			defer r.stop() // after s.wg.Wait below: no connection is left
+		} else {
+			s.log.Debug("no relay; copying with goroutines", zap.Error(err))
+		}
 	}
 	for _, ln := range s.lns {
 		s.wg.Add(1)

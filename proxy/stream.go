@@ -168,6 +168,7 @@ type fwd struct {
 	client  net.Conn
 	backend net.Conn
 	closed  bool
+	stop    func()       // set once the relay took the connections over
 	last    atomic.Int64 // unix nanoseconds of the last observed transfer
 }
 
@@ -189,10 +190,34 @@ func (f *fwd) closeBoth() {
 		return
 	}
 	f.closed = true
+	if f.stop != nil {
+		f.stop()
+		return
+	}
 	f.client.Close()
 	if f.backend != nil {
 		f.backend.Close()
 	}
+}
+
+// handOver gives the connections to the relay: add hands over duplicates of
+// their fds (false: it could not, and nothing changed), then the net.Conns
+// are closed and closeBoth calls stop from now on. Both happen under f's
+// lock, so that a closeBoth cannot fall between them. closed reports that
+// f was closed before (nothing was handed over).
+func (f *fwd) handOver(add func() bool, stop func()) (handed, closed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false, true
+	}
+	if !add() {
+		return false, false
+	}
+	f.stop = stop
+	f.client.Close()
+	f.backend.Close()
+	return true, false
 }
 
 func (f *fwd) isClosed() bool {
@@ -207,9 +232,32 @@ func (f *fwd) idleFor() time.Duration {
 	return time.Duration(time.Now().UnixNano() - f.last.Load())
 }
 
+// useRelay sends stream connections to the relay where there is one; the
+// tests turn it off to cover the goroutine copy, which is what remains
+// elsewhere.
+var useRelay = true
+
 // forward copies both directions until both reached EOF (each EOF is passed
-// on as a shutdown of the write side) or one failed.
+// on as a shutdown of the write side) or one failed: on the relay where
+// there is one (Linux), else with a goroutine per direction.
 func (s *Server) forward(f *fwd) {
+	if s.relay != nil {
+		if r, ok := s.relay.forward(f, s.cfg.IdleTimeout); ok {
+			s.relayed.Add(1)
+			s.toBackend.Add(r.up)
+			s.toClient.Add(r.down)
+			if r.how == relayIdle {
+				s.idleClosed.Add(1)
+			}
+			if r.err != nil {
+				s.log.Debug("forward", zap.Error(r.err))
+			}
+			f.mu.Lock()
+			f.closed = true
+			f.mu.Unlock()
+			return
+		}
+	}
 	f.touch()
 	done := make(chan struct{})
 	go func() {

@@ -1,0 +1,449 @@
+// The relay: each loop is a thread of its own (not a Go thread) over a
+// level-triggered epoll set, moving the bytes of its connections with
+// splice(2) through a pipe per direction, as systemd-socket-proxyd does.
+// Go hands connections over with relay_add and learns how each ended from
+// the done list, signalled on an eventfd that Go's poller watches.
+//
+// Ownership: a conn belongs to the loop thread from relay_add until it is on
+// the done list; relay_take_done (a Go thread) frees it. Only the mutex
+// protects what both sides touch (the add queue, the flags, the done list).
+#define _GNU_SOURCE
+#include "relay_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+// Pipe capacity asked for per direction (as Go's own splice): up to this
+// much moves per pair of splice calls.
+#define PIPE_SIZE (1 << 20)
+// Splice rounds of one direction per readiness event, so that one bulk
+// stream cannot starve the other connections of its loop.
+#define PUMP_ROUNDS 8
+#define MAX_EVENTS 64
+
+typedef struct dir {
+	int src, dst;
+	int pr, pw;       // the pipe's read and write ends
+	size_t buffered;  // bytes in the pipe
+	uint64_t moved;   // bytes written to dst
+	int eof;          // src reached EOF
+	int done;         // EOF passed on: dst's write side shut down
+} dir;
+
+typedef struct conn {
+	uint64_t id;
+	int cfd, bfd;
+	dir up, down; // client -> backend, backend -> client
+	int64_t idle_ns, last_ns;
+	uint32_t cev, bev; // events registered for cfd and bfd (0: none)
+	int finished;
+	int32_t how, err;
+	struct conn *prev, *next; // the active list, or a queue
+} conn;
+
+struct relay_loop {
+	int epfd, wake, donefd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	// under mu:
+	conn *adds, *adds_tail;
+	conn *done;
+	int close_all, stop;
+	// loop thread only:
+	conn *active;
+	conn *grave; // finished during this batch of events
+	int nidle;
+	int64_t min_idle;
+};
+
+static int64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// idle_window is how often idle connections are looked for.
+static int64_t idle_window(int64_t idle) {
+	int64_t w = idle / 4;
+	if (w < 10000000) w = 10000000;
+	if (w > 15000000000LL) w = 15000000000LL;
+	return w;
+}
+
+static void wake_fd(int fd) {
+	uint64_t one = 1;
+	ssize_t n;
+	do {
+		n = write(fd, &one, sizeof one);
+	} while (n < 0 && errno == EINTR);
+}
+
+static void drain_fd(int fd) {
+	uint64_t v;
+	ssize_t n;
+	do {
+		n = read(fd, &v, sizeof v);
+	} while (n < 0 && errno == EINTR);
+}
+
+static int want_in(const dir *d) { return !d->eof && d->buffered == 0; }
+static int want_out(const dir *d) { return d->buffered > 0; }
+
+static uint32_t ev_bits(int in, int out) {
+	uint32_t ev = 0;
+	if (in) ev |= EPOLLIN | EPOLLRDHUP;
+	if (out) ev |= EPOLLOUT;
+	return ev;
+}
+
+// set_events brings fd's registration (side 0: cfd, 1: bfd) to want; 0 or
+// an errno.
+static int set_events(relay_loop *l, conn *c, int side, uint32_t want) {
+	uint32_t *cur = side ? &c->bev : &c->cev;
+	int fd = side ? c->bfd : c->cfd;
+	if (*cur == want) return 0;
+	struct epoll_event ev = {.events = want, .data.u64 = (uint64_t)(uintptr_t)c | (uint64_t)side};
+	int rc;
+	if (want == 0)
+		rc = epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	else if (*cur == 0)
+		rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+	else
+		rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+	if (rc < 0) return errno;
+	*cur = want;
+	return 0;
+}
+
+// reg registers what c's directions wait for. An fd that waits for nothing
+// leaves the set, so that a hang-up it reports cannot wake the loop in vain.
+static int reg(relay_loop *l, conn *c) {
+	int err = set_events(l, c, 0, ev_bits(want_in(&c->up), want_out(&c->down)));
+	if (err) return err;
+	return set_events(l, c, 1, ev_bits(want_in(&c->down), want_out(&c->up)));
+}
+
+// pump moves what it can of d without blocking; 0 or an errno. *moved is
+// set on progress.
+static int pump(dir *d, int *moved) {
+	const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+	for (int round = 0; round < PUMP_ROUNDS; round++) {
+		if (d->buffered > 0) {
+			ssize_t n = splice(d->pr, NULL, d->dst, NULL, d->buffered, flags);
+			if (n < 0) {
+				if (errno == EAGAIN) return 0;
+				if (errno == EINTR) continue;
+				return errno;
+			}
+			d->buffered -= (size_t)n;
+			d->moved += (uint64_t)n;
+			*moved = 1;
+			continue;
+		}
+		if (d->eof) return 0;
+		ssize_t n = splice(d->src, NULL, d->pw, NULL, PIPE_SIZE, flags);
+		if (n < 0) {
+			if (errno == EAGAIN) return 0;
+			if (errno == EINTR) continue;
+			return errno;
+		}
+		if (n == 0) {
+			// EOF with the pipe empty: pass it on now (a round bound must
+			// not leave the direction waiting for an event that will not
+			// come).
+			d->eof = d->done = 1;
+			*moved = 1;
+			if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return errno;
+			return 0;
+		}
+		d->buffered += (size_t)n;
+		*moved = 1;
+	}
+	return 0;
+}
+
+static void close_fds(conn *c) {
+	int fds[] = {c->cfd, c->bfd, c->up.pr, c->up.pw, c->down.pr, c->down.pw};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0) close(fds[i]);
+}
+
+// finish ends c: its fds leave the set and are closed, and it goes to the
+// grave, handed to Go after the current batch of events.
+static void finish(relay_loop *l, conn *c, int how, int err) {
+	if (c->finished) return;
+	c->finished = 1;
+	c->how = how;
+	c->err = err;
+	if (c->cev) epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->cfd, NULL);
+	if (c->bev) epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->bfd, NULL);
+	c->cev = c->bev = 0;
+	close_fds(c);
+	if (c->prev) c->prev->next = c->next;
+	else l->active = c->next;
+	if (c->next) c->next->prev = c->prev;
+	if (c->idle_ns > 0 && --l->nidle == 0) l->min_idle = 0;
+	c->prev = NULL;
+	c->next = l->grave;
+	l->grave = c;
+}
+
+// bury hands the connections finished in this batch to Go.
+static void bury(relay_loop *l) {
+	if (!l->grave) return;
+	conn *last = l->grave;
+	while (last->next) last = last->next;
+	pthread_mutex_lock(&l->mu);
+	last->next = l->done;
+	l->done = l->grave;
+	pthread_mutex_unlock(&l->mu);
+	l->grave = NULL;
+	wake_fd(l->donefd);
+}
+
+static void activate(relay_loop *l, conn *c, int64_t now) {
+	c->next = l->active;
+	c->prev = NULL;
+	if (l->active) l->active->prev = c;
+	l->active = c;
+	c->last_ns = now;
+	if (c->idle_ns > 0) {
+		if (l->nidle++ == 0 || c->idle_ns < l->min_idle) l->min_idle = c->idle_ns;
+	}
+	// Whatever arrived before the hand-over is read at the first wake-up
+	// (level-triggered).
+	int err = reg(l, c);
+	if (err) finish(l, c, RELAY_ERROR, err);
+}
+
+// commands takes the queued connections and flags; it returns 1 when the
+// loop is to stop.
+static int commands(relay_loop *l) {
+	drain_fd(l->wake);
+	pthread_mutex_lock(&l->mu);
+	conn *q = l->adds;
+	l->adds = l->adds_tail = NULL;
+	int close_all = l->close_all, stop = l->stop;
+	l->close_all = 0;
+	pthread_mutex_unlock(&l->mu);
+	int64_t now = now_ns();
+	while (q) {
+		conn *c = q;
+		q = q->next;
+		activate(l, c, now);
+	}
+	if (close_all || stop)
+		while (l->active) finish(l, l->active, RELAY_CLOSED, 0);
+	return stop;
+}
+
+// ready pumps the directions that fd (side 0: cfd, 1: bfd) takes part in.
+static int ready(conn *c, int side, uint32_t ev, int *moved) {
+	dir *in = side ? &c->down : &c->up;
+	dir *out = side ? &c->up : &c->down;
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		int err = pump(in, moved);
+		if (err) return err;
+	}
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) return pump(out, moved);
+	return 0;
+}
+
+static void close_idle(relay_loop *l, int64_t now) {
+	conn *c = l->active;
+	while (c) {
+		conn *next = c->next;
+		if (c->idle_ns > 0 && now - c->last_ns >= c->idle_ns) finish(l, c, RELAY_IDLE, 0);
+		c = next;
+	}
+}
+
+static void *loop_main(void *arg) {
+	relay_loop *l = arg;
+	// Signals are for Go's threads.
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	struct epoll_event evs[MAX_EVENTS];
+	int64_t last_scan = now_ns();
+	for (;;) {
+		int timeout = -1;
+		int64_t win = 0;
+		if (l->nidle > 0) {
+			win = idle_window(l->min_idle);
+			timeout = (int)(win / 1000000);
+		}
+		int n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno != EINTR) {
+				// Cannot happen with a valid epoll fd; do not spin.
+				struct timespec ts = {0, 10000000};
+				nanosleep(&ts, NULL);
+			}
+			n = 0;
+		}
+		int64_t now = 0;
+		int stop = 0;
+		for (int i = 0; i < n; i++) {
+			uint64_t data = evs[i].data.u64;
+			if (data == 0) {
+				stop = commands(l);
+				continue;
+			}
+			conn *c = (conn *)(uintptr_t)(data & ~(uint64_t)1);
+			if (c->finished) continue; // earlier in this batch
+			int moved = 0;
+			int err = ready(c, (int)(data & 1), evs[i].events, &moved);
+			if (err) {
+				finish(l, c, RELAY_ERROR, err);
+				continue;
+			}
+			if (c->up.done && c->down.done) {
+				finish(l, c, RELAY_EOF, 0);
+				continue;
+			}
+			if (moved && c->idle_ns > 0) {
+				if (!now) now = now_ns();
+				c->last_ns = now;
+			}
+			err = reg(l, c);
+			if (err) finish(l, c, RELAY_ERROR, err);
+		}
+		if (l->nidle > 0) {
+			int64_t t = now_ns();
+			if (t - last_scan >= win) {
+				last_scan = t;
+				close_idle(l, t);
+			}
+		}
+		bury(l);
+		if (stop) return NULL;
+	}
+}
+
+relay_loop *relay_start(void) {
+	relay_loop *l = calloc(1, sizeof *l);
+	if (!l) return NULL;
+	l->epfd = l->wake = l->donefd = -1;
+	int err = 0;
+	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (l->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		err = errno;
+		goto fail;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake, &ev) < 0) {
+		err = errno;
+		goto fail;
+	}
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	err = pthread_create(&l->thread, &attr, loop_main, l);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		pthread_mutex_destroy(&l->mu);
+		goto fail;
+	}
+	return l;
+fail:
+	if (l->epfd >= 0) close(l->epfd);
+	if (l->wake >= 0) close(l->wake);
+	if (l->donefd >= 0) close(l->donefd);
+	free(l);
+	errno = err;
+	return NULL;
+}
+
+int relay_done_fd(relay_loop *l) { return l->donefd; }
+
+static int open_pipe(dir *d) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) return errno;
+	d->pr = p[0];
+	d->pw = p[1];
+	// Best effort: an unprivileged user past pipe-user-pages-soft keeps
+	// the default size.
+	(void)fcntl(d->pw, F_SETPIPE_SZ, PIPE_SIZE);
+	return 0;
+}
+
+int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns) {
+	conn *c = calloc(1, sizeof *c);
+	if (!c) return -ENOMEM;
+	c->id = id;
+	c->cfd = cfd;
+	c->bfd = bfd;
+	c->idle_ns = idle_ns;
+	c->up = (dir){.src = cfd, .dst = bfd, .pr = -1, .pw = -1};
+	c->down = (dir){.src = bfd, .dst = cfd, .pr = -1, .pw = -1};
+	int err = open_pipe(&c->up);
+	if (!err) err = open_pipe(&c->down);
+	if (err) {
+		int fds[] = {c->up.pr, c->up.pw, c->down.pr, c->down.pw};
+		for (int i = 0; i < 4; i++)
+			if (fds[i] >= 0) close(fds[i]);
+		free(c);
+		return -err;
+	}
+	pthread_mutex_lock(&l->mu);
+	if (l->adds_tail) l->adds_tail->next = c;
+	else l->adds = c;
+	l->adds_tail = c;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+	return 0;
+}
+
+void relay_close_all(relay_loop *l) {
+	pthread_mutex_lock(&l->mu);
+	l->close_all = 1;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+}
+
+int relay_take_done(relay_loop *l, relay_result *out, int max) {
+	int n = 0;
+	pthread_mutex_lock(&l->mu);
+	while (n < max && l->done) {
+		conn *c = l->done;
+		l->done = c->next;
+		out[n++] = (relay_result){.id = c->id, .up = c->up.moved, .down = c->down.moved, .how = c->how, .err = c->err};
+		free(c);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+void relay_stop(relay_loop *l) {
+	pthread_mutex_lock(&l->mu);
+	l->stop = 1;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+	pthread_join(l->thread, NULL);
+}
+
+void relay_free(relay_loop *l) {
+	conn *c = l->done;
+	while (c) {
+		conn *next = c->next;
+		free(c);
+		c = next;
+	}
+	close(l->epfd);
+	close(l->wake);
+	close(l->donefd);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}

@@ -1,0 +1,205 @@
+//go:build linux && cgo
+
+package proxy
+
+/*
+#cgo CFLAGS: -O2 -Wall -Wextra -Wno-unused-parameter
+#cgo LDFLAGS: -lpthread
+#include <stdlib.h>
+#include "relay_linux.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The relay moves the bytes of stream connections once the proxy has
+// connected them: each loop is a thread outside the Go scheduler, blocked
+// in epoll_wait(2) over its connections and moving their bytes with
+// splice(2) through a pipe per direction (relay_linux.c), as
+// systemd-socket-proxyd does. A request/response exchange then costs one
+// wake-up of that thread and two splices per hop, with no goroutine
+// hand-off through Go's poller; and, unlike a goroutine blocked in
+// epoll_wait, the thread holds no P, so the rest of sockd runs on.
+
+// relayResult is how one connection ended.
+type relayResult struct {
+	up, down uint64 // bytes client -> backend, backend -> client
+	how      int    // relayEOF, relayIdle, relayError, relayClosed
+	err      error
+}
+
+const (
+	relayEOF    = C.RELAY_EOF
+	relayIdle   = C.RELAY_IDLE
+	relayError  = C.RELAY_ERROR
+	relayClosed = C.RELAY_CLOSED
+)
+
+type relay struct {
+	loops []*relayLoop
+	next  atomic.Uint32
+	ids   atomic.Uint64
+	wg    sync.WaitGroup // the collect goroutines
+}
+
+// relayLoop is one loop thread and the Go side of its done list.
+type relayLoop struct {
+	c    *C.relay_loop
+	done *os.File // a duplicate of the loop's done eventfd, in Go's poller
+
+	mu      sync.Mutex
+	waiting map[uint64]chan relayResult
+}
+
+// startRelay starts n loop threads. stop ends them.
+func startRelay(n int) (*relay, error) {
+	r := &relay{}
+	for i := 0; i < n; i++ {
+		cl, err := C.relay_start()
+		if cl == nil {
+			r.stop()
+			return nil, fmt.Errorf("relay thread: %w", err)
+		}
+		dup, err := unix.FcntlInt(uintptr(C.relay_done_fd(cl)), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			if err = unix.SetNonblock(dup, true); err != nil {
+				unix.Close(dup)
+			}
+		}
+		if err != nil {
+			C.relay_stop(cl)
+			C.relay_free(cl)
+			r.stop()
+			return nil, fmt.Errorf("relay done fd: %w", err)
+		}
+		l := &relayLoop{c: cl, done: os.NewFile(uintptr(dup), "relay-done"), waiting: map[uint64]chan relayResult{}}
+		r.loops = append(r.loops, l)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			l.collect()
+		}()
+	}
+	return r, nil
+}
+
+// stop ends the loops, closing any connection they still have (the Server
+// has waited for its connections before), and their collect goroutines.
+func (r *relay) stop() {
+	for _, l := range r.loops {
+		C.relay_stop(l.c)
+		l.done.Close()
+	}
+	r.wg.Wait() // no relay_take_done runs from here on
+	for _, l := range r.loops {
+		C.relay_free(l.c)
+	}
+	r.loops = nil
+}
+
+// collect hands each finished connection's result to the goroutine waiting
+// for it, until the done fd is closed.
+func (l *relayLoop) collect() {
+	var b [8]byte
+	var res [64]C.relay_result
+	for {
+		_, err := l.done.Read(b[:])
+		if err != nil {
+			return
+		}
+		for {
+			n := int(C.relay_take_done(l.c, &res[0], C.int(len(res))))
+			for _, r := range res[:n] {
+				rr := relayResult{up: uint64(r.up), down: uint64(r.down), how: int(r.how)}
+				if r.err != 0 {
+					rr.err = syscall.Errno(r.err)
+				}
+				l.mu.Lock()
+				ch := l.waiting[uint64(r.id)]
+				delete(l.waiting, uint64(r.id))
+				l.mu.Unlock()
+				if ch != nil {
+					ch <- rr
+				}
+			}
+			if n < len(res) {
+				break
+			}
+		}
+	}
+}
+
+// forward moves the bytes of f on a loop until both directions ended (each
+// EOF passed on as a shutdown of the write side), one failed, nothing moved
+// for idle (when idle > 0), or f.closeBoth was called. It returns false,
+// having done nothing, when the connections could not be handed over (the
+// caller then copies with goroutines).
+func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
+	cfd, err := takeFd(f.client)
+	if err != nil {
+		return relayResult{}, false
+	}
+	bfd, err := takeFd(f.backend)
+	if err != nil {
+		unix.Close(cfd)
+		return relayResult{}, false
+	}
+	l := r.loops[int(r.next.Add(1))%len(r.loops)]
+	id := r.ids.Add(1)
+	ch := make(chan relayResult, 1)
+	l.mu.Lock()
+	l.waiting[id] = ch
+	l.mu.Unlock()
+	handed, closed := f.handOver(func() bool {
+		return C.relay_add(l.c, C.uint64_t(id), C.int(cfd), C.int(bfd), C.int64_t(idle)) == 0
+	}, func() { C.relay_close_all(l.c) })
+	if !handed {
+		l.mu.Lock()
+		delete(l.waiting, id)
+		l.mu.Unlock()
+		unix.Close(cfd)
+		unix.Close(bfd)
+		if closed {
+			return relayResult{how: relayClosed}, true
+		}
+		return relayResult{}, false
+	}
+	return <-ch, true
+}
+
+// takeFd returns a non-blocking duplicate of a stream socket's fd.
+func takeFd(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%T has no file descriptor", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return -1, err
+	}
+	return nfd, nil
+}

@@ -1,0 +1,44 @@
+// The relay: threads outside the Go scheduler that move the bytes of proxied
+// stream connections with splice(2). See relay_linux.go.
+#ifndef SOCKD_RELAY_LINUX_H
+#define SOCKD_RELAY_LINUX_H
+
+#include <stdint.h>
+
+typedef struct relay_loop relay_loop;
+
+// How a connection ended.
+enum {
+	RELAY_EOF = 0,    // both directions reached EOF and passed it on
+	RELAY_IDLE = 1,   // nothing moved for the idle timeout
+	RELAY_ERROR = 2,  // a socket failed (err holds the errno)
+	RELAY_CLOSED = 3, // relay_close_all
+};
+
+typedef struct relay_result {
+	uint64_t id;
+	uint64_t up, down; // bytes client -> backend, backend -> client
+	int32_t how;
+	int32_t err;
+} relay_result;
+
+// relay_start starts a loop thread; NULL with errno set on failure.
+relay_loop *relay_start(void);
+// relay_done_fd is an eventfd that becomes readable when results wait.
+int relay_done_fd(relay_loop *l);
+// relay_add hands a connection to the loop: both fds (non-blocking) are the
+// loop's from then on, closed by it when the connection ends. It returns 0,
+// or -errno having taken nothing.
+int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns);
+// relay_close_all ends every connection the loop has (queued ones too).
+void relay_close_all(relay_loop *l);
+// relay_take_done copies up to max results out; returns how many.
+int relay_take_done(relay_loop *l, relay_result *out, int max);
+// relay_stop ends the thread, closing any connection left (their results
+// go to the done list).
+void relay_stop(relay_loop *l);
+// relay_free closes the loop's fds and frees it, results not taken too. No
+// other relay_ call on l may run or follow.
+void relay_free(relay_loop *l);
+
+#endif

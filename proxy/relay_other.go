@@ -1,0 +1,33 @@
+//go:build !linux || !cgo
+
+package proxy
+
+import (
+	"errors"
+	"time"
+)
+
+// relay is Linux-only (it needs splice(2) and cgo); elsewhere the proxy
+// copies with a goroutine per direction.
+type relay struct{}
+
+type relayResult struct {
+	up, down uint64
+	how      int
+	err      error
+}
+
+const (
+	relayEOF = iota
+	relayIdle
+	relayError
+	relayClosed
+)
+
+func startRelay(n int) (*relay, error) { return nil, errors.New("no relay on this platform") }
+
+func (r *relay) stop() {}
+
+func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
+	return relayResult{}, false
+}
