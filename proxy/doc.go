@@ -14,8 +14,13 @@
 //     shuts down its write side and then reads gets the whole reply.
 //   - UDP is proxied per client flow (systemd#5196).
 //   - Per-connection idle timeout (systemd#23320).
-//   - Bytes move with splice(2) through Go's io.Copy between *net.TCPConn and
-//     *net.UnixConn, with Go's 1 MiB pipes; no fixed small buffer (systemd#40679).
+//   - Bytes move with splice(2) through a 1 MiB pipe per direction; no fixed
+//     small buffer (systemd#40679). On Linux with cgo a connection, once
+//     connected, is handed to the relay (relay_linux.c): C threads outside
+//     the Go scheduler, each blocked in epoll_wait over its connections, as
+//     systemd-socket-proxyd's loop is. Elsewhere, or when a connection cannot
+//     be handed over, a goroutine per direction copies with io.Copy (which
+//     splices between *net.TCPConn and *net.UnixConn).
 //   - PROXY protocol v1 and v2 headers carry the client address (systemd#40033).
 //   - MaxConns stops accepting (clients wait in the kernel backlog) instead of
 //     accepting and closing.
