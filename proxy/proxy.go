@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,9 +121,10 @@ type Server struct {
 	notifyPath string
 	notifyConn *net.UnixConn
 
-	ctx   context.Context // Run's context
-	wg    sync.WaitGroup
-	relay *relay // the stream relay while Run runs; nil: goroutine copies
+	ctx         context.Context // Run's context
+	wg          sync.WaitGroup
+	relay       *relay // the stream relay, started at the first connection; under mu
+	relayFailed bool   // it could not be started: goroutine copies; under mu
 
 	relayed atomic.Uint64 // connections the relay forwarded (for tests)
 
@@ -228,14 +228,6 @@ func (s *Server) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.readNotify()
 	}
-	if len(s.lns) > 0 && useRelay {
-		if r, err := startRelay(runtime.GOMAXPROCS(0)); err == nil {
-			s.relay = r
-			defer r.stop() // after s.wg.Wait below: no connection is left
-		} else {
-			s.log.Debug("no relay; copying with goroutines", zap.Error(err))
-		}
-	}
 	for _, ln := range s.lns {
 		s.wg.Add(1)
 		go s.acceptLoop(ctx, ln)
@@ -264,6 +256,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.notifyConn.Close()
 	}
 	s.wg.Wait()
+	if s.relay != nil { // no connection is left on it
+		s.relay.stop()
+		s.relay = nil
+	}
 	if s.notifyDir != "" {
 		os.RemoveAll(s.notifyDir)
 	}

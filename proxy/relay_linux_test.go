@@ -35,6 +35,12 @@ func TestRelayForwards(t *testing.T) {
 				be.Network, be.Addr = "unix", t.TempDir()+"/backend.sock"
 			}
 			h := startProxy(t, "tcp", Config{Backend: be.Addr}, be)
+			h.srv.mu.Lock()
+			started := h.srv.relay != nil
+			h.srv.mu.Unlock()
+			if started {
+				t.Fatal("relay threads started before the first connection")
+			}
 			const conns, rounds = 40, 25
 			errs := make(chan error, conns)
 			for i := 0; i < conns; i++ {

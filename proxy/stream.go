@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,12 +238,31 @@ func (f *fwd) idleFor() time.Duration {
 // elsewhere.
 var useRelay = true
 
+// getRelay returns the Server's relay, starting it at the first call (an
+// idle proxy job holds no threads); nil when there is none.
+func (s *Server) getRelay() *relay {
+	if !useRelay {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.relay == nil && !s.relayFailed && !s.closing {
+		r, err := startRelay(runtime.GOMAXPROCS(0))
+		if err != nil {
+			s.relayFailed = true
+			s.log.Info("no relay; copying with goroutines", zap.Error(err))
+		}
+		s.relay = r
+	}
+	return s.relay
+}
+
 // forward copies both directions until both reached EOF (each EOF is passed
 // on as a shutdown of the write side) or one failed: on the relay where
 // there is one (Linux), else with a goroutine per direction.
 func (s *Server) forward(f *fwd) {
-	if s.relay != nil {
-		if r, ok := s.relay.forward(f, s.cfg.IdleTimeout); ok {
+	if rl := s.getRelay(); rl != nil {
+		if r, ok := rl.forward(f, s.cfg.IdleTimeout); ok {
 			s.relayed.Add(1)
 			s.toBackend.Add(r.up)
 			s.toClient.Add(r.down)
