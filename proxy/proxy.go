@@ -127,6 +127,7 @@ type Server struct {
 	relayFailed bool   // it could not be started: goroutine copies; under mu
 
 	relayed atomic.Uint64 // connections the relay forwarded (for tests)
+	noRelay bool          // copy with goroutines (for benchmarks)
 
 	accepted, flowsCreated, toBackend, toClient, failures, idleClosed, starts, stops atomic.Uint64
 	active, nflows                                                                   atomic.Int64

@@ -219,8 +219,15 @@ static void activate(relay_loop *l, conn *c, int64_t now) {
 	if (c->idle_ns > 0) {
 		if (l->nidle++ == 0 || c->idle_ns < l->min_idle) l->min_idle = c->idle_ns;
 	}
-	// Whatever arrived before the hand-over is read at the first wake-up
-	// (level-triggered).
+	if (c->err) { // from relay_add's first pump
+		finish(l, c, RELAY_ERROR, c->err);
+		return;
+	}
+	if (c->up.done && c->down.done) {
+		finish(l, c, RELAY_EOF, 0);
+		return;
+	}
+	// Whatever arrived since is read at the first wake-up (level-triggered).
 	int err = reg(l, c);
 	if (err) finish(l, c, RELAY_ERROR, err);
 }
@@ -397,6 +404,13 @@ int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns) {
 		free(c);
 		return -err;
 	}
+	// Move what has arrived already (typically the client's first request)
+	// here, before the loop's thread wakes up for the new connection: that
+	// wake-up then overlaps the backend's work instead of delaying it. The
+	// connection is not the loop's yet, so this thread may touch it.
+	int moved = 0;
+	c->err = pump(&c->up, &moved);
+	if (!c->err) c->err = pump(&c->down, &moved);
 	pthread_mutex_lock(&l->mu);
 	if (l->adds_tail) l->adds_tail->next = c;
 	else l->adds = c;

@@ -241,7 +241,7 @@ var useRelay = true
 // getRelay returns the Server's relay, starting it at the first call (an
 // idle proxy job holds no threads); nil when there is none.
 func (s *Server) getRelay() *relay {
-	if !useRelay {
+	if !useRelay || s.noRelay {
 		return nil
 	}
 	s.mu.Lock()
