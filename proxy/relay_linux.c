@@ -5,8 +5,11 @@
 // the done list, signalled on an eventfd that Go's poller watches.
 //
 // Ownership: a conn belongs to the loop thread from relay_add until it is on
-// the done list; relay_take_done (a Go thread) frees it. Only the mutex
-// protects what both sides touch (the add queue, the flags, the done list).
+// the done list; after relay_take_done it is Go's, which frees it with
+// relay_release. The mutex protects what both sides touch: the add queue,
+// the close queue (and a conn's close fields), the stop flag, the done
+// list. Closes are processed with the mutex held, so that relay_release can
+// take a conn off the close queue before freeing it.
 #define _GNU_SOURCE
 #include "relay_linux.h"
 
@@ -39,16 +42,20 @@ typedef struct dir {
 	int done;         // EOF passed on: dst's write side shut down
 } dir;
 
-typedef struct conn {
+typedef struct relay_conn conn;
+struct relay_conn {
 	uint64_t id;
 	int cfd, bfd;
 	dir up, down; // client -> backend, backend -> client
 	int64_t idle_ns, last_ns;
 	uint32_t cev, bev; // events registered for cfd and bfd (0: none)
-	int finished;
+	int activated, finished;
 	int32_t how, err;
-	struct conn *prev, *next; // the active list, or a queue
-} conn;
+	conn *prev, *next; // the active list, the add queue, the grave or the done list
+	// under the loop's mutex:
+	conn *close_next; // the close queue
+	int close_queued, close_req;
+};
 
 struct relay_loop {
 	int epfd, wake, donefd;
@@ -56,8 +63,9 @@ struct relay_loop {
 	pthread_mutex_t mu;
 	// under mu:
 	conn *adds, *adds_tail;
+	conn *closes;
 	conn *done;
-	int close_all, stop;
+	int stop;
 	// loop thread only:
 	conn *active;
 	conn *grave; // finished during this batch of events
@@ -162,7 +170,7 @@ static int pump(dir *d, int *moved) {
 			// come).
 			d->eof = d->done = 1;
 			*moved = 1;
-			if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return errno;
+			if (shutdown(d->dst, SHUT_WR) < 0) return errno; // as copyDir: end both
 			return 0;
 		}
 		d->buffered += (size_t)n;
@@ -211,6 +219,7 @@ static void bury(relay_loop *l) {
 }
 
 static void activate(relay_loop *l, conn *c, int64_t now) {
+	c->activated = 1;
 	c->next = l->active;
 	c->prev = NULL;
 	if (l->active) l->active->prev = c;
@@ -218,6 +227,13 @@ static void activate(relay_loop *l, conn *c, int64_t now) {
 	c->last_ns = now;
 	if (c->idle_ns > 0) {
 		if (l->nidle++ == 0 || c->idle_ns < l->min_idle) l->min_idle = c->idle_ns;
+	}
+	pthread_mutex_lock(&l->mu);
+	int close_req = c->close_req;
+	pthread_mutex_unlock(&l->mu);
+	if (close_req) {
+		finish(l, c, RELAY_CLOSED, 0);
+		return;
 	}
 	if (c->err) { // from relay_add's first pump
 		finish(l, c, RELAY_ERROR, c->err);
@@ -232,15 +248,13 @@ static void activate(relay_loop *l, conn *c, int64_t now) {
 	if (err) finish(l, c, RELAY_ERROR, err);
 }
 
-// commands takes the queued connections and flags; it returns 1 when the
-// loop is to stop.
+// commands takes the queued connections, closes and the stop flag; it
+// returns 1 when the loop is to stop.
 static int commands(relay_loop *l) {
 	drain_fd(l->wake);
 	pthread_mutex_lock(&l->mu);
 	conn *q = l->adds;
 	l->adds = l->adds_tail = NULL;
-	int close_all = l->close_all, stop = l->stop;
-	l->close_all = 0;
 	pthread_mutex_unlock(&l->mu);
 	int64_t now = now_ns();
 	while (q) {
@@ -248,7 +262,20 @@ static int commands(relay_loop *l) {
 		q = q->next;
 		activate(l, c, now);
 	}
-	if (close_all || stop)
+	pthread_mutex_lock(&l->mu);
+	for (conn *c = l->closes, *next; c; c = next) {
+		next = c->close_next;
+		c->close_next = NULL;
+		c->close_queued = 0;
+		if (!c->activated)
+			c->close_req = 1; // added after the queue was taken: activate closes it
+		else if (!c->finished)
+			finish(l, c, RELAY_CLOSED, 0);
+	}
+	l->closes = NULL;
+	int stop = l->stop;
+	pthread_mutex_unlock(&l->mu);
+	if (stop)
 		while (l->active) finish(l, l->active, RELAY_CLOSED, 0);
 	return stop;
 }
@@ -276,10 +303,6 @@ static void close_idle(relay_loop *l, int64_t now) {
 
 static void *loop_main(void *arg) {
 	relay_loop *l = arg;
-	// Signals are for Go's threads.
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct epoll_event evs[MAX_EVENTS];
 	int64_t last_scan = now_ns();
 	for (;;) {
@@ -287,7 +310,8 @@ static void *loop_main(void *arg) {
 		int64_t win = 0;
 		if (l->nidle > 0) {
 			win = idle_window(l->min_idle);
-			timeout = (int)(win / 1000000);
+			int64_t left = last_scan + win - now_ns();
+			timeout = left > 0 ? (int)((left + 999999) / 1000000) : 0;
 		}
 		int n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0) {
@@ -357,7 +381,13 @@ relay_loop *relay_start(void) {
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 << 10);
+	// The thread starts with every signal blocked: signals are for Go's
+	// threads.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(&l->thread, &attr, loop_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err) {
 		pthread_mutex_destroy(&l->mu);
@@ -380,13 +410,14 @@ static int open_pipe(dir *d) {
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) return errno;
 	d->pr = p[0];
 	d->pw = p[1];
-	// Best effort: an unprivileged user past pipe-user-pages-soft keeps
-	// the default size.
+	// Best effort: past pipe-user-pages-soft (an unprivileged user with
+	// many pipes open) the kernel refuses, and new pipes of that user get
+	// 2 pages (Go's own splice pipes fare the same).
 	(void)fcntl(d->pw, F_SETPIPE_SZ, PIPE_SIZE);
 	return 0;
 }
 
-int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns) {
+int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns, relay_conn **out) {
 	conn *c = calloc(1, sizeof *c);
 	if (!c) return -ENOMEM;
 	c->id = id;
@@ -417,14 +448,31 @@ int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns) {
 	l->adds_tail = c;
 	pthread_mutex_unlock(&l->mu);
 	wake_fd(l->wake);
+	*out = c;
 	return 0;
 }
 
-void relay_close_all(relay_loop *l) {
+void relay_close(relay_loop *l, relay_conn *c) {
 	pthread_mutex_lock(&l->mu);
-	l->close_all = 1;
+	int queue = !c->close_queued;
+	if (queue) {
+		c->close_queued = 1;
+		c->close_next = l->closes;
+		l->closes = c;
+	}
 	pthread_mutex_unlock(&l->mu);
-	wake_fd(l->wake);
+	if (queue) wake_fd(l->wake);
+}
+
+void relay_release(relay_loop *l, relay_conn *c) {
+	pthread_mutex_lock(&l->mu);
+	if (c->close_queued) {
+		conn **pp = &l->closes;
+		while (*pp != c) pp = &(*pp)->close_next;
+		*pp = c->close_next;
+	}
+	pthread_mutex_unlock(&l->mu);
+	free(c);
 }
 
 int relay_take_done(relay_loop *l, relay_result *out, int max) {
@@ -434,7 +482,6 @@ int relay_take_done(relay_loop *l, relay_result *out, int max) {
 		conn *c = l->done;
 		l->done = c->next;
 		out[n++] = (relay_result){.id = c->id, .up = c->up.moved, .down = c->down.moved, .how = c->how, .err = c->err};
-		free(c);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return n;

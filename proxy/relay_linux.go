@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,13 +44,19 @@ const (
 	relayIdle   = C.RELAY_IDLE
 	relayError  = C.RELAY_ERROR
 	relayClosed = C.RELAY_CLOSED
+	// relayNotHanded: f was closed before the hand-over; nothing was done.
+	relayNotHanded = -1
 )
 
 type relay struct {
+	log   *zap.Logger
 	loops []*relayLoop
 	next  atomic.Uint32
 	ids   atomic.Uint64
 	wg    sync.WaitGroup // the collect goroutines
+
+	addFailures atomic.Uint64
+	addLogged   atomic.Int64 // unix nanoseconds of the last failure logged
 }
 
 // relayLoop is one loop thread and the Go side of its done list.
@@ -62,8 +69,8 @@ type relayLoop struct {
 }
 
 // startRelay starts n loop threads. stop ends them.
-func startRelay(n int) (*relay, error) {
-	r := &relay{}
+func startRelay(n int, log *zap.Logger) (*relay, error) {
+	r := &relay{log: log}
 	for i := 0; i < n; i++ {
 		cl, err := C.relay_start()
 		if cl == nil {
@@ -154,15 +161,21 @@ func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
 		unix.Close(cfd)
 		return relayResult{}, false
 	}
-	l := r.loops[int(r.next.Add(1))%len(r.loops)]
+	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
 	id := r.ids.Add(1)
 	ch := make(chan relayResult, 1)
 	l.mu.Lock()
 	l.waiting[id] = ch
 	l.mu.Unlock()
+	var c *C.relay_conn
+	var addErr error
 	handed, closed := f.handOver(func() bool {
-		return C.relay_add(l.c, C.uint64_t(id), C.int(cfd), C.int(bfd), C.int64_t(idle)) == 0
-	}, func() { C.relay_close_all(l.c) })
+		if rc := C.relay_add(l.c, C.uint64_t(id), C.int(cfd), C.int(bfd), C.int64_t(idle), &c); rc != 0 {
+			addErr = syscall.Errno(-rc)
+			return false
+		}
+		return true
+	}, func() { C.relay_close(l.c, c) })
 	if !handed {
 		l.mu.Lock()
 		delete(l.waiting, id)
@@ -170,11 +183,32 @@ func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
 		unix.Close(cfd)
 		unix.Close(bfd)
 		if closed {
-			return relayResult{how: relayClosed}, true
+			return relayResult{how: relayNotHanded}, true
 		}
+		r.logAddError(addErr)
 		return relayResult{}, false
 	}
-	return <-ch, true
+	res := <-ch
+	// From here on closeBoth does not call relay_close: c can go.
+	f.mu.Lock()
+	f.closed, f.stop = true, nil
+	f.mu.Unlock()
+	C.relay_release(l.c, c)
+	return res, true
+}
+
+// logAddError logs a failed hand-over (no fds left for the pipes, say) at
+// most every 10 s, with how many failed meanwhile; those connections are
+// copied with goroutines.
+func (r *relay) logAddError(err error) {
+	n := r.addFailures.Add(1)
+	now := time.Now().UnixNano()
+	last := r.addLogged.Load()
+	if now-last < int64(10*time.Second) || !r.addLogged.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn("proxy relay: cannot take a connection over; copying it with goroutines",
+		zap.Error(err), zap.Uint64("failures_so_far", n))
 }
 
 // takeFd returns a non-blocking duplicate of a stream socket's fd.

@@ -6,13 +6,14 @@
 #include <stdint.h>
 
 typedef struct relay_loop relay_loop;
+typedef struct relay_conn relay_conn;
 
 // How a connection ended.
 enum {
 	RELAY_EOF = 0,    // both directions reached EOF and passed it on
 	RELAY_IDLE = 1,   // nothing moved for the idle timeout
 	RELAY_ERROR = 2,  // a socket failed (err holds the errno)
-	RELAY_CLOSED = 3, // relay_close_all
+	RELAY_CLOSED = 3, // relay_close, or the loop stopped
 };
 
 typedef struct relay_result {
@@ -27,13 +28,17 @@ relay_loop *relay_start(void);
 // relay_done_fd is an eventfd that becomes readable when results wait.
 int relay_done_fd(relay_loop *l);
 // relay_add hands a connection to the loop: both fds (non-blocking) are the
-// loop's from then on, closed by it when the connection ends. It returns 0,
-// or -errno having taken nothing.
-int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns);
-// relay_close_all ends every connection the loop has (queued ones too).
-void relay_close_all(relay_loop *l);
-// relay_take_done copies up to max results out; returns how many.
+// loop's from then on, closed by it when the connection ends. It returns 0
+// and the connection's handle in *out, or -errno having taken nothing.
+int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns, relay_conn **out);
+// relay_close ends c (result RELAY_CLOSED) unless it has ended already.
+// Not after relay_release.
+void relay_close(relay_loop *l, relay_conn *c);
+// relay_take_done copies up to max results of ended connections out;
+// returns how many. Each connection is then to be freed with relay_release.
 int relay_take_done(relay_loop *l, relay_result *out, int max);
+// relay_release frees a connection whose result was taken.
+void relay_release(relay_loop *l, relay_conn *c);
 // relay_stop ends the thread, closing any connection left (their results
 // go to the done list).
 void relay_stop(relay_loop *l);

@@ -96,3 +96,57 @@ func TestRelayForwards(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayCloseOne: closing one relayed connection (what Run does to each
+// at shutdown) ends that one only; the others on the same loops go on.
+func TestRelayCloseOne(t *testing.T) {
+	be := &fakeBackend{Network: "tcp", Addr: freeAddr(t, "tcp"), Handle: echo}
+	h := startProxy(t, "tcp", Config{Backend: be.Addr}, be)
+	const n = 8
+	clients := make(map[string]net.Conn)
+	buf := make([]byte, 2)
+	for i := 0; i < n; i++ {
+		c := dial(t, "tcp", h.addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		clients[c.LocalAddr().String()] = c
+	}
+	if !waitFor(5*time.Second, func() bool { return h.srv.Stats().Active == n }) {
+		t.Fatalf("active %d, want %d", h.srv.Stats().Active, n)
+	}
+	h.srv.mu.Lock()
+	var victim *fwd
+	for f := range h.srv.conns {
+		victim = f
+		break
+	}
+	h.srv.mu.Unlock()
+	victim.closeBoth()
+	gone := victim.client.RemoteAddr().String()
+	for addr, c := range clients {
+		if addr == gone {
+			if k, err := c.Read(buf); k != 0 || err != io.EOF {
+				t.Errorf("closed connection: read %d, %v; want EOF", k, err)
+			}
+			continue
+		}
+		if _, err := c.Write([]byte("ok")); err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok" {
+			t.Fatalf("%s after another connection was closed: %q, %v", addr, buf, err)
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return h.srv.Stats().Active == n-1 }) {
+		t.Fatalf("active %d, want %d", h.srv.Stats().Active, n-1)
+	}
+	if got := h.srv.relayed.Load(); got != 1 {
+		t.Errorf("relay finished %d connections, want the closed one", got)
+	}
+}

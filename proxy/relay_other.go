@@ -5,6 +5,8 @@ package proxy
 import (
 	"errors"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // relay is Linux-only (it needs splice(2) and cgo); elsewhere the proxy
@@ -22,9 +24,12 @@ const (
 	relayIdle
 	relayError
 	relayClosed
+	relayNotHanded = -1
 )
 
-func startRelay(n int) (*relay, error) { return nil, errors.New("no relay on this platform") }
+func startRelay(n int, log *zap.Logger) (*relay, error) {
+	return nil, errors.New("no relay on this platform")
+}
 
 func (r *relay) stop() {}
 

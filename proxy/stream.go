@@ -238,8 +238,9 @@ func (f *fwd) idleFor() time.Duration {
 // elsewhere.
 var useRelay = true
 
-// getRelay returns the Server's relay, starting it at the first call (an
-// idle proxy job holds no threads); nil when there is none.
+// getRelay returns the Server's relay, starting it at the first call (a
+// proxy job that was never used holds no threads; once started, they stay
+// until Run returns); nil when there is none.
 func (s *Server) getRelay() *relay {
 	if !useRelay || s.noRelay {
 		return nil
@@ -247,7 +248,7 @@ func (s *Server) getRelay() *relay {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.relay == nil && !s.relayFailed && !s.closing {
-		r, err := startRelay(runtime.GOMAXPROCS(0))
+		r, err := startRelay(runtime.GOMAXPROCS(0), s.log)
 		if err != nil {
 			s.relayFailed = true
 			s.log.Info("no relay; copying with goroutines", zap.Error(err))
@@ -263,7 +264,9 @@ func (s *Server) getRelay() *relay {
 func (s *Server) forward(f *fwd) {
 	if rl := s.getRelay(); rl != nil {
 		if r, ok := rl.forward(f, s.cfg.IdleTimeout); ok {
-			s.relayed.Add(1)
+			if r.how != relayNotHanded {
+				s.relayed.Add(1)
+			}
 			s.toBackend.Add(r.up)
 			s.toClient.Add(r.down)
 			if r.how == relayIdle {
@@ -272,9 +275,6 @@ func (s *Server) forward(f *fwd) {
 			if r.err != nil {
 				s.log.Debug("forward", zap.Error(r.err))
 			}
-			f.mu.Lock()
-			f.closed = true
-			f.mu.Unlock()
 			return
 		}
 	}
