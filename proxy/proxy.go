@@ -123,7 +123,7 @@ type Server struct {
 
 	ctx         context.Context // Run's context
 	wg          sync.WaitGroup
-	relay       *relay // the stream relay, started at the first connection; under mu
+	relay       *relay // the shared relay, held from the first connection; under mu
 	relayFailed bool   // it could not be started: goroutine copies; under mu
 
 	relayed atomic.Uint64 // connections the relay forwarded (for tests)
@@ -257,8 +257,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.notifyConn.Close()
 	}
 	s.wg.Wait()
-	if s.relay != nil { // no connection is left on it
-		s.relay.stop()
+	if s.relay != nil { // none of this Server's connections is left on it
+		releaseRelay()
 		s.relay = nil
 	}
 	if s.notifyDir != "" {

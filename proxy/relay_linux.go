@@ -49,7 +49,6 @@ const (
 )
 
 type relay struct {
-	log   *zap.Logger
 	loops []*relayLoop
 	next  atomic.Uint32
 	ids   atomic.Uint64
@@ -69,8 +68,8 @@ type relayLoop struct {
 }
 
 // startRelay starts n loop threads. stop ends them.
-func startRelay(n int, log *zap.Logger) (*relay, error) {
-	r := &relay{log: log}
+func startRelay(n int) (*relay, error) {
+	r := &relay{}
 	for i := 0; i < n; i++ {
 		cl, err := C.relay_start()
 		if cl == nil {
@@ -151,7 +150,7 @@ func (l *relayLoop) collect() {
 // for idle (when idle > 0), or f.closeBoth was called. It returns false,
 // having done nothing, when the connections could not be handed over (the
 // caller then copies with goroutines).
-func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
+func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResult, bool) {
 	cfd, err := takeFd(f.client)
 	if err != nil {
 		return relayResult{}, false
@@ -185,7 +184,7 @@ func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
 		if closed {
 			return relayResult{how: relayNotHanded}, true
 		}
-		r.logAddError(addErr)
+		r.logAddError(log, addErr)
 		return relayResult{}, false
 	}
 	res := <-ch
@@ -200,14 +199,14 @@ func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
 // logAddError logs a failed hand-over (no fds left for the pipes, say) at
 // most every 10 s, with how many failed meanwhile; those connections are
 // copied with goroutines.
-func (r *relay) logAddError(err error) {
+func (r *relay) logAddError(log *zap.Logger, err error) {
 	n := r.addFailures.Add(1)
 	now := time.Now().UnixNano()
 	last := r.addLogged.Load()
 	if now-last < int64(10*time.Second) || !r.addLogged.CompareAndSwap(last, now) {
 		return
 	}
-	r.log.Warn("proxy relay: cannot take a connection over; copying it with goroutines",
+	log.Warn("proxy relay: cannot take a connection over; copying it with goroutines",
 		zap.Error(err), zap.Uint64("failures_so_far", n))
 }
 

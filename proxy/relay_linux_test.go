@@ -150,3 +150,41 @@ func TestRelayCloseOne(t *testing.T) {
 		t.Errorf("relay finished %d connections, want the closed one", got)
 	}
 }
+
+// TestRelayShared: proxy jobs share one relay (one thread per CPU in all),
+// held while some Server has used it.
+func TestRelayShared(t *testing.T) {
+	var hs []*harness
+	for i := 0; i < 2; i++ {
+		be := &fakeBackend{Network: "tcp", Addr: freeAddr(t, "tcp"), Handle: echo}
+		h := startProxy(t, "tcp", Config{Backend: be.Addr}, be)
+		c := dial(t, "tcp", h.addr)
+		defer c.Close()
+		if got, err := request(t, c, "x", 5*time.Second); err != nil || got != "x" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+		hs = append(hs, h)
+	}
+	relayOf := func(h *harness) *relay {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		return h.srv.relay
+	}
+	if relayOf(hs[0]) == nil || relayOf(hs[0]) != relayOf(hs[1]) {
+		t.Fatalf("relays %p and %p, want one shared", relayOf(hs[0]), relayOf(hs[1]))
+	}
+	hs[0].stop()
+	sharedRelay.mu.Lock()
+	refs, r := sharedRelay.refs, sharedRelay.r
+	sharedRelay.mu.Unlock()
+	if refs != 1 || r == nil {
+		t.Fatalf("after one Server stopped: %d references, relay %p; want 1 and the relay", refs, r)
+	}
+	hs[1].stop()
+	sharedRelay.mu.Lock()
+	refs, r = sharedRelay.refs, sharedRelay.r
+	sharedRelay.mu.Unlock()
+	if refs != 0 || r != nil {
+		t.Fatalf("after both stopped: %d references, relay %p; want none", refs, r)
+	}
+}

@@ -27,12 +27,12 @@ const (
 	relayNotHanded = -1
 )
 
-func startRelay(n int, log *zap.Logger) (*relay, error) {
+func startRelay(n int) (*relay, error) {
 	return nil, errors.New("no relay on this platform")
 }
 
 func (r *relay) stop() {}
 
-func (r *relay) forward(f *fwd, idle time.Duration) (relayResult, bool) {
+func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResult, bool) {
 	return relayResult{}, false
 }

@@ -238,9 +238,9 @@ func (f *fwd) idleFor() time.Duration {
 // elsewhere.
 var useRelay = true
 
-// getRelay returns the Server's relay, starting it at the first call (a
-// proxy job that was never used holds no threads; once started, they stay
-// until Run returns); nil when there is none.
+// getRelay returns the relay this Server holds, taking a reference to the
+// shared one at the first call: a proxy job that was never used holds no
+// threads. Run lets go of it when it returns. nil when there is none.
 func (s *Server) getRelay() *relay {
 	if !useRelay || s.noRelay {
 		return nil
@@ -248,7 +248,7 @@ func (s *Server) getRelay() *relay {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.relay == nil && !s.relayFailed && !s.closing {
-		r, err := startRelay(runtime.GOMAXPROCS(0), s.log)
+		r, err := acquireRelay()
 		if err != nil {
 			s.relayFailed = true
 			s.log.Info("no relay; copying with goroutines", zap.Error(err))
@@ -258,12 +258,44 @@ func (s *Server) getRelay() *relay {
 	return s.relay
 }
 
+// The relay is shared by every Server of the process: its threads (one per
+// CPU) exist while some Server holds it.
+var sharedRelay struct {
+	mu   sync.Mutex
+	r    *relay
+	refs int
+}
+
+func acquireRelay() (*relay, error) {
+	sharedRelay.mu.Lock()
+	defer sharedRelay.mu.Unlock()
+	if sharedRelay.r == nil {
+		r, err := startRelay(runtime.GOMAXPROCS(0))
+		if err != nil {
+			return nil, err
+		}
+		sharedRelay.r = r
+	}
+	sharedRelay.refs++
+	return sharedRelay.r, nil
+}
+
+// releaseRelay lets go of a reference; the last one stops the threads.
+func releaseRelay() {
+	sharedRelay.mu.Lock()
+	defer sharedRelay.mu.Unlock()
+	if sharedRelay.refs--; sharedRelay.refs == 0 {
+		sharedRelay.r.stop()
+		sharedRelay.r = nil
+	}
+}
+
 // forward copies both directions until both reached EOF (each EOF is passed
 // on as a shutdown of the write side) or one failed: on the relay where
 // there is one (Linux), else with a goroutine per direction.
 func (s *Server) forward(f *fwd) {
 	if rl := s.getRelay(); rl != nil {
-		if r, ok := rl.forward(f, s.cfg.IdleTimeout); ok {
+		if r, ok := rl.forward(f, s.cfg.IdleTimeout, s.log); ok {
 			if r.how != relayNotHanded {
 				s.relayed.Add(1)
 			}
