@@ -20,7 +20,8 @@ func nginxMasters(conf string) []string {
 
 // TestProxyNginxOnDemand: real nginx as a proxy backend started on demand:
 // the very first request succeeds; 100 requests later it is still one
-// nginx; nginx sees the client's address through the PROXY protocol;
+// nginx and no fd left open in sockd; nginx sees the client's address
+// through the PROXY protocol;
 // after the idle time nginx is gone; the next request starts it again.
 func TestProxyNginxOnDemand(t *testing.T) {
 	needRoot(t)
@@ -63,8 +64,17 @@ func TestProxyNginxOnDemand(t *testing.T) {
 		}
 	}
 	check(0) // the very first request, while nginx starts
+	// The relay's threads and fds exist from the first connection on; after
+	// that, each connection's sockets and pipes must be closed when it ends.
+	var base int
+	if !eventually(5*time.Second, func() bool { base = fdCount(t, dm.pid()); return base > 0 }) {
+		t.Fatal("no fd count")
+	}
 	for i := 1; i <= 100; i++ {
 		check(i)
+	}
+	if !eventually(5*time.Second, func() bool { return fdCount(t, dm.pid()) <= base }) {
+		t.Errorf("daemon fd count %d after 100 more connections, %d after the first", fdCount(t, dm.pid()), base)
 	}
 	if m := nginxMasters(conf); len(m) != 1 {
 		t.Errorf("after 101 requests: %d nginx masters, want 1", len(m))
