@@ -99,8 +99,9 @@ func startRelay(n int) (*relay, error) {
 	return r, nil
 }
 
-// stop ends the loops, closing any connection they still have (the Server
-// has waited for its connections before), and their collect goroutines.
+// stop ends the loops and their collect goroutines. It is called when the
+// last Server holding the relay has returned from Run, so no connection is
+// left on it.
 func (r *relay) stop() {
 	for _, l := range r.loops {
 		C.relay_stop(l.c)
