@@ -123,8 +123,8 @@ type Server struct {
 
 	ctx         context.Context // Run's context
 	wg          sync.WaitGroup
-	relay       *relay // the shared relay, held from the first connection; under mu
-	relayFailed bool   // it could not be started: goroutine copies; under mu
+	relay       *relay    // the shared relay, held from the first connection; under mu
+	relayFailed time.Time // it could not be started (goroutine copies until a retry); under mu
 
 	relayed atomic.Uint64 // connections the relay forwarded (for tests)
 	noRelay bool          // copy with goroutines (for benchmarks)

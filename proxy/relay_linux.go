@@ -32,6 +32,9 @@ import (
 // hand-off through Go's poller; and, unlike a goroutine blocked in
 // epoll_wait, the thread holds no P, so the rest of sockd runs on.
 
+// noRelayHere is false: the relay exists on Linux with cgo.
+const noRelayHere = false
+
 // relayResult is how one connection ended.
 type relayResult struct {
 	up, down uint64 // bytes client -> backend, backend -> client

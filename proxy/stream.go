@@ -247,11 +247,11 @@ func (s *Server) getRelay() *relay {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.relay == nil && !s.relayFailed && !s.closing {
+	if s.relay == nil && !s.closing && time.Since(s.relayFailed) >= 10*time.Second && !noRelayHere {
 		r, err := acquireRelay()
 		if err != nil {
-			s.relayFailed = true
-			s.log.Info("no relay; copying with goroutines", zap.Error(err))
+			s.relayFailed = time.Now()
+			s.log.Warn("proxy relay: cannot start; copying with goroutines, trying again in 10 s", zap.Error(err))
 		}
 		s.relay = r
 	}
