@@ -35,11 +35,22 @@ func TestMain(m *testing.M) {
 // helperMain is the "notify backend": it listens on HELPER_ADDR at once,
 // sends READY=1 to $NOTIFY_SOCKET after HELPER_READY_DELAY and answers each
 // line with "ready=<was READY=1 sent before this connection was accepted> <line>".
+//
+// With HELPER_MODE=echo it is a plain echo server on HELPER_ADDR instead.
 func helperMain() int {
 	ln, err := net.Listen("tcp", os.Getenv("HELPER_ADDR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper: listen:", err)
 		return 2
+	}
+	if os.Getenv("HELPER_MODE") == "echo" {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return 4
+			}
+			go echo(c)
+		}
 	}
 	delay, _ := time.ParseDuration(os.Getenv("HELPER_READY_DELAY"))
 	var readySent atomic.Bool

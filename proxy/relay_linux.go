@@ -157,11 +157,13 @@ func (l *relayLoop) collect() {
 func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResult, bool) {
 	cfd, err := takeFd(f.client)
 	if err != nil {
+		r.logAddError(log, err)
 		return relayResult{}, false
 	}
 	bfd, err := takeFd(f.backend)
 	if err != nil {
 		unix.Close(cfd)
+		r.logAddError(log, err)
 		return relayResult{}, false
 	}
 	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
@@ -200,7 +202,8 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 	return res, true
 }
 
-// logAddError logs a failed hand-over (no fds left for the pipes, say) at
+// logAddError logs a failed hand-over (no fds left for the duplicates or
+// the pipes, say) at
 // most every 10 s, with how many failed meanwhile; those connections are
 // copied with goroutines.
 func (r *relay) logAddError(log *zap.Logger, err error) {

@@ -8,6 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -186,5 +190,118 @@ func TestRelayShared(t *testing.T) {
 	sharedRelay.mu.Unlock()
 	if refs != 0 || r != nil {
 		t.Fatalf("after both stopped: %d references, relay %p; want none", refs, r)
+	}
+}
+
+// limitFor returns the RLIMIT_NOFILE value that leaves exactly n fd numbers
+// free (the limit bounds fd numbers, and the table may have holes).
+func limitFor(t *testing.T, n int) uint64 {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	open := map[int]bool{}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			open[fd] = true
+		}
+	}
+	// The listing holds the fd that read it, closed since: one free number
+	// more than the listing shows.
+	fd := 0
+	for free := 1; ; fd++ {
+		if !open[fd] {
+			if free == n {
+				return uint64(fd)
+			}
+			free++
+		}
+	}
+}
+
+// TestRelayOutOfFds: when the fds for a connection's pipes cannot be had
+// (EMFILE), the connection is copied with goroutines instead, works, and
+// the failure is logged once (at most every 10 s).
+func TestRelayOutOfFds(t *testing.T) {
+	// The backend is a process of its own, so that its sockets do not
+	// count against this process's limit.
+	addr := freeAddr(t, "tcp")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=1", "HELPER_MODE=echo", "HELPER_ADDR="+addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if !waitFor(5*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatal("echo helper not listening")
+	}
+	h := startProxy(t, "tcp", Config{Backend: addr}, &fakeBackend{})
+	exchange := func(i int) error {
+		c, err := net.DialTimeout("tcp", h.addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		msg := fmt.Sprintf("exchange %d", i)
+		if _, err := io.WriteString(c, msg); err != nil {
+			return err
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+			return fmt.Errorf("echo %q, %v", got, err)
+		}
+		return nil
+	}
+	if err := exchange(0); err != nil { // starts the relay and its fds
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return h.srv.Stats().Active == 0 }) {
+		t.Fatal("first connection still active")
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	base := openFds(t)
+	// Per connection this process needs: the client's socket, the proxy's
+	// accepted one and its backend socket (3), two duplicates for the relay
+	// (5) and two pipes (9). Limits of 5 to 8 fds above the current count
+	// make the first or the second pipe fail.
+	for extra := 5; extra <= 8; extra++ {
+		low := lim
+		low.Cur = limitFor(t, extra)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+			t.Skipf("setrlimit: %v", err)
+		}
+		err := exchange(extra)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if err != nil {
+			t.Fatalf("limit +%d: %v", extra, err)
+		}
+		// The goroutine copy's splice pipes wait in Go's pool until a
+		// collection closes them.
+		if !waitFor(5*time.Second, func() bool { runtime.GC(); return h.srv.Stats().Active == 0 && openFds(t) <= base }) {
+			t.Fatalf("limit +%d: %d fds open, %d before", extra, openFds(t), base)
+		}
+	}
+	if n := h.srv.relayed.Load(); n != 1 {
+		t.Errorf("relay forwarded %d connections, want only the first", n)
+	}
+	if n := countLogs(h.logs, "proxy relay: cannot take a connection over"); n != 1 {
+		t.Errorf("%d hand-over failure lines, want 1", n)
 	}
 }
