@@ -203,9 +203,8 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 }
 
 // logAddError logs a failed hand-over (no fds left for the duplicates or
-// the pipes, say) at
-// most every 10 s, with how many failed meanwhile; those connections are
-// copied with goroutines.
+// the pipes, say) at most every 10 s, with how many failed so far; those
+// connections are copied with goroutines.
 func (r *relay) logAddError(log *zap.Logger, err error) {
 	n := r.addFailures.Add(1)
 	now := time.Now().UnixNano()
