@@ -6,8 +6,9 @@ import "testing"
 // goroutine-per-direction copy is what forwards where there is no relay
 // (off Linux, without cgo, or when a connection cannot be handed over).
 func TestGoroutineCopy(t *testing.T) {
+	saved := useRelay
 	useRelay = false
-	defer func() { useRelay = true }()
+	defer func() { useRelay = saved }()
 	for name, test := range map[string]func(*testing.T){
 		"HalfCloseFromClient":    TestHalfCloseFromClient,
 		"HalfCloseFromBackend":   TestHalfCloseFromBackend,

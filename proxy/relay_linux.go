@@ -28,28 +28,13 @@ import (
 // in epoll_wait(2) over its connections and moving their bytes with
 // splice(2) through a pipe per direction (relay_linux.c), as
 // systemd-socket-proxyd does. A request/response exchange then costs one
-// wake-up of that thread and two splices per hop, with no goroutine
+// wake-up of that thread and three splices per hop (the last finds the
+// socket empty), with no goroutine
 // hand-off through Go's poller; and, unlike a goroutine blocked in
 // epoll_wait, the thread holds no P, so the rest of sockd runs on.
 
-// noRelayHere is false: the relay exists on Linux with cgo.
-const noRelayHere = false
-
-// relayResult is how one connection ended.
-type relayResult struct {
-	up, down uint64 // bytes client -> backend, backend -> client
-	how      int    // relayEOF, relayIdle, relayError, relayClosed
-	err      error
-}
-
-const (
-	relayEOF    = C.RELAY_EOF
-	relayIdle   = C.RELAY_IDLE
-	relayError  = C.RELAY_ERROR
-	relayClosed = C.RELAY_CLOSED
-	// relayNotHanded: f was closed before the hand-over; nothing was done.
-	relayNotHanded = -1
-)
+// haveRelay: the relay exists on Linux with cgo.
+const haveRelay = true
 
 type relay struct {
 	loops []*relayLoop
@@ -130,7 +115,7 @@ func (l *relayLoop) collect() {
 		for {
 			n := int(C.relay_take_done(l.c, &res[0], C.int(len(res))))
 			for _, r := range res[:n] {
-				rr := relayResult{up: uint64(r.up), down: uint64(r.down), how: int(r.how)}
+				rr := relayResult{up: uint64(r.up), down: uint64(r.down), handed: true, idle: r.how == C.RELAY_IDLE}
 				if r.err != 0 {
 					rr.err = syscall.Errno(r.err)
 				}
@@ -188,7 +173,7 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 		unix.Close(cfd)
 		unix.Close(bfd)
 		if closed {
-			return relayResult{how: relayNotHanded}, true
+			return relayResult{}, true
 		}
 		r.logAddError(log, addErr)
 		return relayResult{}, false
@@ -213,7 +198,7 @@ func (r *relay) logAddError(log *zap.Logger, err error) {
 		return
 	}
 	log.Warn("proxy relay: cannot take a connection over; copying it with goroutines",
-		zap.Error(err), zap.Uint64("failures_so_far", n))
+		zap.Error(err), zap.Uint64("failures_so_far_all_jobs", n))
 }
 
 // takeFd returns a non-blocking duplicate of a stream socket's fd.

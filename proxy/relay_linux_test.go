@@ -193,6 +193,23 @@ func TestRelayShared(t *testing.T) {
 	}
 }
 
+// settleFds waits until no fd closes on its own any more: earlier tests'
+// splice pipes wait in Go's pool until a collection closes them, and one
+// closing between limitFor and the connection would leave a spare fd.
+func settleFds(t *testing.T) {
+	t.Helper()
+	prev := -1
+	for i := 0; i < 100; i++ {
+		runtime.GC()
+		n := openFds(t)
+		if n == prev {
+			return
+		}
+		prev = n
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // limitFor returns the RLIMIT_NOFILE value that leaves exactly n fd numbers
 // free (the limit bounds fd numbers, and the table may have holes).
 func limitFor(t *testing.T, n int) uint64 {
@@ -276,6 +293,7 @@ func TestRelayOutOfFds(t *testing.T) {
 		t.Skip(err)
 	}
 	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	settleFds(t)
 	base := openFds(t)
 	// Per connection this process needs: the client's socket, the proxy's
 	// accepted one and its backend socket (3), two duplicates for the relay
@@ -283,6 +301,7 @@ func TestRelayOutOfFds(t *testing.T) {
 	// make the first or the second pipe fail.
 	for extra := 5; extra <= 8; extra++ {
 		low := lim
+		settleFds(t)
 		low.Cur = limitFor(t, extra)
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 			t.Skipf("setrlimit: %v", err)

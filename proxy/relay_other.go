@@ -13,22 +13,8 @@ import (
 // copies with a goroutine per direction.
 type relay struct{}
 
-type relayResult struct {
-	up, down uint64
-	how      int
-	err      error
-}
-
-const (
-	relayEOF = iota
-	relayIdle
-	relayError
-	relayClosed
-	relayNotHanded = -1
-)
-
-// noRelayHere: the goroutine copy is all there is.
-const noRelayHere = true
+// haveRelay: the goroutine copy is all there is.
+const haveRelay = false
 
 func startRelay(n int) (*relay, error) {
 	return nil, errors.New("no relay on this platform")

@@ -236,7 +236,15 @@ func (f *fwd) idleFor() time.Duration {
 // useRelay sends stream connections to the relay where there is one; the
 // tests turn it off to cover the goroutine copy, which is what remains
 // elsewhere.
-var useRelay = true
+var useRelay = haveRelay
+
+// relayResult is how a connection given to the relay ended.
+type relayResult struct {
+	up, down uint64 // bytes client -> backend, backend -> client
+	handed   bool   // false: f was closed before the hand-over; nothing moved
+	idle     bool   // closed for the idle timeout
+	err      error  // a socket's failure
+}
 
 // getRelay returns the relay this Server holds, taking a reference to the
 // shared one at the first call: a proxy job that was never used holds no
@@ -247,7 +255,7 @@ func (s *Server) getRelay() *relay {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.relay == nil && !s.closing && time.Since(s.relayFailed) >= 10*time.Second && !noRelayHere {
+	if s.relay == nil && !s.closing && time.Since(s.relayFailed) >= 10*time.Second {
 		r, err := acquireRelay()
 		if err != nil {
 			s.relayFailed = time.Now()
@@ -296,12 +304,12 @@ func releaseRelay() {
 func (s *Server) forward(f *fwd) {
 	if rl := s.getRelay(); rl != nil {
 		if r, ok := rl.forward(f, s.cfg.IdleTimeout, s.log); ok {
-			if r.how != relayNotHanded {
+			if r.handed {
 				s.relayed.Add(1)
 			}
 			s.toBackend.Add(r.up)
 			s.toClient.Add(r.down)
-			if r.how == relayIdle {
+			if r.idle {
 				s.idleClosed.Add(1)
 			}
 			if r.err != nil {

@@ -126,22 +126,10 @@ func testAsyncConcurrent(t *testing.T) {
 					continue
 				}
 				out := string(o.output(t)) // closes our end at once
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					pfd := []unix.PollFd{{Fd: int32(p.Pidfd()), Events: unix.POLLIN}}
-					if n, err := unix.Poll(pfd, 1000); err == nil && n == 1 {
-						break
-					}
-					if time.Now().After(deadline) {
-						p.Signal(unix.SIGKILL)
-						errs <- fmt.Errorf("start %d: pid %d did not exit", i, p.Pid)
-						break
-					}
-				}
-				st, done, err := p.Reap()
+				st, err := waitExit(p, 30*time.Second)
 				switch {
-				case err != nil || !done:
-					errs <- fmt.Errorf("start %d: reap done=%v err=%v", i, done, err)
+				case err != nil:
+					errs <- fmt.Errorf("start %d: %v", i, err)
 				case fail && (st.StartErr == nil || !errors.Is(st.StartErr, unix.ENOENT)):
 					errs <- fmt.Errorf("start %d: %v, StartErr %v; want an execve ENOENT", i, st, st.StartErr)
 				case !fail && (!st.Success() || st.StartErr != nil || out != strconv.Itoa(i)+"\n"):

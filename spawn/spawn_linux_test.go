@@ -140,31 +140,37 @@ func (o *outPipe) output(t testing.TB) []byte {
 // wait polls the pidfd until the process exits, then reaps it.
 func wait(t testing.TB, p *Process) ExitStatus {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	st, err := waitExit(p, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitExit polls the pidfd until the process exits (at most d; then it is
+// killed) and reaps it. Safe from any goroutine.
+func waitExit(p *Process, d time.Duration) (ExitStatus, error) {
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		pfd := []unix.PollFd{{Fd: int32(p.Pidfd()), Events: unix.POLLIN}}
 		n, err := unix.Poll(pfd, 1000)
-		if err == unix.EINTR {
+		if err == unix.EINTR || (err == nil && n == 0) {
 			continue
 		}
 		if err != nil {
-			t.Fatalf("poll pidfd: %v", err)
-		}
-		if n == 0 {
-			continue
+			return ExitStatus{}, fmt.Errorf("poll pidfd: %v", err)
 		}
 		st, done, err := p.Reap()
 		if err != nil {
-			t.Fatalf("reap: %v", err)
+			return st, fmt.Errorf("reap: %v", err)
 		}
 		if !done {
-			t.Fatal("pidfd readable but Reap says still running")
+			return st, fmt.Errorf("pidfd readable but Reap says pid %d is still running", p.Pid)
 		}
-		return st
+		return st, nil
 	}
 	p.Signal(unix.SIGKILL)
-	t.Fatalf("pid %d did not exit in time", p.Pid)
-	return ExitStatus{}
+	return ExitStatus{}, fmt.Errorf("pid %d did not exit in time", p.Pid)
 }
 
 // asyncStarts makes runReport and runOutput use asynchronous starts
@@ -927,21 +933,9 @@ func TestConcurrentStarts(t *testing.T) {
 					errs <- err
 					continue
 				}
-				deadline := time.Now().Add(30 * time.Second)
-				for {
-					pfd := []unix.PollFd{{Fd: int32(p.Pidfd()), Events: unix.POLLIN}}
-					if n, err := unix.Poll(pfd, 1000); err == nil && n == 1 {
-						break
-					}
-					if time.Now().After(deadline) {
-						p.Signal(unix.SIGKILL)
-						errs <- fmt.Errorf("start %d: pid %d did not exit", i, p.Pid)
-						break
-					}
-				}
-				st, done, err := p.Reap()
-				if err != nil || !done || st.Code != code || st.Signal != 0 {
-					errs <- fmt.Errorf("start %d: %v done=%v err=%v, want exit %d", i, st, done, err, code)
+				st, err := waitExit(p, 30*time.Second)
+				if err != nil || st.Code != code || st.Signal != 0 {
+					errs <- fmt.Errorf("start %d: %v err=%v, want exit %d", i, st, err, code)
 				}
 			}
 		}()

@@ -34,14 +34,11 @@ const (
 // other goroutines and no thread of sockd suspended in a vfork.
 func (rj *runJob) acceptReady(sk *listener.Socket) {
 	for i := 0; i < acceptBatch; i++ {
-		cfd, peer, ok := rj.acceptNext(sk, len(rj.conns)+rj.starting)
+		cfd, peer, ok := rj.acceptNext(sk, len(rj.conns))
 		if !ok {
 			return
 		}
-		if w := rj.serveConn(sk, cfd, peer); w != nil {
-			w.start()
-			rj.connStarted(w)
-		}
+		rj.serveConn(sk, cfd, peer)
 	}
 }
 
@@ -78,75 +75,41 @@ func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockadd
 	}
 }
 
-// serveConn admits one accepted connection and prepares the start of its
-// child (nil when the connection is refused and closed). The slot is
-// counted from now on, so MaxChildren and MaxPerSource hold for starts in
-// flight too.
-func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) *spawnWork {
+// serveConn admits one accepted connection and starts its child with the
+// connection on fds 0, 1 and 2, or refuses and closes it. sockd's copy of
+// the connection is closed either way. A failure before the child's execve
+// is only known when the child is reaped (see connExited).
+func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
 		unix.Close(cfd)
 		rj.refuse(src, why)
-		return nil
+		return
 	}
 	rj.rateSpend()
-	rj.starting++
-	if hasSrc {
-		rj.limits.addSource(src)
-	}
-	return &spawnWork{
-		rj: rj, tmpl: rj.tmpl, cfd: cfd, src: src, hasSrc: hasSrc,
-		env: connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer),
-	}
-}
-
-// connStarted records the start of one connection's child, or a failure
-// to create it (a failure before execve is only known when the child is
-// reaped: see connExited).
-func (rj *runJob) connStarted(w *spawnWork) {
-	rj.starting--
-	if w.err != nil {
+	fds := [3]int{cfd, cfd, cfd}
+	p, err := rj.tmpl.StartAsync(fds[:], connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer))
+	unix.Close(cfd)
+	if err != nil {
 		rj.stats.spawnFailed++
-		if w.hasSrc {
-			rj.limits.dropSource(w.src)
-		}
-		rj.spawnFailed(w.err)
+		rj.spawnFailed(err)
 		rj.slotFreed()
 		return
 	}
 	rj.stats.spawned++
-	c := &child{p: w.p}
-	if w.hasSrc {
-		c.src = w.src
+	c := &child{p: p}
+	if hasSrc {
+		rj.limits.addSource(src)
+		c.src = src
 	}
 	if rj.conns == nil {
 		rj.conns = map[int]*child{}
 	}
-	rj.conns[w.p.Pid] = c
+	rj.conns[p.Pid] = c
 	if rj.s.shuttingDown {
 		rj.stop(c)
 	}
-	rj.s.watchChild(w.p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
-}
-
-// spawnWork is one per-connection start.
-type spawnWork struct {
-	rj     *runJob
-	tmpl   *spawn.Template
-	cfd    int
-	env    []string
-	src    netip.Addr
-	hasSrc bool
-	p      *spawn.Process // result
-	err    error          // result
-}
-
-// start starts the child with the connection on fds 0, 1 and 2 and closes
-// sockd's copy of the connection.
-func (w *spawnWork) start() {
-	fds := [3]int{w.cfd, w.cfd, w.cfd}
-	w.p, w.err = w.tmpl.StartAsync(fds[:], w.env)
-	unix.Close(w.cfd)
+	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
 }
 
 // spawnFailed logs a per-connection start failure at most once a second
@@ -196,8 +159,8 @@ func (rj *runJob) slotFreed() {
 		rj.s.maybeFinish()
 		return
 	}
-	if rj.acceptHold == "max children" && len(rj.conns)+rj.starting < rj.def.Limits.MaxChildren {
-		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)+rj.starting))
+	if rj.acceptHold == "max children" && len(rj.conns) < rj.def.Limits.MaxChildren {
+		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)))
 		rj.acceptHold = ""
 		rj.watchSockets()
 	}

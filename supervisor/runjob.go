@@ -48,9 +48,8 @@ type runJob struct {
 	nextTmpl      *spawn.Template
 	retiring      bool
 
-	// Per-connection children of an inetd-nowait job, and starts in flight.
+	// Per-connection children of an inetd-nowait job.
 	conns      map[int]*child
-	starting   int
 	acceptHold string // why accepting is paused ("" = accepting)
 	holdTimer  *time.Timer
 	backoff    time.Duration
@@ -103,7 +102,7 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 }
 
 func (rj *runJob) running() int {
-	n := len(rj.conns) + rj.starting
+	n := len(rj.conns)
 	if rj.in != nil {
 		n += rj.in.active
 	}
