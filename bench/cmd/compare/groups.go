@@ -41,9 +41,17 @@ type measurement struct {
 	// per-connection programs).
 	CPUOwnMsPer1k float64 `json:"server_cpu_own_ms_per_1k,omitempty"`
 	CPUAllMsPer1k float64 `json:"server_cpu_with_children_ms_per_1k,omitempty"`
-	RSSKiB        int64   `json:"server_rss_kib,omitempty"`
-	HWMKiB        int64   `json:"server_rss_peak_kib,omitempty"`
-	StartupMs     float64 `json:"startup_ms,omitempty"`
+	// Bulk cases: CPU seconds per GiB moved, of the proxy process (own)
+	// and of the whole machine (every process and the kernel, busy ticks
+	// from /proc/stat), and the machine's busy share during the case.
+	// Machine CPU per GiB bounds a path's throughput: with every CPU
+	// busy it moves at most CPUs / MachineCPUSecPerGiB GiB/s.
+	CPUSecPerGiB        float64 `json:"server_cpu_s_per_gib,omitempty"`
+	MachineCPUSecPerGiB float64 `json:"machine_cpu_s_per_gib,omitempty"`
+	MachineBusyPct      float64 `json:"machine_busy_pct,omitempty"`
+	RSSKiB              int64   `json:"server_rss_kib,omitempty"`
+	HWMKiB              int64   `json:"server_rss_peak_kib,omitempty"`
+	StartupMs           float64 `json:"startup_ms,omitempty"`
 	// OthersCPUPct is the share of the machine's CPU used by processes
 	// outside the benchmark during the measurement (noise).
 	OthersCPUPct float64 `json:"others_cpu_pct"`
@@ -461,6 +469,7 @@ func (r *runner) proxyRound(round int) {
 		name       string
 		bulk, echo string
 		procs      []*proc
+		bulkProc   *proc // the process forwarding bulk (nil: direct)
 		err        error
 	}
 	var targets []*target
@@ -496,6 +505,7 @@ func (r *runner) proxyRound(round int) {
 			}
 			if err == nil {
 				t.procs = append(t.procs, p)
+				t.bulkProc = p
 				err = waitTCP(r.ctx, p, echoPort2)
 			}
 			t.err = err
@@ -523,6 +533,7 @@ func (r *runner) proxyRound(round int) {
 				break
 			}
 			if backend == sinkAddr {
+				t.bulkProc = p
 				t.bulk = fmt.Sprintf("127.0.0.1:%d", port)
 			} else {
 				t.echo = fmt.Sprintf("127.0.0.1:%d", port)
@@ -542,13 +553,23 @@ func (r *runner) proxyRound(round int) {
 			cfg  loadgen.Config
 		}{
 			{"bulk 1 stream", loadgen.Config{Workload: loadgen.Bulk, Addr: t.bulk, Concurrency: 1}},
+			// Four streams keep both ends and the proxy busy at once:
+			// what the path moves with the CPUs saturated.
+			{"bulk 4 streams", loadgen.Config{Workload: loadgen.Bulk, Addr: t.bulk, Concurrency: 4}},
 			{"echo C=1", loadgen.Config{Workload: loadgen.KeepAlive, Addr: t.echo, Concurrency: 1}},
 			{"echo C=32", loadgen.Config{Workload: loadgen.KeepAlive, Addr: t.echo, Concurrency: 32}},
 		}
 		for _, c := range cases {
 			c.cfg.Label = t.name
+			var cpu bulkCPU
+			if c.cfg.Workload == loadgen.Bulk {
+				cpu = startBulkCPU(t.bulkProc)
+			}
 			res, err := r.load(c.cfg)
 			m := &measurement{Group: "proxy", Case: c.name, Server: t.name, Round: round, Result: res}
+			if c.cfg.Workload == loadgen.Bulk && err == nil {
+				cpu.finish(m)
+			}
 			if err != nil {
 				m.Error = err.Error()
 			}

@@ -407,6 +407,47 @@ func machineBusy() (busy, total int64, err error) {
 	return total - idle, total, nil
 }
 
+// bulkCPU samples, around a bulk case, the CPU of the forwarding process
+// (none for a direct connection) and of the whole machine.
+type bulkCPU struct {
+	proc             *proc
+	own              int64
+	busy, total      int64
+	okOwn, okMachine bool
+}
+
+func startBulkCPU(p *proc) bulkCPU {
+	c := bulkCPU{proc: p}
+	if p != nil {
+		if s, err := sampleCPU(p.pid()); err == nil {
+			c.own, c.okOwn = s.own, true
+		}
+	}
+	var err error
+	c.busy, c.total, err = machineBusy()
+	c.okMachine = err == nil
+	return c
+}
+
+// finish records CPU seconds per GiB moved (m.Result.Bytes) into m.
+func (c bulkCPU) finish(m *measurement) {
+	if m.Result == nil || m.Result.Bytes <= 0 {
+		return
+	}
+	gib := float64(m.Result.Bytes) / (1 << 30)
+	if c.okOwn {
+		if s, err := sampleCPU(c.proc.pid()); err == nil {
+			m.CPUSecPerGiB = float64(s.own-c.own) / clockTicks / gib
+		}
+	}
+	if c.okMachine {
+		if b, t, err := machineBusy(); err == nil && t > c.total {
+			m.MachineCPUSecPerGiB = float64(b-c.busy) / clockTicks / gib
+			m.MachineBusyPct = 100 * float64(b-c.busy) / float64(t-c.total)
+		}
+	}
+}
+
 // treeCPU returns the CPU ticks used by the driver and all its live
 // descendants, including the children they have reaped.
 func treeCPU() int64 {

@@ -32,9 +32,14 @@ type summaryRow struct {
 	Max        float64 `json:"max_us"`
 	CPUOwn     float64 `json:"server_cpu_own_ms_per_1k,omitempty"`
 	CPUAll     float64 `json:"server_cpu_with_children_ms_per_1k,omitempty"`
-	RSSKiB     float64 `json:"server_rss_kib,omitempty"`
-	HWMKiB     float64 `json:"server_rss_peak_kib,omitempty"`
-	StartupMs  float64 `json:"startup_ms,omitempty"`
+	// Bulk: CPU seconds per GiB of the proxy process and of the machine,
+	// and the machine's busy share (see measurement).
+	CPUPerGiB        float64 `json:"server_cpu_s_per_gib,omitempty"`
+	MachineCPUPerGiB float64 `json:"machine_cpu_s_per_gib,omitempty"`
+	MachineBusyPct   float64 `json:"machine_busy_pct,omitempty"`
+	RSSKiB           float64 `json:"server_rss_kib,omitempty"`
+	HWMKiB           float64 `json:"server_rss_peak_kib,omitempty"`
+	StartupMs        float64 `json:"startup_ms,omitempty"`
 	// OthersCPUPct: median share of the machine's CPU used by processes
 	// outside the benchmark while it measured.
 	OthersCPUPct float64 `json:"others_cpu_pct"`
@@ -103,7 +108,7 @@ func summarize(ms []*measurement) []*summaryRow {
 	index := map[key]*summaryRow{}
 	for _, k := range order {
 		row := &summaryRow{Group: k.g, Case: k.c, Server: k.s}
-		var thr, mib, p50, p90, p99, p999, mx, cpuO, cpuA, rss, hwm, st, noise []float64
+		var thr, mib, p50, p90, p99, p999, mx, cpuO, cpuA, rss, hwm, st, noise, gibO, gibM, busy []float64
 		for _, m := range byKey[k] {
 			if m.Skipped != "" {
 				row.Skipped = m.Skipped
@@ -136,6 +141,9 @@ func summarize(ms []*measurement) []*summaryRow {
 			hwm = append(hwm, float64(m.HWMKiB))
 			st = append(st, m.StartupMs)
 			noise = append(noise, m.OthersCPUPct)
+			gibO = append(gibO, m.CPUSecPerGiB)
+			gibM = append(gibM, m.MachineCPUSecPerGiB)
+			busy = append(busy, m.MachineBusyPct)
 			if row.LastError == "" && res.Errors.Total() > 0 {
 				for _, kind := range loadgen.ErrorKinds {
 					if msg, ok := res.ErrorExamples[kind]; ok {
@@ -153,6 +161,7 @@ func summarize(ms []*measurement) []*summaryRow {
 		row.CPUOwn, row.CPUAll = median(cpuO), median(cpuA)
 		row.RSSKiB, row.HWMKiB, row.StartupMs = median(rss), median(hwm), median(st)
 		row.OthersCPUPct = median(noise)
+		row.CPUPerGiB, row.MachineCPUPerGiB, row.MachineBusyPct = median(gibO), median(gibM), median(busy)
 		rows = append(rows, row)
 		index[k] = row
 	}
@@ -260,6 +269,12 @@ func writeGroupTable(w io.Writer, group string, rows []*summaryRow) {
 	cols = append(cols, mk("cpu ms/1k", g, u))
 	g, u = num(func(r *summaryRow) float64 { return r.CPUAll }, "%.0f")
 	cols = append(cols, mk("+children", g, u))
+	g, u = num(func(r *summaryRow) float64 { return r.CPUPerGiB }, "%.3f")
+	cols = append(cols, mk("cpu s/GiB", g, u))
+	g, u = num(func(r *summaryRow) float64 { return r.MachineCPUPerGiB }, "%.3f")
+	cols = append(cols, mk("machine s/GiB", g, u))
+	g, u = num(func(r *summaryRow) float64 { return r.MachineBusyPct }, "%.0f%%")
+	cols = append(cols, mk("busy", g, u))
 	g, u = num(func(r *summaryRow) float64 { return r.RSSKiB / 1024 }, "%.1f")
 	cols = append(cols, mk("RSS MiB", g, u))
 	g, u = num(func(r *summaryRow) float64 { return r.StartupMs }, "%.0fms")
