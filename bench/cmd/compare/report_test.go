@@ -139,3 +139,48 @@ func TestJobsLoad(t *testing.T) {
 		t.Errorf("bench.scale.0: %+v", j)
 	}
 }
+
+func TestSummarizeBulkCPU(t *testing.T) {
+	bulk := func(mib, own, machine, busy float64) *measurement {
+		return &measurement{Group: "proxy", Case: "bulk 4 streams", Server: "sockd", Result: &loadgen.Result{MiBps: mib, Bytes: 1 << 30},
+			CPUSecPerGiB: own, MachineCPUSecPerGiB: machine, MachineBusyPct: busy}
+	}
+	ms := []*measurement{
+		bulk(1900, 0.20, 1.10, 90), bulk(2000, 0.18, 0.99, 96), bulk(2100, 0.17, 0.95, 99),
+		{Group: "proxy", Case: "bulk 4 streams", Server: "direct", Result: &loadgen.Result{MiBps: 4000, Bytes: 1 << 30}, MachineCPUSecPerGiB: 0.5, MachineBusyPct: 100},
+	}
+	rows := summarize(ms)
+	r := rows[0]
+	if r.MiBps != 2000 || r.CPUPerGiB != 0.18 || r.MachineCPUPerGiB != 0.99 || r.MachineBusyPct != 96 || r.Ratio != 2 {
+		t.Errorf("sockd bulk row %+v, want medians 2000 MiB/s, 0.18 and 0.99 s/GiB, 96%% busy, direct/this 2", r)
+	}
+	var buf bytes.Buffer
+	writeSummary(&buf, rows)
+	for _, want := range []string{"cpu s/GiB", "machine s/GiB", "0.180", "0.990", "96%", "0.500"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestBulkCPUFinish(t *testing.T) {
+	// The machine sample works anywhere /proc/stat exists; a proc-less
+	// (direct) target records no own figure.
+	if _, _, err := machineBusy(); err != nil {
+		t.Skipf("no /proc/stat: %v", err)
+	}
+	c := startBulkCPU(nil)
+	c.busy -= 2 * clockTicks // as if 2 CPU-seconds had been busy since
+	c.total -= 4 * clockTicks
+	m := &measurement{Result: &loadgen.Result{Bytes: 2 << 30}}
+	c.finish(m)
+	if m.CPUSecPerGiB != 0 {
+		t.Errorf("own CPU %v for a target without a process", m.CPUSecPerGiB)
+	}
+	if m.MachineCPUSecPerGiB < 1 || m.MachineCPUSecPerGiB > 2 {
+		t.Errorf("machine CPU %v s/GiB, want about 1 (2 s over 2 GiB plus what the test used)", m.MachineCPUSecPerGiB)
+	}
+	if m.MachineBusyPct <= 0 || m.MachineBusyPct > 100 {
+		t.Errorf("busy %v%%", m.MachineBusyPct)
+	}
+}
