@@ -328,6 +328,12 @@ func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 	case s.NodeName == "":
 		d.errorf(s.Key, "the socket has neither SockServiceName nor SockPathName: add SockServiceName (a port number or service name) or SockPathName (a Unix socket path)")
 		return false
+	default:
+		// launchd would bind (or connect to) port 0: a random port nobody
+		// knows, most often from a misspelt SockServiceName. Port 0 stays
+		// available when written out.
+		d.errorf(s.Key, "the socket has SockNodeName %q but no SockServiceName, so it would get a random port: add SockServiceName (a port number or service name; \"0\" if a random port is really meant)", s.NodeName)
+		return false
 	}
 
 	fam := s.Family
