@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +85,25 @@ func TestProxyNginxOnDemand(t *testing.T) {
 	}
 	if !eventually(15*time.Second, func() bool { return len(nginxMasters(conf)) == 0 }) {
 		t.Fatalf("nginx still running after the idle time")
+	}
+	// SIGUSR1 after the idle stop: the proxy's figures, and no process.
+	var stats map[string]any
+	if !eventually(5*time.Second, func() bool {
+		dm.signal(syscall.SIGUSR1)
+		time.Sleep(100 * time.Millisecond)
+		stats = nil
+		for _, m := range dm.logs() {
+			if m["msg"] == "job stats" && m["job"] == "test.nginx-proxy" {
+				stats = m
+			}
+		}
+		return stats != nil && stats["running"] == 0.0
+	}) {
+		t.Fatalf("stats line after the idle stop: %v, want running 0", stats)
+	}
+	if stats["accepted"] != 101.0 || stats["spawned"] != 1.0 || stats["connections_open"] != 0.0 ||
+		stats["backend_idle_stops"] != 1.0 || stats["backend_ready"] != false || stats["bytes_to_backend"].(float64) <= 0 {
+		t.Errorf("stats line after 101 requests and an idle stop: %v", stats)
 	}
 	if got := curl(t, url); !strings.HasPrefix(got, "client=127.0.0.1:") {
 		t.Fatalf("request after idle stop: %q", got)

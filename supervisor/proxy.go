@@ -129,6 +129,27 @@ func (rj *runJob) proxyRunning() int {
 	return 0
 }
 
+// proxyStats returns the proxy server's figures for the SIGUSR1 line
+// (none for other jobs). They count since the server last started: a
+// redefinition starts a new one.
+func (rj *runJob) proxyStats() []zap.Field {
+	if rj.px == nil {
+		return nil
+	}
+	st := rj.px.srv.Stats()
+	return []zap.Field{
+		zap.Int64("connections_open", st.Active),
+		zap.Uint64("udp_flows_created", st.FlowsCreated),
+		zap.Int64("udp_flows_open", st.Flows),
+		zap.Uint64("clients_failed", st.Failures),
+		zap.Uint64("idle_closed", st.IdleClosed),
+		zap.Bool("backend_ready", st.Ready),
+		zap.Uint64("backend_idle_stops", st.BackendStops),
+		zap.Uint64("bytes_to_backend", st.BytesToBackend),
+		zap.Uint64("bytes_to_client", st.BytesToClient),
+	}
+}
+
 // proxyExited tells the server its backend is gone and releases those
 // waiting for a stop.
 func (rj *runJob) proxyExited() {

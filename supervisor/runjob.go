@@ -101,6 +101,14 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	}
 }
 
+// processes counts the job's processes alive now: per-connection
+// children, wait-mode or handoff or backend main process.
+func (rj *runJob) processes() int {
+	return rj.running() - rj.proxyRunning()
+}
+
+// running counts what shutdown and retirement wait for: processes, and a
+// proxy server that has not returned yet.
 func (rj *runJob) running() int {
 	n := len(rj.conns)
 	if rj.in != nil {

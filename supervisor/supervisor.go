@@ -171,16 +171,20 @@ func (s *Supervisor) LogStats() {
 		for _, l := range labels {
 			rj := s.jobs[l]
 			st := rj.stats
-			s.log.Info("job stats",
+			accepted, extra := st.accepted, rj.proxyStats()
+			if rj.px != nil {
+				accepted = rj.px.srv.Stats().Accepted
+			}
+			s.log.Info("job stats", append([]zap.Field{
 				zap.String("job", l),
 				zap.String("mode", rj.mode.String()),
 				zap.String("state", rj.state()),
-				zap.Uint64("accepted", st.accepted),
+				zap.Uint64("accepted", accepted),
 				zap.Uint64("refused", st.refused),
 				zap.Uint64("spawned", st.spawned),
 				zap.Uint64("spawn_failures", st.spawnFailed),
-				zap.Int("running", rj.running()),
-				zap.Int("sockets", len(rj.socks)))
+				zap.Int("running", rj.processes()),
+				zap.Int("sockets", len(rj.socks))}, extra...)...)
 		}
 	})
 }
