@@ -206,6 +206,20 @@ func TestPerSourceLimit(t *testing.T) {
 	}) {
 		t.Errorf("slot of 127.0.0.1 not released after its connection closed")
 	}
+	// A burst of refusals inside one second: the lines are rate-limited,
+	// but their counts add up to every refusal (the ones after a line are
+	// logged when the second is over, not dropped).
+	var a3 net.Conn
+	if !eventually(5*time.Second, func() bool { a3 = holdConn(t, "127.0.0.1", addr); return a3 != nil }) {
+		t.Fatal("second slot of 127.0.0.1 not served again")
+	}
+	for range 5 {
+		if c := holdConn(t, "127.0.0.1", addr); c != nil {
+			c.Close()
+			t.Errorf("connection over the limit served")
+		}
+	}
+	a3.Close()
 	a2.Close()
 	for _, c := range []net.Conn{b1, b2} {
 		if c != nil {
@@ -220,12 +234,25 @@ func TestPerSourceLimit(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return d.countLogs("job stats", "test.persource") == 1 }) {
 		t.Fatal("no stats line after SIGUSR1")
 	}
+	var refused float64
 	for _, m := range d.logs() {
 		if m["msg"] == "job stats" {
-			if m["refused"].(float64) < 1 || m["accepted"].(float64) < 6 || m["spawned"].(float64) < 5 {
+			refused = m["refused"].(float64)
+			if refused < 6 || m["accepted"].(float64) < 12 || m["spawned"].(float64) < 5 {
 				t.Errorf("stats line %v", m)
 			}
 		}
+	}
+	sum := func() (n float64) {
+		for _, m := range d.logs() {
+			if msg, _ := m["msg"].(string); strings.Contains(msg, "per-source limit reached") {
+				n += m["refused_since_last_line"].(float64)
+			}
+		}
+		return n
+	}
+	if !eventually(3*time.Second, func() bool { return sum() == refused }) {
+		t.Errorf("refusal lines count %v refusals, the stats %v", sum(), refused)
 	}
 }
 

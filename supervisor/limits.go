@@ -22,7 +22,15 @@ type limiter struct {
 	tokens       float64
 	last         time.Time
 	refuseLog    time.Time // last "refused" log line (at most one a second)
-	refusedSince uint64
+	refusedSince uint64      // refusals not yet in a log line
+	lastRefusal  refusal     // the newest of those
+	refuseFlush  *time.Timer // logs them when the second is over
+}
+
+// refusal is one refused connection, kept for a deferred log line.
+type refusal struct {
+	src netip.Addr
+	why string
 }
 
 func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
@@ -86,18 +94,37 @@ func (rj *runJob) admit(src netip.Addr, ok bool) string {
 	return ""
 }
 
-// refuse logs a refused connection at most once a second per job, with the
-// count of refusals since the last line.
+// refuse logs a refused connection at most once a second per job. Refusals
+// within the second after a line are counted and logged together when the
+// second is over, as one line for the newest with the count.
 func (rj *runJob) refuse(src netip.Addr, why string) {
 	rj.stats.refused++
 	lm := rj.limits
 	lm.refusedSince++
-	if time.Since(lm.refuseLog) < time.Second {
+	lm.lastRefusal = refusal{src, why}
+	wait := time.Second - time.Since(lm.refuseLog)
+	if wait <= 0 {
+		rj.logRefusals()
 		return
 	}
-	rj.log().Warn("connection refused: "+why+"; closed",
-		zap.String("source", src.String()),
-		zap.Int("source_connections", lm.perSource[src]),
+	if lm.refuseFlush == nil {
+		lm.refuseFlush = rj.s.loop.after(wait, func() {
+			lm.refuseFlush = nil
+			rj.logRefusals()
+		})
+	}
+}
+
+// logRefusals writes the line for the refusals counted since the last one.
+func (rj *runJob) logRefusals() {
+	lm := rj.limits
+	if lm.refusedSince == 0 {
+		return
+	}
+	r := lm.lastRefusal
+	rj.log().Warn("connection refused: "+r.why+"; closed",
+		zap.String("source", r.src.String()),
+		zap.Int("source_connections", lm.perSource[r.src]),
 		zap.Uint64("refused_since_last_line", lm.refusedSince))
 	lm.refuseLog = time.Now()
 	lm.refusedSince = 0
