@@ -21,7 +21,7 @@ type limiter struct {
 	perSource    map[netip.Addr]int
 	tokens       float64
 	last         time.Time
-	refuseLog    time.Time // last "refused" log line (at most one a second)
+	refuseLog    time.Time   // last "refused" log line (at most one a second)
 	refusedSince uint64      // refusals not yet in a log line
 	lastRefusal  refusal     // the newest of those
 	refuseFlush  *time.Timer // logs them when the second is over
