@@ -242,6 +242,13 @@ func startSockdWith(t *testing.T, prefix []string, cred *syscall.Credential, env
 				<-d.exited
 			}
 		}
+		// Every line, in every test: a JSON log line names each field
+		// once (zap appends a field added twice, e.g. by two With calls).
+		for _, line := range d.rawLogLines() {
+			if dup := duplicateKeys(line); len(dup) > 0 {
+				t.Errorf("log line repeats field(s) %v: %s", dup, line)
+			}
+		}
 		if t.Failed() {
 			t.Logf("sockd log:\n%s", d.logBuf.String())
 		}
@@ -282,9 +289,9 @@ func (d *daemon) stop(timeout time.Duration) error {
 	}
 }
 
-// logs returns the decoded JSON log lines.
-func (d *daemon) logs() []map[string]any {
-	var out []map[string]any
+// rawLogLines returns sockd's JSON log lines as written.
+func (d *daemon) rawLogLines() [][]byte {
+	var out [][]byte
 	sc := bufio.NewScanner(strings.NewReader(d.logBuf.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -294,12 +301,50 @@ func (d *daemon) logs() []map[string]any {
 		if i := bytes.IndexByte(line, '{'); i > 0 {
 			line = line[i:]
 		}
+		if json.Valid(line) && len(line) > 0 && line[0] == '{' {
+			out = append(out, bytes.Clone(line))
+		}
+	}
+	return out
+}
+
+// logs returns the decoded JSON log lines.
+func (d *daemon) logs() []map[string]any {
+	var out []map[string]any
+	for _, line := range d.rawLogLines() {
 		var m map[string]any
 		if json.Unmarshal(line, &m) == nil {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// duplicateKeys returns the top-level keys a JSON object names more than
+// once (encoding/json keeps the last one silently).
+func duplicateKeys(obj []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	var dup []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return dup
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			dup = append(dup, key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return dup
+		}
+	}
+	return dup
 }
 
 // countLogs counts log lines whose msg contains substr (and, if job is not

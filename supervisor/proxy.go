@@ -79,7 +79,8 @@ func (rj *runJob) activateProxy() {
 		ProxyProtocol: p.ProxyProtocol,
 		MaxConns:      rj.def.Limits.MaxChildren,
 	}
-	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.log())
+	// The server adds the job and backend fields to its lines itself.
+	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.s.log)
 	if err != nil {
 		closeAll()
 		rj.log().Error("proxy job not served", zap.Error(err))
