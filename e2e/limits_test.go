@@ -504,6 +504,21 @@ func TestBindFailuresAffectOnlyTheirJob(t *testing.T) {
 	if !strings.Contains(logs, regular) || !strings.Contains(logs, "regular file") {
 		t.Errorf("regular file at the socket path not reported")
 	}
+	// Once each, at error level, with what it means for the job.
+	for _, label := range []string{"test.busy", "test.file"} {
+		n := 0
+		for _, m := range d.logs() {
+			if m["level"] == "error" && m["job"] == label {
+				n++
+				if msg, _ := m["msg"].(string); !strings.Contains(msg, "no socket open, a reload (SIGHUP) retries") {
+					t.Errorf("%s: %q", label, msg)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d error lines for one failed socket, want 1", label, n)
+		}
+	}
 	if b, _ := os.ReadFile(regular); string(b) != "precious data\n" {
 		t.Errorf("regular file changed: %q", b)
 	}

@@ -217,7 +217,9 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 				s, err := open(label, sl.ep)
 				if err != nil {
 					errs[label] = append(errs[label], err)
-					r.log.Error("socket not opened", zap.String("job", label), zap.Error(err))
+					// The caller gets the error and reports it with what
+					// it means for the job.
+					r.log.Debug("socket not opened", zap.String("job", label), zap.Error(err))
 					continue
 				}
 				socks = append(socks, s)

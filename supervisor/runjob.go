@@ -27,14 +27,13 @@ type jobStats struct {
 
 // runJob is the running state of one loaded job. Loop goroutine only.
 type runJob struct {
-	s       *Supervisor
-	def     *job.Job
-	tmpl    *spawn.Template
-	mode    job.Mode
-	logger  *zap.Logger // built on first use: see log
-	socks   []*listener.Socket
-	bindErr error
-	stats   jobStats
+	s      *Supervisor
+	def    *job.Job
+	tmpl   *spawn.Template
+	mode   job.Mode
+	logger *zap.Logger // built on first use: see log
+	socks  []*listener.Socket
+	stats  jobStats
 
 	// The main process of a handoff, wait-mode or socketless job.
 	main          *child

@@ -280,9 +280,12 @@ func (s *Supervisor) reload(initial bool) {
 		rj.socks = socks[label]
 		rj.locals = nil
 		if err := errs[label]; err != nil {
-			s.log.Error("job sockets failed; the job serves the sockets that did open", zap.String("job", label), zap.Error(err))
+			what := "job sockets failed; the job serves the sockets that did open, a reload (SIGHUP) retries the others"
+			if len(rj.socks) == 0 {
+				what = "job sockets failed; the job has no socket open, a reload (SIGHUP) retries"
+			}
+			s.log.Error(what, zap.String("job", label), zap.Error(err))
 		}
-		rj.bindErr = errs[label]
 	}
 
 	for _, rj := range s.jobs {
