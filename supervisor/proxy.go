@@ -200,7 +200,8 @@ func (b *proxyBackend) Stop() {
 			return
 		}
 		rj.px.waiters = append(rj.px.waiters, done)
-		rj.log().Info("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
+		// The proxy logged the decision; the exit line follows.
+		rj.log().Debug("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
 		rj.stop(rj.main)
 	})
 	select {
