@@ -25,6 +25,8 @@ type XinetdOptions struct {
 	// configuration tree. Without it an absolute path is used as written,
 	// and only when it does not exist is the tree tried (with a warning).
 	Relocate bool
+	// OnRead, when set, is called with the path of every file read.
+	OnRead func(path string)
 }
 
 // LoadXinetd imports an xinetd configuration: path is xinetd.conf (its
@@ -123,6 +125,9 @@ func (l *xloader) includeFile(path, from string, line, depth int) {
 	if err != nil {
 		l.s.errorf(from, line, "include", "%v", err)
 		return
+	}
+	if l.opts.OnRead != nil {
+		l.opts.OnRead(path)
 	}
 	l.parse(data, path, depth)
 }

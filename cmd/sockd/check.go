@@ -6,14 +6,16 @@ import (
 	"io"
 	"os"
 
+	"github.com/sockd/sockd/compat"
 	"github.com/sockd/sockd/job"
 )
 
 // importers turn job files in other formats (inetd.conf, xinetd) into
 // jobs. check consults them, in order, for every file before decoding it
-// as a launchd plist; the first that reports handled=true wins. Importer
+// as a launchd plist; the first that reports handled=true wins, and files
+// counts the files it read (the one given and those it includes). Importer
 // files append to this slice from init().
-var importers []func(path string, data []byte) (handled bool, jobs []*job.Job, diags job.Diags)
+var importers []func(path string, data []byte) (handled bool, jobs []*job.Job, diags job.Diags, files int)
 
 func init() {
 	register(command{
@@ -28,7 +30,9 @@ func runCheck(args []string) error {
 	noPerms := fs.Bool("no-permissions", false, "skip the ownership and permission checks (like launchctl load -F)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sockd check [--no-permissions] FILE|DIR...\n\n"+
-			"Loads every job file (directories: every *.plist in them) as sockd serve would,\n"+
+			"Loads every job file as sockd serve would (a directory: every *.plist in it;\n"+
+			"an xinetd.d directory: every file xinetd would read; inetd.conf and xinetd.conf\n"+
+			"files are recognised by their content),\n"+
 			"prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE and a summary.\n"+
 			"Exit status 1 when any error was found, else 0.\n\n")
 		fs.PrintDefaults()
@@ -42,21 +46,21 @@ func runCheck(args []string) error {
 		return usageError(fmt.Errorf("no FILE or DIR given"))
 	}
 	opts := job.LoadOptions{UID: os.Geteuid(), SkipPermissions: *noPerms}
-	files, jobs, diags := checkPaths(paths, opts)
-	return reportCheck(os.Stdout, len(files), jobs, diags)
+	nfiles, jobs, diags := checkPaths(paths, opts)
+	return reportCheck(os.Stdout, nfiles, jobs, diags)
 }
 
 // checkPaths loads like job.LoadPaths, but offers every file to the
-// importers first.
-func checkPaths(paths []string, opts job.LoadOptions) ([]string, []*job.Job, job.Diags) {
+// importers first. It returns the number of files read.
+func checkPaths(paths []string, opts job.LoadOptions) (int, []*job.Job, job.Diags) {
 	var jobs []*job.Job
 	var diags job.Diags
-	var plain, dirs []string
+	var plain []string
+	nfiles := 0
 	for _, p := range paths {
 		if isXinetdDir(p) {
-			js, ds := loadLegacy(nil, []string{p})
+			js, ds := compat.LoadXinetdWith(p, compat.XinetdOptions{OnRead: func(string) { nfiles++ }})
 			jobs, diags = append(jobs, js...), append(diags, ds...)
-			dirs = append(dirs, p)
 			continue
 		}
 		plain = append(plain, p)
@@ -64,31 +68,33 @@ func checkPaths(paths []string, opts job.LoadOptions) ([]string, []*job.Job, job
 	files, ds := job.ExpandPaths(plain)
 	diags = append(diags, ds...)
 	for _, f := range files {
-		js, ds := loadOne(f, opts)
+		js, ds, n := loadOne(f, opts)
 		diags = append(diags, ds...)
 		jobs = append(jobs, js...)
+		nfiles += n
 	}
 	kept, ds := job.CrossCheck(jobs)
-	return append(dirs, files...), kept, append(diags, ds...)
+	return nfiles, kept, append(diags, ds...)
 }
 
-// loadOne loads one file through the importers or the plist loader.
-func loadOne(path string, opts job.LoadOptions) ([]*job.Job, job.Diags) {
+// loadOne loads one file through the importers or the plist loader; n
+// counts the files read (an xinetd.conf reads those it includes).
+func loadOne(path string, opts job.LoadOptions) (jobs []*job.Job, diags job.Diags, n int) {
 	data, diags := job.ReadFile(path, opts)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, diags, 1
 	}
 	for _, imp := range importers {
-		if handled, js, ds := imp(path, data); handled {
-			return js, append(diags, ds...)
+		if handled, js, ds, files := imp(path, data); handled {
+			return js, append(diags, ds...), max(files, 1)
 		}
 	}
 	j, ds := job.Decode(data, path)
 	diags = append(diags, ds...)
 	if j == nil {
-		return nil, diags
+		return nil, diags, 1
 	}
-	return []*job.Job{j}, diags
+	return []*job.Job{j}, diags, 1
 }
 
 func reportCheck(w io.Writer, nfiles int, jobs []*job.Job, diags job.Diags) error {

@@ -25,16 +25,17 @@ func init() {
 }
 
 // importLegacy handles inetd.conf and xinetd files for check and print.
-func importLegacy(path string, data []byte) (bool, []*job.Job, job.Diags) {
+func importLegacy(path string, data []byte) (bool, []*job.Job, job.Diags, int) {
 	switch compat.Detect(path, data) {
 	case compat.FormatInetd:
 		js, ds := compat.ParseInetd(data, path)
-		return true, js, ds
+		return true, js, ds, 1
 	case compat.FormatXinetd:
-		js, ds := compat.LoadXinetd(path)
-		return true, js, ds
+		n := 0
+		js, ds := compat.LoadXinetdWith(path, compat.XinetdOptions{OnRead: func(string) { n++ }})
+		return true, js, ds, n
 	}
-	return false, nil, nil
+	return false, nil, nil, 0
 }
 
 // loadLegacy loads the --inetd-conf and --xinetd sources of serve.
@@ -57,6 +58,15 @@ func runConvert(args []string) error {
 	from := fs.String("from", "", "source format: inetd or xinetd (default: detected)")
 	out := fs.String("o", ".", "directory to write the job files into")
 	force := fs.Bool("force", false, "overwrite existing files")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sockd convert [--from inetd|xinetd] [-o DIR] [--force] FILE|DIR\n\n"+
+			"Writes one launchd job file (LABEL.plist) per service of an inetd.conf, an\n"+
+			"xinetd.conf (with its includes) or an xinetd.d directory, and prints each path.\n"+
+			"Problems go to stderr as sockd check prints them; services with errors are not\n"+
+			"converted and the exit status is then 1. A job file that already exists stops\n"+
+			"the conversion (nothing is overwritten) unless --force.\n\n")
+		fs.PrintDefaults()
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageError(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,19 +28,19 @@ func TestMain(m *testing.M) {
 // A test importer: files named *.fakeinetd hold "LABEL PORT" and become
 // inetd-nowait jobs, to prove check consults importers first.
 func init() {
-	importers = append(importers, func(path string, data []byte) (bool, []*job.Job, job.Diags) {
+	importers = append(importers, func(path string, data []byte) (bool, []*job.Job, job.Diags, int) {
 		if !strings.HasSuffix(path, ".fakeinetd") {
-			return false, nil, nil
+			return false, nil, nil, 0
 		}
 		f := strings.Fields(string(data))
 		if len(f) != 2 {
-			return true, nil, job.Diags{{File: path, Severity: job.Error, Msg: "want LABEL PORT"}}
+			return true, nil, job.Diags{{File: path, Severity: job.Error, Msg: "want LABEL PORT"}}, 1
 		}
 		j := &job.Job{File: path, Source: "inetd", Label: f[0], Path: "/bin/cat", Argv: []string{"/bin/cat"}, Inetd: &job.Inetd{},
 			Sockets: []job.SocketGroup{{Name: "inetd", Sockets: []job.Socket{{Key: "line1", Passive: true,
 				Endpoints: []job.Endpoint{{Network: "tcp4", Address: "127.0.0.1:" + f[1], Passive: true}}}}}}}
 		j.LinkEndpoints()
-		return true, []*job.Job{j}, nil
+		return true, []*job.Job{j}, nil, 1
 	})
 }
 
@@ -347,6 +348,32 @@ func TestStringsFlagAndDirs(t *testing.T) {
 		l, err := newLogger(f, "debug")
 		if err != nil || !l.Core().Enabled(-1) {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestCheckCountsXinetdFiles: an xinetd.d directory and an xinetd.conf
+// that includes it count every file read, as a directory of plists does.
+func TestCheckCountsXinetdFiles(t *testing.T) {
+	root := t.TempDir()
+	d := filepath.Join(root, "xinetd.d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"one", "two", "three"} {
+		writeFile(t, d, name, fmt.Sprintf("service s%d\n{\n\ttype = UNLISTED\n\tsocket_type = stream\n\tprotocol = tcp\n\tport = %d\n\twait = no\n\tuser = root\n\tserver = /bin/cat\n}\n", i, 20001+i), 0o644)
+	}
+	writeFile(t, d, "skipped.dpkg-old", "not read: xinetd skips names with a dot\n", 0o644)
+	conf := writeFile(t, root, "xinetd.conf", "defaults\n{\n}\nincludedir "+d+"\n", 0o644)
+	for _, c := range []struct {
+		arg, want string
+	}{
+		{d, "3 files checked, 3 jobs valid: 0 errors, 0 warnings\n"},
+		{conf, "4 files checked, 3 jobs valid: 0 errors, 0 warnings\n"},
+	} {
+		out, errOut, code := sockd(t, "check", c.arg)
+		if code != 0 || out != c.want {
+			t.Errorf("check %s: exit %d\nstdout:\n%s\nwant: %s\nstderr:\n%s", c.arg, code, out, c.want, errOut)
 		}
 	}
 }

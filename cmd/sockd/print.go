@@ -66,7 +66,7 @@ func runPrint(args []string) error {
 // in the job directories.
 func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Diags, error) {
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
-		js, ds := loadOne(arg, opts)
+		js, ds, _ := loadOne(arg, opts)
 		if len(js) == 0 {
 			return nil, ds, nil
 		}
@@ -77,7 +77,7 @@ func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Dia
 	}
 	files, _ := job.ExpandPaths(dirs)
 	for _, f := range files {
-		js, ds := loadOne(f, opts)
+		js, ds, _ := loadOne(f, opts)
 		for _, j := range js {
 			if j.Label == arg {
 				return j, ds, nil

@@ -33,6 +33,12 @@ func runServe(args []string) error {
 	fs.Var(&xinetds, "xinetd", "an xinetd.conf file or xinetd.d directory to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--log-format F] [--log-level L]\n\n"+
+			"Binds every job's sockets and serves them until SIGTERM or SIGINT. SIGHUP reloads\n"+
+			"every source, SIGUSR1 logs one line of figures per job.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
 	}
