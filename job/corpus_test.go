@@ -320,3 +320,68 @@ func checkInvariants(t *testing.T, j *Job) {
 		t.Errorf("defaults not filled: %+v", j)
 	}
 }
+
+// TestFastXMLMatchesReference: on every corpus file, on the examples and
+// on hand-written edge cases, the fast XML path either declines or gives
+// exactly howett.net/plist's tree; and it takes the usual job files.
+func TestFastXMLMatchesReference(t *testing.T) {
+	var files []string
+	if _, err := os.Stat(filepath.Join("..", "..", "shared", "corpus", "launchd")); err == nil {
+		files, _ = filepath.Glob(filepath.Join("..", "..", "shared", "corpus", "launchd", "*.plist"))
+	}
+	examples, _ := filepath.Glob(filepath.Join("..", "examples", "jobs", "*.plist"))
+	if len(examples) == 0 {
+		t.Fatal("no example jobs")
+	}
+	fast := 0
+	for _, p := range append(files, examples...) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFastXML(t, data)
+		if _, ok := fastXMLTree(data); ok {
+			fast++
+		}
+	}
+	for _, p := range examples {
+		data, _ := os.ReadFile(p)
+		if _, ok := fastXMLTree(data); !ok {
+			t.Errorf("%s: not taken by the fast path", p)
+		}
+	}
+	t.Logf("fast path took %d of %d files", fast, len(files)+len(examples))
+
+	const head = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">` + "\n"
+	for _, c := range []struct {
+		doc  string
+		fast bool
+	}{
+		{head + `<plist version="1.0"><dict><key>Label</key><string>x</string></dict></plist>`, true},
+		{head + `<plist version="1.0"><dict><key>A</key><string>&lt;&amp;&gt;&quot;&apos;</string><key>B</key><string/><key>C</key><integer>0</integer><key>D</key><integer>-9</integer><key>E</key><false></false></dict></plist>` + "\n<!-- end -->\n", true},
+		{`<plist><array><string> spaced	tab </string><dict/><array/></array></plist>`, true},
+		{head + `<plist version="1.1"><dict/></plist>`, false},
+		{`<?xml version="1.1"?><plist><dict/></plist>`, false},
+		{`<?xml version="1.0" encoding="ISO-8859-1"?><plist><dict/></plist>`, false},
+		{"<plist><dict><key>A</key><string>a\r\nb</string></dict></plist>", false},
+		{`<plist><dict><key>A</key><string>&#65;</string></dict></plist>`, false},
+		{`<plist><dict><key>A</key><string><![CDATA[x]]></string></dict></plist>`, false},
+		{`<plist><dict><key>A</key><integer>007</integer></dict></plist>`, false},
+		{`<plist><dict><key>A</key><integer>0x10</integer></dict></plist>`, false},
+		{`<plist><dict><key>A</key><integer> 1</integer></dict></plist>`, false},
+		{`<plist><dict><key>A</key><real>1.5</real></dict></plist>`, false},
+		{`<plist><dict><key>A</key><true/><key>A</key><false/></dict></plist>`, false},
+		{`<plist><dict><key>CF$UID</key><integer>1</integer></dict></plist>`, false},
+		{`<plist><dict><key>A</key><string>é</string></dict></plist>`, false},
+		{`<plist><dict><!-- a -- b --><key>A</key><true/></dict></plist>`, false},
+		{`<plist><dict><key>A</key><true/></dict></plist><dict/>`, false},
+		{`<plist><dict><key>A</key></dict></plist>`, false},
+		{`<plist><dict junk="1"><key>A</key><true/></dict></plist>`, false},
+	} {
+		_, ok := fastXMLTree([]byte(c.doc))
+		if ok != c.fast {
+			t.Errorf("fast=%v, want %v: %s", ok, c.fast, c.doc)
+		}
+		checkFastXML(t, []byte(c.doc))
+	}
+}

@@ -61,7 +61,15 @@ func decodeFast(data []byte, name string) (*Job, bool) {
 		return nil, false
 	}
 	d := &decoder{file: name, noScan: true}
-	root, ok := d.parse(data)
+	var root map[string]any
+	ok := false
+	if tree, fast := fastXMLTree(data); fast {
+		root, ok = tree.(map[string]any)
+		d.source = SourceXML
+	}
+	if !ok {
+		root, ok = d.parse(data)
+	}
 	if !ok || len(d.diags) > 0 || countKeys(root) != bytes.Count(data, []byte("<key>")) {
 		return nil, false
 	}

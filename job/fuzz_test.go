@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -31,7 +32,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("bplist00\xd1\x01\x02ULabelQx\x08\x0b\x11\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x13"))
 	f.Add(bplistChain(8, 2))
 	f.Add(bplistChain(70, 1))
+	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?><!-- c --><plist version="1.0"><dict><key>Label</key><string>a &amp; &lt;b&gt;</string><key>N</key><integer>-12</integer><key>E</key><array/><key>D</key><dict/><key>T</key><true/></dict></plist>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFastXML(t, data)
 		j, diags := Decode(data, "f.plist")
 		if j == nil {
 			if !diags.HasErrors() {
@@ -49,4 +52,21 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFastXML: whatever fastXMLTree accepts, howett.net/plist (the
+// reference) decodes to the same tree.
+func checkFastXML(t *testing.T, data []byte) {
+	t.Helper()
+	tree, ok := fastXMLTree(data)
+	if !ok {
+		return
+	}
+	ref, _, err := unmarshal(data)
+	if err != nil {
+		t.Fatalf("fast XML path accepted what the reference rejects (%v):\n%q", err, data)
+	}
+	if !reflect.DeepEqual(tree, ref) {
+		t.Fatalf("fast XML path and reference differ:\nfast %#v\nref  %#v\ninput %q", tree, ref, data)
+	}
 }

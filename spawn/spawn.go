@@ -55,7 +55,9 @@ type Options struct {
 	AsRoot bool
 	// BaseEnv is sockd's own environment (os.Environ()). NOTIFY_SOCKET,
 	// LISTEN_*, LAUNCH_*, REMOTE_ADDR, REMOTE_PORT, PROTO, TCP* and UNIX*
-	// are removed from it before it is handed to children.
+	// are removed from it before it is handed to children. It must not be
+	// modified once used: templates built on it share one environment,
+	// recognised by the slice's identity.
 	BaseEnv []string
 }
 

@@ -79,7 +79,67 @@ type sharedEnv struct {
 var (
 	envCacheMu sync.Mutex
 	envCache   = map[string]*sharedEnv{}
+	// envBuilt remembers, for the inputs of an environment, which shared
+	// environment they gave: with thousands of jobs on one base
+	// environment, building each from scratch (to find it in envCache)
+	// was most of the templates' cost and much of start-up's garbage.
+	envBuilt = map[envInputs]*sharedEnv{}
 )
+
+// envInputs identifies what a template's environment is built from. The
+// base environment counts by identity (its backing array and length):
+// Options.BaseEnv is not modified once used.
+type envInputs struct {
+	base              *string
+	baseLen           int
+	user, home, shell string
+	vars              string // the job's variables, NUL-separated
+}
+
+// templateEnv returns the shared environment for base, the user's
+// variables and the job's.
+func templateEnv(base []string, u *userEnv, jobVars [][2]string) ([]byte, []uint32, map[string]int) {
+	key := envInputs{base: unsafe.SliceData(base), baseLen: len(base)}
+	if u != nil {
+		key.user, key.home, key.shell = u.name, u.home, u.shell
+	}
+	if len(jobVars) > 0 {
+		var b strings.Builder
+		for _, nv := range jobVars {
+			b.WriteString(nv[0])
+			b.WriteByte(0)
+			b.WriteString(nv[1])
+			b.WriteByte(0)
+		}
+		key.vars = b.String()
+	}
+	envCacheMu.Lock()
+	e, ok := envBuilt[key]
+	envCacheMu.Unlock()
+	if ok {
+		return e.buf, e.off, e.index
+	}
+	env := buildEnv(base, u, jobVars)
+	var flat []byte
+	var off []uint32
+	for _, kv := range env.kv {
+		if noNUL(kv) != nil {
+			continue // cannot be passed; os.Environ never has one
+		}
+		off = append(off, uint32(len(flat)))
+		flat = append(append(flat, kv...), 0)
+	}
+	buf, off, index := internEnv(flat, off)
+	envCacheMu.Lock()
+	if len(envBuilt) >= 256 {
+		// Many distinct base slices (callers passing a fresh os.Environ()
+		// each time): start over rather than grow without bound.
+		clear(envBuilt)
+	}
+	envBuilt[key] = &sharedEnv{buf: buf, off: off, index: index}
+	envCacheMu.Unlock()
+	return buf, off, index
+}
 
 // internEnv returns the shared copy of an environment (flat NUL-terminated
 // entries at offsets off). Entries are never evicted: there are as many as
@@ -240,17 +300,7 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 		}
 		jobVars = append(jobVars, [2]string{v.Name, v.Value})
 	}
-	env := buildEnv(opts.BaseEnv, uenv, jobVars)
-	var flat []byte
-	var off []uint32
-	for _, kv := range env.kv {
-		if noNUL(kv) != nil {
-			continue // cannot be passed; os.Environ never has one
-		}
-		off = append(off, uint32(len(flat)))
-		flat = append(append(flat, kv...), 0)
-	}
-	t.envbuf, t.envOff, t.envIndex = internEnv(flat, off)
+	t.envbuf, t.envOff, t.envIndex = templateEnv(opts.BaseEnv, uenv, jobVars)
 	if t.home == "" {
 		if i, ok := t.envIndex["HOME"]; ok {
 			t.home = envValueAt(t.envbuf, t.envOff[i])

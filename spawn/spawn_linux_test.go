@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -950,5 +951,35 @@ func TestConcurrentStarts(t *testing.T) {
 	}
 	if z := zombies(t); len(z) > 0 {
 		t.Errorf("zombies left: %v", z)
+	}
+}
+
+// TestTemplateEnvShared: templates built on one base environment share one
+// copy of it when their own variables agree, and get their own when they
+// do not; a second base with the same contents shares too.
+func TestTemplateEnvShared(t *testing.T) {
+	base := []string{"PATH=/usr/bin:/bin", "KEEP=base", "LISTEN_FDS=3"}
+	mk := func(base []string, vars ...job.EnvVar) *Template {
+		j := &job.Job{Label: "t", Path: "/bin/true", Argv: []string{"/bin/true"}, EnvironmentVariables: vars}
+		return newTemplate(t, j, Options{BaseEnv: base})
+	}
+	a, b := mk(base), mk(base)
+	c := mk(base, job.EnvVar{Name: "KEEP", Value: "job"})
+	d := mk(base, job.EnvVar{Name: "KEEP", Value: "job"})
+	e := mk(append([]string(nil), base...))
+	same := func(x, y *Template) bool { return unsafe.SliceData(x.envbuf) == unsafe.SliceData(y.envbuf) }
+	if !same(a, b) || !same(c, d) || !same(a, e) {
+		t.Errorf("equal environments not shared: a=b %v, c=d %v, a=e %v", same(a, b), same(c, d), same(a, e))
+	}
+	if same(a, c) {
+		t.Errorf("a job variable did not change the environment")
+	}
+	for _, c := range []struct {
+		tpl  *Template
+		want string
+	}{{a, "PATH=/usr/bin:/bin KEEP=base"}, {c, "PATH=/usr/bin:/bin KEEP=job"}} {
+		if got := strings.Join(c.tpl.Env(), " "); got != c.want {
+			t.Errorf("Env() = %q, want %q", got, c.want)
+		}
 	}
 }
