@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,5 +236,40 @@ func TestProxyUDP(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestProxyNotifyWithSystemdNotify: Notify readiness with systemd's own
+// client. The backend listens at once but says READY=1 (systemd-notify
+// --ready, from a shell) only 1.5 s later; a client that arrives at once is
+// forwarded only after that, and is served.
+func TestProxyNotifyWithSystemdNotify(t *testing.T) {
+	needProgram(t, "socat", "systemd-notify")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	marker := filepath.Join(t.TempDir(), "notified")
+	script := fmt.Sprintf(`socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:'test -e %s && echo after-ready || echo before-ready' &
+sleep 1.5
+touch %s
+systemd-notify --ready
+wait`, priv, marker, marker)
+	writeJob(t, dir, "notify", map[string]any{
+		"Label":            "test.notify-backend",
+		"ProgramArguments": []string{"/bin/sh", "-c", script},
+		"ExitTimeOut":      2,
+		"Sockets":          map[string]any{"Listeners": tcpSocket(pub)},
+		"SockdProxy":       map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv), "Notify": true, "ReadyTimeout": 15},
+	})
+	dm := startSockd(t, dir)
+	start := time.Now()
+	got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", pub), "")
+	if got != "after-ready\n" {
+		t.Fatalf("first client got %q, want after-ready (forwarded only after READY=1)", got)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("first client served after %v, before the backend's READY=1 at about 1.5 s", took)
+	}
+	if dm.settledCount("backend ready", "test.notify-backend", 1) != 1 {
+		t.Errorf("no single 'backend ready' line")
 	}
 }
