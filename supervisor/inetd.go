@@ -177,15 +177,33 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 	rj.log().Warn("limit reached: "+why+"; not accepting, clients wait in the backlog", fields...)
 }
 
+// exhaustion is the log state of accept failures for lack of resources:
+// one line every 10 s at most; failures after a line are counted and
+// logged together when the 10 s are over.
+type exhaustion struct {
+	logged time.Time
+	count  uint64 // failures not yet in a line
+	socket string // of the newest of those
+	err    error
+	flush  *time.Timer
+}
+
 // exhausted handles EMFILE/ENFILE/ENOBUFS/ENOMEM on accept: pause accepting
 // with a growing, capped delay and resume by itself.
 func (rj *runJob) exhausted(sk *listener.Socket, err error) {
-	rj.exhaustions++
-	if time.Since(rj.exhaustLogged) >= 10*time.Second {
-		rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
-			zap.Stringer("socket", sk), zap.Error(err), zap.Uint64("times", rj.exhaustions))
-		rj.exhaustLogged = time.Now()
-		rj.exhaustions = 0
+	if rj.exhaust == nil {
+		rj.exhaust = &exhaustion{}
+	}
+	ex := rj.exhaust
+	ex.count++
+	ex.socket, ex.err = sk.String(), err
+	if wait := 10*time.Second - time.Since(ex.logged); wait <= 0 {
+		rj.logExhaustion()
+	} else if ex.flush == nil {
+		ex.flush = rj.s.loop.after(wait, func() {
+			ex.flush = nil
+			rj.logExhaustion()
+		})
 	}
 	if rj.backoff == 0 {
 		rj.backoff = backoffMin
@@ -204,6 +222,18 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 			rj.watchSockets()
 		}
 	})
+}
+
+// logExhaustion writes the line for the failures counted since the last.
+func (rj *runJob) logExhaustion() {
+	ex := rj.exhaust
+	if ex.count == 0 {
+		return
+	}
+	rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
+		zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", ex.count))
+	ex.logged = time.Now()
+	ex.count = 0
 }
 
 // connEnv is the environment naming both ends of a connection: the

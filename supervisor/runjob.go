@@ -53,10 +53,9 @@ type runJob struct {
 	holdTimer  *time.Timer
 	backoff    time.Duration
 	// Resource exhaustion on accept: logged at most every 10 s with a count.
-	exhaustLogged time.Time
-	exhaustions   uint64
-	limits        *limiter
-	locals        map[*listener.Socket][]string // see boundLocal
+	exhaust *exhaustion // accept out of resources; nil until it first happens
+	limits  *limiter
+	locals  map[*listener.Socket][]string // see boundLocal
 
 	// Internal-service state (ModeInternal).
 	in *internalState
