@@ -216,9 +216,9 @@ func socketDict(s *job.Socket) map[string]any {
 		if p, err := resolvePort(transport, svc); err != nil || p != s.Port {
 			svc = strconv.Itoa(s.Port)
 		}
-		if svc != "0" || s.NodeName == "" {
-			d["SockServiceName"] = svc
-		}
+		// Always written, "0" too: sockd refuses SockNodeName without
+		// SockServiceName (launchd's random port, usually a typo).
+		d["SockServiceName"] = svc
 		switch s.Family {
 		case job.IPv4:
 			d["SockFamily"] = "IPv4"

@@ -159,6 +159,13 @@ service redir
 		t.Fatalf("unix: %v %v", labels(unix), diags)
 	}
 	roundTrip(t, unix[0])
+	// Port 0 on a named address: written as SockServiceName "0" (sockd
+	// refuses SockNodeName without SockServiceName).
+	zero, diags := parseInetd([]byte("127.0.0.1:0 stream tcp nowait root /bin/cat cat\n"), "zero.conf", offlineResolver)
+	if len(zero) != 1 || diags.HasErrors() {
+		t.Fatalf("port 0: %v %v", labels(zero), diags)
+	}
+	roundTrip(t, zero[0])
 
 	// Fields no importer sets still survive.
 	j := unix[0]

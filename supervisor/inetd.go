@@ -197,14 +197,7 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 	ex := rj.exhaust
 	ex.count++
 	ex.socket, ex.err = sk.String(), err
-	if wait := 10*time.Second - time.Since(ex.logged); wait <= 0 {
-		rj.logExhaustion()
-	} else if ex.flush == nil {
-		ex.flush = rj.s.loop.after(wait, func() {
-			ex.flush = nil
-			rj.logExhaustion()
-		})
-	}
+	rj.flushExhaustion()
 	if rj.backoff == 0 {
 		rj.backoff = backoffMin
 	} else {
@@ -224,11 +217,36 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 	})
 }
 
-// logExhaustion writes the line for the failures counted since the last.
+// flushExhaustion logs the failures counted so far if the last line is
+// 10 s old, or arms a timer for when it will be (which checks again).
+func (rj *runJob) flushExhaustion() {
+	ex := rj.exhaust
+	if ex == nil || ex.count == 0 {
+		return
+	}
+	wait := 10*time.Second - time.Since(ex.logged)
+	if wait <= 0 {
+		rj.logExhaustion()
+		return
+	}
+	if ex.flush == nil {
+		ex.flush = rj.s.loop.after(wait, func() {
+			ex.flush = nil
+			rj.flushExhaustion()
+		})
+	}
+}
+
+// logExhaustion writes the line for the failures counted since the last,
+// now (retirement and shutdown call it so that no count is lost).
 func (rj *runJob) logExhaustion() {
 	ex := rj.exhaust
-	if ex.count == 0 {
+	if ex == nil || ex.count == 0 {
 		return
+	}
+	if ex.flush != nil {
+		ex.flush.Stop()
+		ex.flush = nil
 	}
 	rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
 		zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", ex.count))

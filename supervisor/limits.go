@@ -29,8 +29,9 @@ type limiter struct {
 
 // refusal is one refused connection, kept for a deferred log line.
 type refusal struct {
-	src netip.Addr
-	why string
+	src     netip.Addr
+	why     string
+	fromSrc int // connections from src when it was refused
 }
 
 func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
@@ -101,7 +102,19 @@ func (rj *runJob) refuse(src netip.Addr, why string) {
 	rj.stats.refused++
 	lm := rj.limits
 	lm.refusedSince++
-	lm.lastRefusal = refusal{src, why}
+	lm.lastRefusal = refusal{src, why, lm.perSource[src]}
+	rj.flushRefusals()
+}
+
+// flushRefusals logs the refusals counted so far if the last line is a
+// second old, or arms a timer for when it will be. The timer's function
+// checks again: a line may have been written while it waited in the
+// loop's queue.
+func (rj *runJob) flushRefusals() {
+	lm := rj.limits
+	if lm.refusedSince == 0 {
+		return
+	}
 	wait := time.Second - time.Since(lm.refuseLog)
 	if wait <= 0 {
 		rj.logRefusals()
@@ -110,21 +123,27 @@ func (rj *runJob) refuse(src netip.Addr, why string) {
 	if lm.refuseFlush == nil {
 		lm.refuseFlush = rj.s.loop.after(wait, func() {
 			lm.refuseFlush = nil
-			rj.logRefusals()
+			rj.flushRefusals()
 		})
 	}
 }
 
-// logRefusals writes the line for the refusals counted since the last one.
+// logRefusals writes the line for the refusals counted since the last one
+// (now, whatever the time since the last line: retirement and shutdown
+// call it so that no count is lost).
 func (rj *runJob) logRefusals() {
 	lm := rj.limits
-	if lm.refusedSince == 0 {
+	if lm == nil || lm.refusedSince == 0 {
 		return
+	}
+	if lm.refuseFlush != nil {
+		lm.refuseFlush.Stop()
+		lm.refuseFlush = nil
 	}
 	r := lm.lastRefusal
 	rj.log().Warn("connection refused: "+r.why+"; closed",
 		zap.String("source", r.src.String()),
-		zap.Int("source_connections", lm.perSource[r.src]),
+		zap.Int("source_connections", r.fromSrc),
 		zap.Uint64("refused_since_last_line", lm.refusedSince))
 	lm.refuseLog = time.Now()
 	lm.refusedSince = 0

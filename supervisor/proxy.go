@@ -108,7 +108,13 @@ func (rj *runJob) proxyDone(px *proxyState, err error) {
 		rj.s.maybeFinish()
 		return
 	}
-	if rj.px == px && rj.mode == job.ModeProxy && rj.main == nil {
+	if rj.px != px {
+		return
+	}
+	switch {
+	case rj.mode != job.ModeProxy:
+		rj.px = nil // redefined as another kind of job
+	case rj.main == nil:
 		// Redefined while running: serve again under the new definition.
 		rj.px = nil
 		rj.activateProxy()
@@ -134,7 +140,7 @@ func (rj *runJob) proxyRunning() int {
 // (none for other jobs). They count since the server last started: a
 // redefinition starts a new one.
 func (rj *runJob) proxyStats() []zap.Field {
-	if rj.px == nil {
+	if rj.px == nil || rj.mode != job.ModeProxy {
 		return nil
 	}
 	st := rj.px.srv.Stats()

@@ -153,6 +153,7 @@ func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
 // in-flight connections finish. The job stays known until all exit.
 func (rj *runJob) retire() {
 	rj.retiring = true
+	rj.logPending()
 	rj.stopRetry()
 	rj.stopInternal()
 	rj.stopProxy()
@@ -164,6 +165,13 @@ func (rj *runJob) retire() {
 	if rj.running() > 0 {
 		rj.s.retired[rj] = struct{}{}
 	}
+}
+
+// logPending writes the rate-limited lines still owed (refusals, accept
+// failures) before the job goes.
+func (rj *runJob) logPending() {
+	rj.logRefusals()
+	rj.logExhaustion()
 }
 
 func (rj *runJob) stopRetry() {
@@ -505,6 +513,7 @@ func (rj *runJob) stop(c *child) {
 
 // stopAll stops the main process and every per-connection child.
 func (rj *runJob) stopAll() {
+	rj.logPending()
 	rj.stopRetry()
 	rj.stopInternal()
 	rj.stopProxy()

@@ -172,7 +172,7 @@ func (s *Supervisor) LogStats() {
 			rj := s.jobs[l]
 			st := rj.stats
 			accepted, extra := st.accepted, rj.proxyStats()
-			if rj.px != nil {
+			if rj.px != nil && rj.mode == job.ModeProxy {
 				accepted = rj.px.srv.Stats().Accepted
 			}
 			s.log.Info("job stats", append([]zap.Field{
