@@ -132,8 +132,9 @@ func templateEnv(base []string, u *userEnv, jobVars [][2]string) ([]byte, []uint
 	buf, off, index := internEnv(flat, off)
 	envCacheMu.Lock()
 	if len(envBuilt) >= 256 {
-		// Many distinct base slices (callers passing a fresh os.Environ()
-		// each time): start over rather than grow without bound.
+		// Many distinct inputs (callers passing a fresh os.Environ() each
+		// time, or hundreds of jobs with variables of their own): start
+		// over rather than grow without bound; it only costs rebuilds.
 		clear(envBuilt)
 	}
 	envBuilt[key] = &sharedEnv{buf: buf, off: off, index: index}
