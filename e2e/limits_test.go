@@ -256,6 +256,45 @@ func TestPerSourceLimit(t *testing.T) {
 	}
 }
 
+// TestRefusalsLoggedAtShutdown: refusals still owed a log line (inside
+// the one-line-a-second window) are logged when sockd shuts down, not
+// lost, and each line carries the source's count at refusal time.
+func TestRefusalsLoggedAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	j := nowaitJob("test.owed", port, []string{"/bin/cat"})
+	j["SockdLimits"] = map[string]any{"MaxPerSource": 1}
+	writeJob(t, dir, "owed", j)
+	d := startSockd(t, dir)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	held := holdConn(t, "127.0.0.1", addr)
+	if held == nil {
+		t.Fatal("first connection not served")
+	}
+	defer held.Close()
+	for range 3 {
+		if c := holdConn(t, "127.0.0.1", addr); c != nil {
+			c.Close()
+			t.Fatal("connection over MaxPerSource 1 served")
+		}
+	}
+	if err := d.stop(20 * time.Second); err != nil {
+		t.Fatalf("sockd exit: %v", err)
+	}
+	var sum float64
+	for _, m := range d.logs() {
+		if msg, _ := m["msg"].(string); strings.Contains(msg, "per-source limit reached") {
+			sum += m["refused_since_last_line"].(float64)
+			if m["source_connections"] != 1.0 {
+				t.Errorf("refusal line with source_connections %v, want 1 (the held connection)", m["source_connections"])
+			}
+		}
+	}
+	if sum != 3 {
+		t.Errorf("refusal lines account for %v refusals, want 3", sum)
+	}
+}
+
 // TestRateLimitPausesAndResumes: Rate 5/s with burst 5 and a 2 s pause.
 // 30 clients at once: a first wave of about 5, a pause, then the rest,
 // all served without an operator.
