@@ -273,3 +273,52 @@ wait`, priv, marker, marker)
 		t.Errorf("no single 'backend ready' line")
 	}
 }
+
+// TestProxyRedefinedAsInetd: a proxy job rewritten as an inetd job and
+// reloaded serves as inetd, and its SIGUSR1 line reports the inetd job's
+// figures, not the stopped proxy's.
+func TestProxyRedefinedAsInetd(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	writeJob(t, dir, "job", map[string]any{
+		"Label": "test.redefined",
+		"ProgramArguments": []string{"socat",
+			fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'echo from-proxy'"},
+		"ExitTimeOut": 2,
+		"Sockets":     map[string]any{"Listeners": tcpSocket(pub)},
+		"SockdProxy":  map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv), "ReadyTimeout": 10},
+	})
+	d := startSockd(t, dir)
+	addr := fmt.Sprintf("127.0.0.1:%d", pub)
+	for range 2 {
+		if got := dialRead(t, "tcp4", addr, ""); got != "from-proxy\n" {
+			t.Fatalf("through the proxy: %q", got)
+		}
+	}
+	writeJob(t, dir, "job", nowaitJob("test.redefined", pub, []string{"/bin/echo", "from-inetd"}))
+	d.signal(syscall.SIGHUP)
+	if !eventually(10*time.Second, func() bool { return dialRead(t, "tcp4", addr, "") == "from-inetd\n" }) {
+		t.Fatal("not served as an inetd job after the reload")
+	}
+	var stats map[string]any
+	if !eventually(5*time.Second, func() bool {
+		d.signal(syscall.SIGUSR1)
+		time.Sleep(100 * time.Millisecond)
+		stats = nil
+		for _, m := range d.logs() {
+			if m["msg"] == "job stats" && m["job"] == "test.redefined" {
+				stats = m
+			}
+		}
+		return stats != nil
+	}) {
+		t.Fatal("no stats line")
+	}
+	if stats["mode"] != "inetd-nowait" || stats["accepted"].(float64) < 1 || stats["accepted"].(float64) > 20 {
+		t.Errorf("stats after the redefinition: %v", stats)
+	}
+	if _, ok := stats["connections_open"]; ok {
+		t.Errorf("stats of an inetd job carry the old proxy's figures: %v", stats)
+	}
+}
