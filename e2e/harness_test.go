@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"howett.net/plist"
+
+	"github.com/sockd/sockd/internal/freeport"
 )
 
 var sockdBin string
@@ -96,20 +98,7 @@ func needProgram(t *testing.T, names ...string) {
 // freePort returns a loopback TCP (or UDP) port that is free right now.
 func freePort(t *testing.T, network string) int {
 	t.Helper()
-	if strings.HasPrefix(network, "udp") {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Port(t, network)
 }
 
 // writeJob writes a launchd XML job file into dir.

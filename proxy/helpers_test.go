@@ -21,6 +21,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sockd/sockd/internal/freeport"
 )
 
 // TestMain turns the test binary into a backend process when asked
@@ -202,20 +204,7 @@ func udpEcho(pc net.PacketConn) {
 // freeAddr returns a loopback TCP (or UDP) address nobody listens on.
 func freeAddr(t testing.TB, network string) string {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().String()
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(freeport.Port(t, network))
 }
 
 type harness struct {
