@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -158,6 +159,43 @@ func TestProxyDatagramRules(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("want %q in %v", c.want, diags)
+		}
+	}
+}
+
+// TestProxyBackendEphemeralPort: a backend sockd starts and stops, on a
+// port of the kernel's ephemeral range, gets a warning; below the range,
+// or an external backend, gets none.
+func TestProxyBackendEphemeralPort(t *testing.T) {
+	lo, hi, ok := ephemeralPorts()
+	if !ok {
+		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range")
+	}
+	sockets := `<key>Sockets</key><dict><key>L</key><dict><key>SockServiceName</key><string>8080</string></dict></dict>`
+	for _, c := range []struct {
+		program string
+		port    int
+		warn    bool
+	}{
+		{base, lo, true},
+		{base, hi, true},
+		{base, lo - 1, false},
+		{`<key>Label</key><string>org.test</string>`, lo, false}, // external backend
+	} {
+		data := `<?xml version="1.0"?><plist version="1.0"><dict>` + c.program + sockets +
+			fmt.Sprintf(`<key>SockdProxy</key><dict><key>Backend</key><string>127.0.0.1:%d</string></dict></dict></plist>`, c.port)
+		j, diags := Decode([]byte(data), "p.plist")
+		if j == nil {
+			t.Fatalf("port %d: not loaded: %v", c.port, diags)
+		}
+		warned := false
+		for _, d := range diags {
+			if strings.Contains(d.String(), "SockdProxy.Backend: warning: port") && strings.Contains(d.String(), "ephemeral port range") {
+				warned = true
+			}
+		}
+		if warned != c.warn {
+			t.Errorf("program %v, port %d: warned %v, want %v (%v)", c.program != "", c.port, warned, c.warn, diags)
 		}
 	}
 }
