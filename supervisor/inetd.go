@@ -112,15 +112,26 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
 }
 
+// startFailures is the log state of per-connection start failures: one
+// line a second at most, for the newest failure with the count.
+type startFailures struct {
+	lines lineLimit
+	err   error // of the newest failure not yet in a line
+}
+
 // spawnFailed logs a per-connection start failure at most once a second
 // with the count of failures since the last line.
 func (rj *runJob) spawnFailed(err error) {
-	if time.Since(rj.failLogged) < time.Second {
-		return
+	if rj.startFails == nil {
+		sf := &startFailures{}
+		sf.lines = lineLimit{every: time.Second, write: func(n uint64) {
+			rj.log().Error("cannot start child for connection; connection closed",
+				zap.Error(sf.err), zap.Uint64("failures_since_last_line", n), zap.Uint64("failures_total", rj.stats.spawnFailed))
+		}}
+		rj.startFails = sf
 	}
-	rj.failLogged = time.Now()
-	rj.log().Error("cannot start child for connection; connection closed",
-		zap.Error(err), zap.Uint64("failures_total", rj.stats.spawnFailed))
+	rj.startFails.err = err
+	rj.startFails.lines.note(rj.s.loop)
 }
 
 func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
@@ -178,26 +189,26 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 }
 
 // exhaustion is the log state of accept failures for lack of resources:
-// one line every 10 s at most; failures after a line are counted and
-// logged together when the 10 s are over.
+// one line every 10 s at most, for the newest failure with the count.
 type exhaustion struct {
-	logged time.Time
-	count  uint64 // failures not yet in a line
-	socket string // of the newest of those
+	lines  lineLimit
+	socket string // of the newest failure not yet in a line
 	err    error
-	flush  *time.Timer
 }
 
 // exhausted handles EMFILE/ENFILE/ENOBUFS/ENOMEM on accept: pause accepting
 // with a growing, capped delay and resume by itself.
 func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 	if rj.exhaust == nil {
-		rj.exhaust = &exhaustion{}
+		ex := &exhaustion{}
+		ex.lines = lineLimit{every: 10 * time.Second, write: func(n uint64) {
+			rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
+				zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", n))
+		}}
+		rj.exhaust = ex
 	}
-	ex := rj.exhaust
-	ex.count++
-	ex.socket, ex.err = sk.String(), err
-	rj.flushExhaustion()
+	rj.exhaust.socket, rj.exhaust.err = sk.String(), err
+	rj.exhaust.lines.note(rj.s.loop)
 	if rj.backoff == 0 {
 		rj.backoff = backoffMin
 	} else {
@@ -215,43 +226,6 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 			rj.watchSockets()
 		}
 	})
-}
-
-// flushExhaustion logs the failures counted so far if the last line is
-// 10 s old, or arms a timer for when it will be (which checks again).
-func (rj *runJob) flushExhaustion() {
-	ex := rj.exhaust
-	if ex == nil || ex.count == 0 {
-		return
-	}
-	wait := 10*time.Second - time.Since(ex.logged)
-	if wait <= 0 {
-		rj.logExhaustion()
-		return
-	}
-	if ex.flush == nil {
-		ex.flush = rj.s.loop.after(wait, func() {
-			ex.flush = nil
-			rj.flushExhaustion()
-		})
-	}
-}
-
-// logExhaustion writes the line for the failures counted since the last,
-// now (retirement and shutdown call it so that no count is lost).
-func (rj *runJob) logExhaustion() {
-	ex := rj.exhaust
-	if ex == nil || ex.count == 0 {
-		return
-	}
-	if ex.flush != nil {
-		ex.flush.Stop()
-		ex.flush = nil
-	}
-	rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
-		zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", ex.count))
-	ex.logged = time.Now()
-	ex.count = 0
 }
 
 // connEnv is the environment naming both ends of a connection: the

@@ -17,14 +17,12 @@ import (
 // Counts survive a reload of a changed job (the runJob is kept), so a
 // reactivation never resets them.
 type limiter struct {
-	allow, deny  []netip.Prefix
-	perSource    map[netip.Addr]int
-	tokens       float64
-	last         time.Time
-	refuseLog    time.Time   // last "refused" log line (at most one a second)
-	refusedSince uint64      // refusals not yet in a log line
-	lastRefusal  refusal     // the newest of those
-	refuseFlush  *time.Timer // logs them when the second is over
+	allow, deny []netip.Prefix
+	perSource   map[netip.Addr]int
+	tokens      float64
+	last        time.Time
+	refusals    lineLimit // "connection refused" lines, at most one a second
+	lastRefusal refusal   // the newest refusal not yet in a line
 }
 
 // refusal is one refused connection, kept for a deferred log line.
@@ -36,6 +34,13 @@ type refusal struct {
 
 func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
 	lm := &limiter{tokens: float64(l.Burst)}
+	lm.refusals = lineLimit{every: time.Second, write: func(n uint64) {
+		r := lm.lastRefusal
+		log().Warn("connection refused: "+r.why+"; closed",
+			zap.String("source", r.src.String()),
+			zap.Int("source_connections", r.fromSrc),
+			zap.Uint64("refused_since_last_line", n))
+	}}
 	lm.allow = parsePrefixes(l.Allow, "Allow", log)
 	lm.deny = parsePrefixes(l.Deny, "Deny", log)
 	return lm
@@ -95,58 +100,13 @@ func (rj *runJob) admit(src netip.Addr, ok bool) string {
 	return ""
 }
 
-// refuse logs a refused connection at most once a second per job. Refusals
-// within the second after a line are counted and logged together when the
-// second is over, as one line for the newest with the count.
+// refuse counts a refused connection and logs it: at most one line a
+// second per job, the newest refusal with the count since the last line.
 func (rj *runJob) refuse(src netip.Addr, why string) {
 	rj.stats.refused++
 	lm := rj.limits
-	lm.refusedSince++
 	lm.lastRefusal = refusal{src, why, lm.perSource[src]}
-	rj.flushRefusals()
-}
-
-// flushRefusals logs the refusals counted so far if the last line is a
-// second old, or arms a timer for when it will be. The timer's function
-// checks again: a line may have been written while it waited in the
-// loop's queue.
-func (rj *runJob) flushRefusals() {
-	lm := rj.limits
-	if lm.refusedSince == 0 {
-		return
-	}
-	wait := time.Second - time.Since(lm.refuseLog)
-	if wait <= 0 {
-		rj.logRefusals()
-		return
-	}
-	if lm.refuseFlush == nil {
-		lm.refuseFlush = rj.s.loop.after(wait, func() {
-			lm.refuseFlush = nil
-			rj.flushRefusals()
-		})
-	}
-}
-
-// logRefusals writes the line for the refusals counted since the last one
-// (now, whatever the time since the last line: retirement and shutdown
-// call it so that no count is lost).
-func (rj *runJob) logRefusals() {
-	lm := rj.limits
-	if lm == nil || lm.refusedSince == 0 {
-		return
-	}
-	if lm.refuseFlush != nil {
-		lm.refuseFlush.Stop()
-		lm.refuseFlush = nil
-	}
-	r := lm.lastRefusal
-	rj.log().Warn("connection refused: "+r.why+"; closed",
-		zap.String("source", r.src.String()),
-		zap.Int("source_connections", r.fromSrc),
-		zap.Uint64("refused_since_last_line", lm.refusedSince))
-	lm.refuseLog = time.Now()
-	lm.refusedSince = 0
+	lm.refusals.note(rj.s.loop)
 }
 
 // rateOK applies the spawn-rate limit before a connection is accepted:

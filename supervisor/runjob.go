@@ -52,10 +52,10 @@ type runJob struct {
 	acceptHold string // why accepting is paused ("" = accepting)
 	holdTimer  *time.Timer
 	backoff    time.Duration
-	// Resource exhaustion on accept: logged at most every 10 s with a count.
-	exhaust *exhaustion // accept out of resources; nil until it first happens
-	limits  *limiter
-	locals  map[*listener.Socket][]string // see boundLocal
+	exhaust    *exhaustion    // accept out of resources; nil until it first happens
+	startFails *startFailures // per-connection starts that failed; nil until one does
+	limits     *limiter
+	locals     map[*listener.Socket][]string // see boundLocal
 
 	// Internal-service state (ModeInternal).
 	in *internalState
@@ -168,10 +168,17 @@ func (rj *runJob) retire() {
 }
 
 // logPending writes the rate-limited lines still owed (refusals, accept
-// failures) before the job goes.
+// and start failures) before the job goes.
 func (rj *runJob) logPending() {
-	rj.logRefusals()
-	rj.logExhaustion()
+	if rj.limits != nil {
+		rj.limits.refusals.flush()
+	}
+	if rj.exhaust != nil {
+		rj.exhaust.lines.flush()
+	}
+	if rj.startFails != nil {
+		rj.startFails.lines.flush()
+	}
 }
 
 func (rj *runJob) stopRetry() {
