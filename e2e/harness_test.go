@@ -336,6 +336,26 @@ func duplicateKeys(obj []byte) []string {
 	return dup
 }
 
+// jobStats sends SIGUSR1 until the newest "job stats" line of jobLabel
+// satisfies ok (nil: any line), for at most 5 s, and returns that line
+// (nil if none came).
+func (d *daemon) jobStats(jobLabel string, ok func(map[string]any) bool) map[string]any {
+	d.t.Helper()
+	var stats map[string]any
+	eventually(5*time.Second, func() bool {
+		d.signal(syscall.SIGUSR1)
+		time.Sleep(100 * time.Millisecond)
+		stats = nil
+		for _, m := range d.logs() {
+			if m["msg"] == "job stats" && m["job"] == jobLabel {
+				stats = m
+			}
+		}
+		return stats != nil && (ok == nil || ok(stats))
+	})
+	return stats
+}
+
 // countLogs counts log lines whose msg contains substr (and, if job is not
 // empty, whose job field is job).
 func (d *daemon) countLogs(substr, jobLabel string) int {

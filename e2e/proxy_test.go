@@ -88,18 +88,8 @@ func TestProxyNginxOnDemand(t *testing.T) {
 		t.Fatalf("nginx still running after the idle time")
 	}
 	// SIGUSR1 after the idle stop: the proxy's figures, and no process.
-	var stats map[string]any
-	if !eventually(5*time.Second, func() bool {
-		dm.signal(syscall.SIGUSR1)
-		time.Sleep(100 * time.Millisecond)
-		stats = nil
-		for _, m := range dm.logs() {
-			if m["msg"] == "job stats" && m["job"] == "test.nginx-proxy" {
-				stats = m
-			}
-		}
-		return stats != nil && stats["running"] == 0.0
-	}) {
+	stats := dm.jobStats("test.nginx-proxy", func(m map[string]any) bool { return m["running"] == 0.0 })
+	if stats == nil || stats["running"] != 0.0 {
 		t.Fatalf("stats line after the idle stop: %v, want running 0", stats)
 	}
 	if stats["accepted"] != 101.0 || stats["spawned"] != 1.0 || stats["connections_open"] != 0.0 ||
@@ -301,18 +291,8 @@ func TestProxyRedefinedAsInetd(t *testing.T) {
 	if !eventually(10*time.Second, func() bool { return dialRead(t, "tcp4", addr, "") == "from-inetd\n" }) {
 		t.Fatal("not served as an inetd job after the reload")
 	}
-	var stats map[string]any
-	if !eventually(5*time.Second, func() bool {
-		d.signal(syscall.SIGUSR1)
-		time.Sleep(100 * time.Millisecond)
-		stats = nil
-		for _, m := range d.logs() {
-			if m["msg"] == "job stats" && m["job"] == "test.redefined" {
-				stats = m
-			}
-		}
-		return stats != nil
-	}) {
+	stats := d.jobStats("test.redefined", nil)
+	if stats == nil {
 		t.Fatal("no stats line")
 	}
 	if stats["mode"] != "inetd-nowait" || stats["accepted"].(float64) < 1 || stats["accepted"].(float64) > 20 {
