@@ -4,13 +4,14 @@ import (
 	"errors"
 	"math"
 	"net"
-	"os"
 	"os/user"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sockd/sockd/internal/portrange"
 )
 
 // maxSeconds bounds the second counts of time keys.
@@ -444,22 +445,6 @@ func (d *decoder) proxy(key string, v any) *Proxy {
 	return p
 }
 
-// ephemeralPorts is the kernel's range of ports for outgoing connections
-// (net.ipv4.ip_local_port_range); ok is false where it cannot be read.
-func ephemeralPorts() (lo, hi int, ok bool) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0, 0, false
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	return lo, hi, err1 == nil && err2 == nil && lo <= hi
-}
-
 // DefaultProxyReadyTimeout is SockdProxy.ReadyTimeout when not set.
 const DefaultProxyReadyTimeout = 10 * time.Second
 
@@ -499,7 +484,7 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 		// port of any outgoing connection meanwhile.
 		if _, port, err := net.SplitHostPort(j.Proxy.Backend); err == nil {
 			if n, err := strconv.Atoi(port); err == nil {
-				if lo, hi, ok := ephemeralPorts(); ok && n >= lo && n <= hi {
+				if lo, hi, ok := portrange.Ephemeral(); ok && n >= lo && n <= hi {
 					d.warnf("SockdProxy.Backend", "port %d is in the kernel's ephemeral port range (%d-%d): while sockd has the backend stopped, an outgoing connection may take it and the next start fail with \"address in use\"; pick a port below %d", n, lo, hi, lo)
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/portrange"
 )
 
 // xmlJob wraps body (written on one line) into an XML plist; every key of
@@ -167,7 +169,7 @@ func TestProxyDatagramRules(t *testing.T) {
 // port of the kernel's ephemeral range, gets a warning; below the range,
 // or an external backend, gets none.
 func TestProxyBackendEphemeralPort(t *testing.T) {
-	lo, hi, ok := ephemeralPorts()
+	lo, hi, ok := portrange.Ephemeral()
 	if !ok {
 		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range")
 	}

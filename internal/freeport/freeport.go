@@ -11,10 +11,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sockd/sockd/internal/portrange"
 )
 
 // lowest is the bottom of the range ports are drawn from.
@@ -58,20 +59,11 @@ func find(network string) (int, error) {
 	return 0, fmt.Errorf("freeport: no free %s port found below %d", network, top)
 }
 
-// ephemeralLow is the first port of the kernel's ephemeral range
-// (net.ipv4.ip_local_port_range), 32768 when it cannot be read.
+// ephemeralLow is the first port of the kernel's ephemeral range, 32768
+// when it cannot be read.
 func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
+	if lo, _, ok := portrange.Ephemeral(); ok {
+		return lo
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
+	return 32768
 }
