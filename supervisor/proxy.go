@@ -136,15 +136,16 @@ func (rj *runJob) proxyRunning() int {
 	return 0
 }
 
-// proxyStats returns the proxy server's figures for the SIGUSR1 line
-// (none for other jobs). They count since the server last started: a
+// proxyStats returns, for the SIGUSR1 line of a proxy job, the connections
+// its server accepted and its other figures; for other jobs accepted as
+// given and no fields. They count since the server last started: a
 // redefinition starts a new one.
-func (rj *runJob) proxyStats() []zap.Field {
+func (rj *runJob) proxyStats(accepted uint64) (uint64, []zap.Field) {
 	if rj.px == nil || rj.mode != job.ModeProxy {
-		return nil
+		return accepted, nil
 	}
 	st := rj.px.srv.Stats()
-	return []zap.Field{
+	return st.Accepted, []zap.Field{
 		zap.Int64("connections_open", st.Active),
 		zap.Uint64("udp_flows_created", st.FlowsCreated),
 		zap.Int64("udp_flows_open", st.Flows),

@@ -171,10 +171,7 @@ func (s *Supervisor) LogStats() {
 		for _, l := range labels {
 			rj := s.jobs[l]
 			st := rj.stats
-			accepted, extra := st.accepted, rj.proxyStats()
-			if rj.px != nil && rj.mode == job.ModeProxy {
-				accepted = rj.px.srv.Stats().Accepted
-			}
+			accepted, extra := rj.proxyStats(st.accepted)
 			s.log.Info("job stats", append([]zap.Field{
 				zap.String("job", l),
 				zap.String("mode", rj.mode.String()),
