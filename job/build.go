@@ -181,6 +181,8 @@ func (d *decoder) build(root map[string]any) *Job {
 	if key, v, ok := top.get("SockdProxy"); ok {
 		j.Proxy = d.proxy(key, v)
 	}
+	j.Hosts = d.hostLimits(top)
+	d.idKeys(top)
 	d.reportRest(top, TopLevelKeys, "top-level")
 
 	j.LinkEndpoints()
@@ -271,7 +273,8 @@ func (d *decoder) rlimits(key string, v any) []RLimit {
 		out = append(out, RLimit{Name: r.name, Resource: r.resource, Value: n})
 	}
 	for _, e := range dv.rest() {
-		d.warnf(join(key, e.name), "unknown resource limit; it is ignored (known: Core, CPU, Data, FileSize, MemoryLock, NumberOfFiles, NumberOfProcesses, ResidentSetSize, Stack)")
+		d.unknownKey(join(key, e.name), e.name, resourceLimitKeys(), "resource limit",
+			"it is ignored (known: Core, CPU, Data, FileSize, MemoryLock, NumberOfFiles, NumberOfProcesses, ResidentSetSize, Stack)")
 	}
 	return out
 }

@@ -93,6 +93,9 @@ type Job struct {
 
 	EnableGlobbing bool
 	Disabled       bool
+	// Hosts are LimitLoadToHosts and LimitLoadFromHosts: the hosts that
+	// load the job (see HostLimits.LoadsOn and SelectForHost).
+	Hosts HostLimits
 
 	UserName   string
 	GroupName  string
@@ -403,11 +406,17 @@ type Severity int
 const (
 	Warning Severity = iota
 	Error
+	// Info is a note that is no problem: a job this host does not load
+	// (LimitLoadToHosts, LimitLoadFromHosts).
+	Info
 )
 
 func (s Severity) String() string {
-	if s == Error {
+	switch s {
+	case Error:
 		return "error"
+	case Info:
+		return "info"
 	}
 	return "warning"
 }

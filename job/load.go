@@ -20,6 +20,9 @@ type LoadOptions struct {
 	// SkipPermissions turns the ownership and permission checks off (for
 	// test data, like launchctl load -F).
 	SkipPermissions bool
+	// Hostname is the host name LimitLoadToHosts and LimitLoadFromHosts are
+	// compared with (SelectForHost); empty means the kernel's (uname -n).
+	Hostname string
 }
 
 // LoadFile reads, checks and decodes one job file. Besides Decode's checks
@@ -127,8 +130,9 @@ func ExpandPaths(paths []string) ([]string, Diags) {
 }
 
 // LoadPaths loads every job file named by paths (files, or directories
-// whose *.plist files are loaded in name order), then runs CrossCheck. A
-// bad file is reported and skipped; it never stops the others.
+// whose *.plist files are loaded in name order), keeps the jobs this host
+// loads (SelectForHost) and runs CrossCheck on them. A bad file is reported
+// and skipped; it never stops the others.
 func LoadPaths(paths []string, opts LoadOptions) ([]*Job, Diags) {
 	files, diags := ExpandPaths(paths)
 	// Files load in parallel (one worker per CPU); results keep file order.
@@ -165,6 +169,8 @@ func LoadPaths(paths []string, opts LoadOptions) ([]*Job, Diags) {
 			jobs = append(jobs, r.job)
 		}
 	}
+	jobs, ds := SelectForHost(jobs, opts)
+	diags = append(diags, ds...)
 	kept, ds := CrossCheck(jobs)
 	return kept, append(diags, ds...)
 }

@@ -60,9 +60,7 @@ func TestValidation(t *testing.T) {
 		{"socket without address", base + sockets(sock("L", `<key>SockType</key><string>stream</string>`)), false,
 			[]string{`t.plist:4: Sockets.L: error: the socket has neither SockServiceName nor SockPathName: add SockServiceName (a port number or service name) or SockPathName (a Unix socket path)`}},
 		{"misspelt SockServiceName", base + sockets(sock("L", `<key>SockNodeName</key><string>127.0.0.1</string><key>SockServicName</key><string>8080</string>`)), false,
-			[]string{
-				`t.plist:4: Sockets.L.SockServicName: warning: unknown socket key; it is ignored (check the spelling)`,
-				`t.plist:4: Sockets.L: error: the socket has SockNodeName "127.0.0.1" but no SockServiceName, so it would get a random port: add SockServiceName (a port number or service name; "0" if a random port is really meant)`}},
+			[]string{`t.plist:4: Sockets.L.SockServicName: error: unknown socket key; did you mean SockServiceName? a misspelt SockServiceName would listen on a port the file does not name`}},
 		{"explicit port 0", base + sockets(sock("L", `<key>SockNodeName</key><string>127.0.0.1</string><key>SockServiceName</key><string>0</string>`)), true, nil},
 		{"udp protocol with stream type", base + sockets(sock("L", `<key>SockType</key><string>stream</string><key>SockProtocol</key><string>UDP</string><key>SockServiceName</key><string>53</string>`)), false,
 			[]string{`t.plist:4: Sockets.L.SockProtocol: error: UDP needs SockType dgram, but SockType is stream: set SockType to dgram`}},

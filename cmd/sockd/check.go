@@ -51,7 +51,9 @@ func runCheck(args []string) error {
 }
 
 // checkPaths loads like job.LoadPaths, but offers every file to the
-// importers first. It returns the number of files read.
+// importers first. It returns the number of files read. Like LoadPaths it
+// keeps only the jobs this host loads (job.SelectForHost, an info line for
+// each other one) before CrossCheck, so check and serve decide alike.
 func checkPaths(paths []string, opts job.LoadOptions) (int, []*job.Job, job.Diags) {
 	var jobs []*job.Job
 	var diags job.Diags
@@ -73,6 +75,8 @@ func checkPaths(paths []string, opts job.LoadOptions) (int, []*job.Job, job.Diag
 		jobs = append(jobs, js...)
 		nfiles += n
 	}
+	jobs, ds = job.SelectForHost(jobs, opts)
+	diags = append(diags, ds...)
 	kept, ds := job.CrossCheck(jobs)
 	return nfiles, kept, append(diags, ds...)
 }
@@ -97,18 +101,28 @@ func loadOne(path string, opts job.LoadOptions) (jobs []*job.Job, diags job.Diag
 	return []*job.Job{j}, diags, 1
 }
 
+// reportCheck prints every diagnostic and the summary line. A job this
+// host does not load (an info line) is valid but not served here; the
+// summary counts it among the valid jobs and says how many there are.
 func reportCheck(w io.Writer, nfiles int, jobs []*job.Job, diags job.Diags) error {
-	nerr, nwarn := 0, 0
+	nerr, nwarn, nelsewhere := 0, 0, 0
 	for _, d := range diags {
 		fmt.Fprintln(w, d.String())
-		if d.Severity == job.Error {
+		switch d.Severity {
+		case job.Error:
 			nerr++
-		} else {
+		case job.Info:
+			nelsewhere++
+		default:
 			nwarn++
 		}
 	}
-	fmt.Fprintf(w, "%s checked, %s valid: %s, %s\n",
-		plural(nfiles, "file"), plural(len(jobs), "job"), plural(nerr, "error"), plural(nwarn, "warning"))
+	elsewhere := ""
+	if nelsewhere > 0 {
+		elsewhere = fmt.Sprintf(" (%d not loaded on this host)", nelsewhere)
+	}
+	fmt.Fprintf(w, "%s checked, %s valid%s: %s, %s\n",
+		plural(nfiles, "file"), plural(len(jobs)+nelsewhere, "job"), elsewhere, plural(nerr, "error"), plural(nwarn, "warning"))
 	if nerr > 0 {
 		return &exitError{code: 1}
 	}

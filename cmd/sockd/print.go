@@ -53,17 +53,27 @@ func runPrint(args []string) error {
 		}
 		return &exitError{code: 1, err: fmt.Errorf("%s has errors; the job would not be loaded", pos[0])}
 	}
+	here, hostDiags := loadsHere(j, opts)
+	diags = append(diags, hostDiags...)
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(jobView(j, diags))
+		return enc.Encode(jobView(j, diags, here))
 	}
-	printText(os.Stdout, j, diags)
+	printText(os.Stdout, j, diags, here, opts)
 	return nil
 }
 
+// loadsHere is serve's decision (job.SelectForHost) for one job: whether
+// this host loads it, and the info line (or error) when it does not.
+func loadsHere(j *job.Job, opts job.LoadOptions) (bool, job.Diags) {
+	kept, diags := job.SelectForHost([]*job.Job{j}, opts)
+	return len(kept) == 1, diags
+}
+
 // findJob loads arg as a file when it names one, else looks for the label
-// in the job directories.
+// in the job directories: the first job with that label that this host
+// loads, else the first with that label.
 func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Diags, error) {
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
 		js, ds, _ := loadOne(arg, opts)
@@ -76,13 +86,24 @@ func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Dia
 		dirs = defaultJobDirs()
 	}
 	files, _ := job.ExpandPaths(dirs)
+	var first *job.Job
+	var firstDiags job.Diags
 	for _, f := range files {
 		js, ds, _ := loadOne(f, opts)
 		for _, j := range js {
-			if j.Label == arg {
+			if j.Label != arg {
+				continue
+			}
+			if here, _ := loadsHere(j, opts); here {
 				return j, ds, nil
 			}
+			if first == nil {
+				first, firstDiags = j, ds
+			}
 		}
+	}
+	if first != nil {
+		return first, firstDiags, nil
 	}
 	return nil, nil, fmt.Errorf("%q is neither a job file nor the Label of a valid job in %s", arg, strings.Join(dirs, ", "))
 }
@@ -143,6 +164,9 @@ type view struct {
 	Source              string            `json:"source"`
 	Mode                string            `json:"mode"`
 	Disabled            bool              `json:"disabled"`
+	LoadedOnThisHost    bool              `json:"loaded_on_this_host"`
+	LimitLoadToHosts    []string          `json:"limit_load_to_hosts,omitempty"`
+	LimitLoadFromHosts  []string          `json:"limit_load_from_hosts,omitempty"`
 	Program             string            `json:"program,omitempty"`
 	Path                string            `json:"path,omitempty"`
 	Argv                []string          `json:"argv,omitempty"`
@@ -175,9 +199,10 @@ type view struct {
 	Diagnostics         []string          `json:"diagnostics"`
 }
 
-func jobView(j *job.Job, diags job.Diags) view {
+func jobView(j *job.Job, diags job.Diags, here bool) view {
 	v := view{
 		Label: j.Label, File: j.File, Source: j.Source, Mode: j.Mode().String(), Disabled: j.Disabled,
+		LoadedOnThisHost: here, LimitLoadToHosts: j.Hosts.To, LimitLoadFromHosts: j.Hosts.From,
 		Program: j.Program, Path: j.Path, Argv: j.Argv, EnableGlobbing: j.EnableGlobbing,
 		UserName: j.UserName, GroupName: j.GroupName, InitGroups: j.InitGroups,
 		WorkingDirectory: j.WorkingDirectory, RootDirectory: j.RootDirectory, Nice: j.Nice,
@@ -282,8 +307,8 @@ func modeHelp(m job.Mode) string {
 	return ""
 }
 
-func printText(w io.Writer, j *job.Job, diags job.Diags) {
-	v := jobView(j, diags)
+func printText(w io.Writer, j *job.Job, diags job.Diags, here bool, opts job.LoadOptions) {
+	v := jobView(j, diags, here)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, args...)) }
 	orDefault := func(s, def string) string {
@@ -297,6 +322,9 @@ func printText(w io.Writer, j *job.Job, diags job.Diags) {
 	row("Mode", "%s (%s)", j.Mode(), modeHelp(j.Mode()))
 	if j.Disabled {
 		row("Disabled", "true (sockd does not serve this job)")
+	}
+	if j.Hosts.IsSet() {
+		row("This host", "%s", hostText(j, diags, here, opts))
 	}
 	switch {
 	case j.Internal != "":
@@ -391,12 +419,38 @@ func printText(w io.Writer, j *job.Job, diags job.Diags) {
 	}
 
 	fmt.Fprintf(w, "\nProblems:\n")
-	if len(diags) == 0 {
+	problems := 0
+	for _, d := range diags {
+		if d.Severity != job.Info { // the "This host" row says it
+			fmt.Fprintf(w, "  %s\n", d.String())
+			problems++
+		}
+	}
+	if problems == 0 {
 		fmt.Fprintf(w, "  (none)\n")
 	}
-	for _, d := range diags {
-		fmt.Fprintf(w, "  %s\n", d.String())
+}
+
+// hostText says whether this host loads a job with host limits, and why.
+func hostText(j *job.Job, diags job.Diags, here bool, opts job.LoadOptions) string {
+	if here {
+		var keys []string
+		if j.Hosts.To != nil {
+			keys = append(keys, "LimitLoadToHosts "+strings.Join(j.Hosts.To, " "))
+		}
+		if len(j.Hosts.From) > 0 {
+			keys = append(keys, "LimitLoadFromHosts "+strings.Join(j.Hosts.From, " "))
+		}
+		host, _ := opts.HostName()
+		return fmt.Sprintf("%s loads the job (%s)", host, strings.Join(keys, "; "))
 	}
+	for _, d := range diags {
+		if d.Key == "LimitLoadToHosts" || d.Key == "LimitLoadFromHosts" {
+			why := strings.TrimPrefix(d.Msg, "not loaded on this host ("+d.Key+"): ")
+			return "does not load the job (" + d.Key + "), so sockd does not serve it here: " + why
+		}
+	}
+	return "does not load the job, so sockd does not serve it here"
 }
 
 func quoteArgv(argv []string) string {

@@ -79,7 +79,7 @@ func runServe(args []string) error {
 			paths = append(paths, d)
 		}
 		jobs, ds := job.LoadPaths(paths, opts)
-		diags = append(diags, ds...)
+		diags = append(diags, logInfos(log, ds)...)
 		if len(inetdConfs)+len(xinetds) == 0 {
 			return jobs, diags
 		}
@@ -119,6 +119,21 @@ func runServe(args []string) error {
 	}()
 	log.Info("sockd starting", zap.Strings("jobs", dirs), zap.String("version", versionString()))
 	return sup.Run(ctx)
+}
+
+// logInfos logs the info lines of diags (a job this host does not load:
+// LimitLoadToHosts, LimitLoadFromHosts) at info level and returns the
+// others, which the supervisor logs as errors and warnings.
+func logInfos(log *zap.Logger, diags job.Diags) job.Diags {
+	var rest job.Diags
+	for _, d := range diags {
+		if d.Severity == job.Info {
+			log.Info(d.String())
+			continue
+		}
+		rest = append(rest, d)
+	}
+	return rest
 }
 
 // ensureStdio opens /dev/null on any of fds 0, 1 and 2 that is closed, so
