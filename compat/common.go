@@ -128,6 +128,15 @@ func newJob(source, file string, line int, label string) *job.Job {
 	}
 }
 
+// dropWaitLimits leaves a wait-mode job with the limits of a job file
+// without SockdLimits: sockd hands such a server its socket and never
+// accepts for it, so no SockdLimits key applies to it.
+func dropWaitLimits(j *job.Job) {
+	if j.Inetd != nil && j.Inetd.Wait {
+		j.Limits = job.Limits{MaxChildren: DefaultMaxChildren, Pause: DefaultPause}
+	}
+}
+
 // setProgram sets Program, ProgramArguments, Path and Argv for a server
 // path (no PATH search, as launchd does for Program).
 func setProgram(j *job.Job, server string, args []string) {
@@ -368,6 +377,9 @@ func addrPattern(v string) (out []string, ok bool, err error) {
 		return []string{p.Masked().String()}, true, nil
 	}
 	if a, err := netip.ParseAddr(v); err == nil {
+		if a.Is6() && a.IsUnspecified() {
+			return []string{"::/0"}, true, nil // xinetd: :: matches every IPv6 client
+		}
 		if a.Is6() {
 			return []string{netip.PrefixFrom(a, 128).String()}, true, nil
 		}

@@ -30,7 +30,10 @@
 // MaxChildren (0 = Unlimited) and MaxPerSource; a per-minute per-source
 // rate only approximates to a concurrent per-source limit, with a warning.
 // "internal" becomes job.Internal for echo, discard, chargen, daytime and
-// time.
+// time. A wait entry gets no SockdLimits (sockd never accepts for it). A
+// server that is tcpd checks hosts.allow and hosts.deny itself, under sockd
+// as under inetd; for another server, a warning names a rule of those
+// tables that an inetd run with -l (Debian) or -w (FreeBSD) applied.
 //
 // # xinetd
 //
@@ -51,11 +54,33 @@
 // with several bind addresses). The family is IPv4 unless flags has IPv6
 // (then both families, since xinetd's IPv6 socket also takes IPv4 clients,
 // or IPv6 only with v6only = yes) or bind gives an address. instances,
-// per_source, cps, only_from and no_access become Limits; env, passenv,
-// nice, umask and rlimit_* become the process settings; redirect becomes a
-// proxy job; type = INTERNAL an internal one. Without cps, xinetd's own
-// default cps = 50 10 applies. Errors in a disabled service are reported
-// as warnings.
+// per_source, cps, only_from and no_access become Limits; env, nice, umask
+// and rlimit_* become the process settings; redirect becomes a proxy job;
+// type = INTERNAL an internal one. Without cps, xinetd's own default
+// cps = 50 10 applies. Errors in a disabled service are reported as
+// warnings.
+//
+// An attribute that narrows who may connect, where a service listens or
+// how it runs is enforced exactly by the job, or the service is an error:
+// never does sockd serve wider than xinetd would. bind (and interface)
+// takes an address, or a host name with one address of the service's
+// family in /etc/hosts; names are never looked up in DNS, so a converted
+// file does not depend on a name server. An interface name is an error,
+// as xinetd 2.3.15 refuses it too. A host name in only_from admits the
+// /etc/hosts addresses whose first name there is that name (clients xinetd
+// admits by their reverse name); an only_from none of whose entries is an
+// address sockd can match is an error, a name in no_access too. An
+// only_from that is empty, or per_source = 0, closes the job (disabled,
+// Deny of every address). access_times, max_load, flags IDONLY and
+// LABELED, and only_from, no_access or INTERCEPT on a wait = yes service
+// are errors; a wait = yes job gets no SockdLimits (sockd never accepts
+// for it). xinetd applies the TCP wrappers' hosts.allow and hosts.deny to
+// every service without flags = NOLIBWRAP: a service a rule there can
+// refuse clients of is an error, unless its server is tcpd (NAMEINARGS),
+// which applies the rules itself. passenv writes nothing into the job:
+// sockd passes its own environment to every child, so the server gets
+// sockd's values when it runs, and the file does not carry the
+// environment of whoever converted it.
 //
 // # Detect
 //

@@ -60,7 +60,7 @@ func FuzzParseInetd(f *testing.F) {
 	addSeeds(f, filepath.Join(corpusPath(), "inetd"))
 	f.Add([]byte("*:\n[::1]:echo stream tcp6 nowait/0/5/2 root:wheel internal\n127.0.0.1,localhost:7 dgram udp wait.10 u.g /bin/x x\n\targ\n/run/s seqpacket unix nowait:f.3 u /bin/y y\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		jobs, diags := parseInetd(data, "fuzz", offlineResolver)
+		jobs, diags := parseInetd(data, "fuzz", offlineInfo())
 		checkFuzzResult(t, "fuzz", jobs, diags)
 		Detect("fuzz", data)
 	})
@@ -70,7 +70,7 @@ func FuzzParseXinetd(f *testing.F) {
 	addSeeds(f, filepath.Join(corpusPath(), "xinetd"))
 	f.Add([]byte("defaults\n{\nonly_from = 10.{1,2}.0.0 localhost\ninstances = UNLIMITED\n}\ninclude /x\nservice a {\nsocket_type = stream\nwait = no\ntype = UNLISTED\nport = 9\nredirect = ::1 7\nenv += A=1\nonly_from -= localhost\nrlimit_as = 4M\n}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		jobs, diags := parseXinetd(data, "fuzz", offlineResolver)
+		jobs, diags := parseXinetd(data, "fuzz", offlineInfo())
 		checkFuzzResult(t, "fuzz", jobs, diags)
 		Detect("fuzz", data)
 	})

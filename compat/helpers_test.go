@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -109,3 +110,28 @@ func eq[T comparable](a, b []T) bool {
 }
 
 func show(v any) string { return fmt.Sprintf("%+v", v) }
+
+// offlineHosts is the /etc/hosts of the offline tests: Debian's.
+const offlineHosts = "127.0.0.1\tlocalhost\n127.0.1.1\tdebian.example\tdebian\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\n"
+
+// offlineInfo reads nothing from the host: offlineResolver, Debian's
+// /etc/hosts, interfaces lo and eth0, no TCP wrappers rules.
+func offlineInfo() sysInfo { return testInfo(offlineHosts, "", "") }
+
+// testInfo is offlineInfo with the given /etc/hosts, hosts.allow and
+// hosts.deny.
+func testInfo(hosts, allow, deny string) sysInfo {
+	w := &wrapRules{rules: parseWrapRules([]byte(allow), "/etc/hosts.allow", false)}
+	w.rules = append(w.rules, parseWrapRules([]byte(deny), "/etc/hosts.deny", true)...)
+	return sysInfo{lookup: offlineResolver, hosts: parseHosts([]byte(hosts)), ifaceAddrs: fakeIfaces, wrap: w}
+}
+
+func fakeIfaces(name string) ([]netip.Addr, bool) {
+	switch name {
+	case "lo":
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}, true
+	case "eth0":
+		return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, true
+	}
+	return nil, false
+}

@@ -26,18 +26,24 @@ const (
 // that cannot be imported yields an error Diag and no job; the other
 // entries still load.
 func LoadInetd(path string) ([]*job.Job, job.Diags) {
+	return loadInetd(path, systemInfo())
+}
+
+func loadInetd(path string, sys sysInfo) ([]*job.Job, job.Diags) {
 	data, err := readConfig(path)
 	if err != nil {
 		return nil, job.Diags{{File: path, Severity: job.Error, Msg: err.Error()}}
 	}
-	return ParseInetd(data, path)
+	return parseInetd(data, path, sys)
 }
 
 // ParseInetd imports the inetd.conf text in data; name is used in every
-// message and in Job.File ("name:line"). It reads no file; host names in
-// address prefixes are resolved with the system resolver.
+// message and in Job.File ("name:line"). It reads no other configuration
+// file; host names in address prefixes are resolved with the system
+// resolver, and the TCP wrappers' tables are read to warn about rules that
+// inetd applied when run with -l.
 func ParseInetd(data []byte, name string) ([]*job.Job, job.Diags) {
-	return parseInetd(data, name, systemResolver)
+	return parseInetd(data, name, systemInfo())
 }
 
 // readConfig reads a configuration file of at most MaxFileSize bytes.
@@ -78,7 +84,7 @@ type inetdProto struct {
 	dual   bool // plain tcp/udp: both families unless a tcp6 twin exists
 }
 
-func parseInetd(data []byte, name string, lookup resolver) ([]*job.Job, job.Diags) {
+func parseInetd(data []byte, name string, sys sysInfo) ([]*job.Job, job.Diags) {
 	s := &sink{}
 	if len(data) > MaxFileSize {
 		s.errorf(name, 0, "", "larger than %d bytes", MaxFileSize)
@@ -105,7 +111,7 @@ func parseInetd(data []byte, name string, lookup resolver) ([]*job.Job, job.Diag
 	var jobs []*job.Job
 	labels := map[string]int{}
 	for _, e := range entries {
-		j := importInetdEntry(e, name, s, v6twin, lookup)
+		j := importInetdEntry(e, name, s, v6twin, sys)
 		if j == nil {
 			continue
 		}
@@ -185,7 +191,7 @@ func splitHost(f string) (host, service string) {
 	return f[:i], f[i+1:]
 }
 
-func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int, lookup resolver) *job.Job {
+func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int, sys sysInfo) *job.Job {
 	f := e.fields
 	if len(f) < 6 {
 		s.errorf(file, e.line, "", "expected at least 6 fields (service, socket type, protocol, wait/nowait, user, server), found %d; skipped", len(f))
@@ -309,9 +315,11 @@ func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int,
 			s.warnf(file, e.line, keyArgs, "no arguments: argv[0] will be the server path")
 		}
 		setProgram(j, server, args)
+		warnWrapped(s, file, e.line, j, sys.wrap)
 	}
+	dropWaitLimits(j) // inetd's rate for a wait server is a restart guard, which sockd's wait mode has too
 
-	if err := attachSocket(j, group, sp, lookup); err != nil {
+	if err := attachSocket(j, group, sp, sys.lookup); err != nil {
 		s.errorf(file, e.line, keyService, "%v; skipped", err)
 		return nil
 	}
@@ -436,4 +444,24 @@ func splitUser(f string) (user, group, class string) {
 		return u, g, class
 	}
 	return f, "", class
+}
+
+// warnWrapped warns when hosts.allow or hosts.deny can refuse clients of
+// the server: inetd applies them only when run with -l (Debian) or -w
+// (FreeBSD), an option inetd.conf does not show, and sockd never does. A
+// server that is tcpd applies them itself, under sockd as under inetd.
+func warnWrapped(s *sink, file string, line int, j *job.Job, w *wrapRules) {
+	if filepath.Base(j.Program) == "tcpd" {
+		return
+	}
+	names := []string{filepath.Base(j.Program)}
+	if len(j.Argv) > 0 && filepath.Base(j.Argv[0]) != names[0] {
+		names = append(names, filepath.Base(j.Argv[0]))
+	}
+	for _, n := range names {
+		if r := w.restricting(n); r != nil {
+			s.warnf(file, line, keyServer, "%s:%d (%q) can refuse clients of %s, but only an inetd run with -l (Debian) or -w (FreeBSD) applied it, and sockd has no TCP wrappers: if yours did, put /usr/sbin/tcpd before the server (it applies the rule itself)", r.file, r.line, r.text, n)
+			return
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 // parseInetdTest parses text offline under the name "t.conf".
 func parseInetdTest(t *testing.T, text string) ([]*job.Job, []string) {
 	t.Helper()
-	jobs, diags := parseInetd([]byte(text), "t.conf", offlineResolver)
+	jobs, diags := parseInetd([]byte(text), "t.conf", offlineInfo())
 	return jobs, diagStrings(diags, "")
 }
 

@@ -95,13 +95,13 @@ func TestWritePlistRoundTripCorpus(t *testing.T) {
 	var all []*job.Job
 	inetd, _ := filepath.Glob(filepath.Join(root, "inetd", "*"))
 	for _, f := range inetd {
-		jobs, _ := LoadInetd(f)
+		jobs, _ := loadInetd(f, offlineInfo())
 		all = append(all, jobs...)
 	}
 	for _, f := range []string{"apple-xinetd/xinetd.conf", "debian-xinetd/xinetd.conf", "opensuse-xinetd/sample.conf",
 		"checkmk/xinetd.conf", "debian-amanda-client/xinetd.amandaclient", "debian-cfingerd/cfingerd.xinetd",
 		"debian-fingerd/finger.xinetd", "debian-vsftpd/vsftpd.xinetd", "rsync-upstream/rsync.xinetd"} {
-		jobs, _ := LoadXinetdWith(filepath.Join(root, "xinetd", f), XinetdOptions{Relocate: true})
+		jobs, _ := loadXinetd(filepath.Join(root, "xinetd", f), XinetdOptions{Relocate: true}, offlineInfo())
 		all = append(all, jobs...)
 	}
 	if len(all) < 90 {
@@ -147,21 +147,21 @@ service redir
 	redirect = 127.0.0.1 7003
 }
 `
-	jobs, diags := parseXinetd([]byte(conf), "hand.conf", offlineResolver)
+	jobs, diags := parseXinetd([]byte(conf), "hand.conf", offlineInfo())
 	if len(jobs) != 2 || diags.HasErrors() {
 		t.Fatalf("jobs %v diags %v", labels(jobs), diags)
 	}
 	for _, j := range jobs {
 		roundTrip(t, j)
 	}
-	unix, diags := parseInetd([]byte("/run/sockd-test.sock stream unix nowait/4 root /bin/cat cat\n"), "unix.conf", offlineResolver)
+	unix, diags := parseInetd([]byte("/run/sockd-test.sock stream unix nowait/4 root /bin/cat cat\n"), "unix.conf", offlineInfo())
 	if len(unix) != 1 || diags.HasErrors() {
 		t.Fatalf("unix: %v %v", labels(unix), diags)
 	}
 	roundTrip(t, unix[0])
 	// Port 0 on a named address: written as SockServiceName "0" (sockd
 	// refuses SockNodeName without SockServiceName).
-	zero, diags := parseInetd([]byte("127.0.0.1:0 stream tcp nowait root /bin/cat cat\n"), "zero.conf", offlineResolver)
+	zero, diags := parseInetd([]byte("127.0.0.1:0 stream tcp nowait root /bin/cat cat\n"), "zero.conf", offlineInfo())
 	if len(zero) != 1 || diags.HasErrors() {
 		t.Fatalf("port 0: %v %v", labels(zero), diags)
 	}

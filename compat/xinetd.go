@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sockd/sockd/job"
 )
@@ -38,7 +37,11 @@ func LoadXinetd(path string) ([]*job.Job, job.Diags) {
 
 // LoadXinetdWith is LoadXinetd with options.
 func LoadXinetdWith(path string, opts XinetdOptions) ([]*job.Job, job.Diags) {
-	l := newXLoader(true, opts, systemResolver)
+	return loadXinetd(path, opts, systemInfo())
+}
+
+func loadXinetd(path string, opts XinetdOptions, sys sysInfo) ([]*job.Job, job.Diags) {
+	l := newXLoader(true, opts, sys)
 	fi, err := os.Stat(path)
 	if err != nil {
 		l.s.errorf(path, 0, "", "%v", err)
@@ -54,14 +57,15 @@ func LoadXinetdWith(path string, opts XinetdOptions) ([]*job.Job, job.Diags) {
 }
 
 // ParseXinetd imports the xinetd configuration text in data; name is used
-// in messages and Job.File. It reads no file: include and includedir are
-// reported as warnings and ignored.
+// in messages and Job.File. It reads no other configuration file: include
+// and includedir are reported as warnings and ignored. Like LoadXinetd it
+// reads /etc/hosts (for names: never DNS) and the TCP wrappers' tables.
 func ParseXinetd(data []byte, name string) ([]*job.Job, job.Diags) {
-	return parseXinetd(data, name, systemResolver)
+	return parseXinetd(data, name, systemInfo())
 }
 
-func parseXinetd(data []byte, name string, lookup resolver) ([]*job.Job, job.Diags) {
-	l := newXLoader(false, XinetdOptions{}, lookup)
+func parseXinetd(data []byte, name string, sys sysInfo) ([]*job.Job, job.Diags) {
+	l := newXLoader(false, XinetdOptions{}, sys)
 	l.parse(data, name, 0)
 	return l.finish()
 }
@@ -87,7 +91,7 @@ type xloader struct {
 	s      *sink
 	fs     bool
 	opts   XinetdOptions
-	lookup resolver
+	sys    sysInfo
 	seen   map[string]bool
 	order  map[string]int // files in the order they were parsed
 	root   string         // the loaded tree (see XinetdOptions.Relocate)
@@ -95,8 +99,8 @@ type xloader struct {
 	blocks []*xblock
 }
 
-func newXLoader(fs bool, opts XinetdOptions, lookup resolver) *xloader {
-	return &xloader{s: &sink{}, fs: fs, opts: opts, lookup: lookup, seen: map[string]bool{}, order: map[string]int{}}
+func newXLoader(fs bool, opts XinetdOptions, sys sysInfo) *xloader {
+	return &xloader{s: &sink{}, fs: fs, opts: opts, sys: sys, seen: map[string]bool{}, order: map[string]int{}}
 }
 
 var attrLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*(\+=|-=|=)\s*(.*)$`)
@@ -335,19 +339,17 @@ var (
 		"rlimit_data": true, "rlimit_rss": true, "rlimit_stack": true, "deny_time": true,
 		"mdns": true, "libwrap": true, "v6only": true,
 	}
-	// unhonoured attributes and why.
+	// unhonoured attributes and why: none of them narrows access (those
+	// are in refusedAttrs, or enforced).
 	unhonoured = map[string]string{
 		"log_type":       "sockd logs through its own logger",
 		"log_on_success": "sockd logs through its own logger",
 		"log_on_failure": "sockd logs through its own logger",
-		"access_times":   "sockd has no time-of-day access windows",
 		"banner":         "sockd sends no banners",
 		"banner_success": "sockd sends no banners",
 		"banner_fail":    "sockd sends no banners",
-		"libwrap":        "sockd does not use TCP wrappers (libwrap)",
 		"mdns":           "sockd does no mDNS registration",
-		"deny_time":      "sockd has no SENSOR deny list",
-		"max_load":       "sockd does not refuse on load average",
+		"deny_time":      "it is used only by SENSOR services, which sockd does not import",
 	}
 )
 
@@ -648,574 +650,6 @@ var rlimitAttrs = []struct {
 	{"rlimit_files", "NumberOfFiles", rlimitNofile},
 	{"rlimit_rss", "ResidentSetSize", rlimitRSS},
 	{"rlimit_stack", "Stack", rlimitStack},
-}
-
-// service imports one resolved service block. It returns the job (nil
-// when it cannot be imported), its bind address and its id.
-func (l *xloader) service(sv *xservice, s *sink, enabled, disabled map[string]bool) (*job.Job, string, string) {
-	b := sv.b
-	file := b.file
-	// get returns the values of a single attribute and the line to report.
-	get := func(name string) ([]string, int, bool) {
-		a, ok := sv.single[name]
-		if !ok {
-			return nil, b.line, false
-		}
-		return a.vals, a.line, true
-	}
-	one := func(name string) (string, int, bool) {
-		vals, ln, ok := get(name)
-		if !ok {
-			return "", ln, false
-		}
-		if len(vals) != 1 {
-			s.errorf(file, ln, name, "want exactly one value, found %d (%q); service %s skipped", len(vals), strings.Join(vals, " "), b.name)
-			return "", ln, false
-		}
-		return vals[0], ln, true
-	}
-	fail := func(ln int, key, format string, args ...any) (*job.Job, string, string) {
-		s.errorf(file, ln, key, format+"; service %s skipped", append(args, b.name)...)
-		return nil, "", ""
-	}
-
-	id := b.name
-	if v, ln, ok := get("id"); ok {
-		if len(v) != 1 {
-			return fail(ln, "id", "want exactly one id")
-		}
-		id = v[0]
-	}
-	j := newJob("xinetd", file, b.line, "xinetd."+id)
-
-	// type
-	var internal, unlisted bool
-	if v, ln, ok := get("type"); ok {
-		for _, t := range v {
-			switch strings.ToUpper(t) {
-			case "RPC":
-				s.warnf(file, ln, "type", "RPC services are not supported; service %s skipped", b.name)
-				return nil, "", ""
-			case "TCPMUX", "TCPMUXPLUS":
-				s.warnf(file, ln, "type", "TCPMUX services are not supported; service %s skipped", b.name)
-				return nil, "", ""
-			case "INTERNAL":
-				internal = true
-			case "UNLISTED":
-				unlisted = true
-			default:
-				return fail(ln, "type", "unknown type %q (want RPC, INTERNAL, TCPMUX, TCPMUXPLUS or UNLISTED)", t)
-			}
-		}
-	}
-
-	// flags
-	var v4flag, v6flag, nameInArgs bool
-	if v, ln, ok := get("flags"); ok {
-		for _, f := range v {
-			switch strings.ToUpper(f) {
-			case "IPV4":
-				v4flag = true
-			case "IPV6":
-				v6flag = true
-			case "REUSE":
-				// implied by xinetd and by sockd
-			case "NOLIBWRAP":
-				// sockd never uses libwrap
-			case "NAMEINARGS":
-				nameInArgs = true
-			case "DISABLE":
-				j.Disabled = true
-			case "SENSOR":
-				return fail(ln, "flags", "SENSOR services are not supported")
-			case "INTERCEPT", "NORETRY", "IDONLY", "NODELAY", "KEEPALIVE", "LABELED":
-				s.warnf(file, ln, "flags", "flag %s is not honoured", strings.ToUpper(f))
-			default:
-				s.warnf(file, ln, "flags", "unknown flag %q; ignored", f)
-			}
-		}
-	}
-
-	// disable, defaults' enabled/disabled lists
-	if v, ln, ok := one("disable"); ok {
-		switch strings.ToLower(v) {
-		case "yes":
-			j.Disabled = true
-		case "no":
-		default:
-			return fail(ln, "disable", "%q: want yes or no", v)
-		}
-	} else if _, _, present := get("disable"); present {
-		return nil, "", ""
-	}
-	if disabled[id] || len(enabled) > 0 && !enabled[id] {
-		j.Disabled = true
-	}
-
-	// socket_type, protocol
-	st, ln, ok := one("socket_type")
-	if !ok {
-		if _, _, present := get("socket_type"); present {
-			return nil, "", ""
-		}
-		return fail(b.line, "socket_type", "missing (want stream or dgram)")
-	}
-	var sp sockSpec
-	switch st {
-	case "stream":
-		sp.typ, sp.proto = job.Stream, "tcp"
-	case "dgram":
-		sp.typ, sp.proto = job.Dgram, "udp"
-	case "raw":
-		s.warnf(file, ln, "socket_type", "raw sockets are not supported; service %s skipped", b.name)
-		return nil, "", ""
-	case "seqpacket":
-		return fail(ln, "socket_type", "seqpacket over IP (SCTP) is not supported")
-	default:
-		return fail(ln, "socket_type", "unknown socket type %q (want stream or dgram)", st)
-	}
-	if p, ln, ok := one("protocol"); ok {
-		p = strings.ToLower(p)
-		if p != "tcp" && p != "udp" {
-			return fail(ln, "protocol", "protocol %q is not supported (want tcp or udp)", p)
-		}
-		if p != sp.proto {
-			return fail(ln, "protocol", "protocol %s does not go with socket_type %s", p, st)
-		}
-	} else if _, _, present := get("protocol"); present {
-		return nil, "", ""
-	}
-
-	// wait
-	w, wln, ok := one("wait")
-	if !ok {
-		if _, _, present := get("wait"); present {
-			return nil, "", ""
-		}
-		return fail(b.line, "wait", "missing (want yes or no)")
-	}
-	switch strings.ToLower(w) {
-	case "yes":
-		j.Inetd = &job.Inetd{Wait: true}
-	case "no":
-		j.Inetd = &job.Inetd{Wait: false}
-	default:
-		return fail(wln, "wait", "%q: want yes or no", w)
-	}
-
-	// what runs: redirect, internal or server
-	redirect, rln, isRedirect := get("redirect")
-	server, sln, hasServer := one("server")
-	if _, _, present := get("server"); present && !hasServer {
-		return nil, "", ""
-	}
-	switch {
-	case isRedirect:
-		if len(redirect) != 2 {
-			return fail(rln, "redirect", "want host and port, found %q", strings.Join(redirect, " "))
-		}
-		if sp.typ != job.Stream {
-			return fail(rln, "redirect", "only stream (tcp) services can be redirected")
-		}
-		if j.Inetd.Wait {
-			return fail(wln, "wait", "a redirected service must have wait = no")
-		}
-		port, err := strconv.Atoi(redirect[1])
-		if err != nil || port < 1 || port > 65535 {
-			if port, err = resolvePort("tcp", redirect[1]); err != nil || port == 0 {
-				return fail(rln, "redirect", "bad port %q", redirect[1])
-			}
-		}
-		if hasServer {
-			s.warnf(file, sln, "server", "ignored: redirect takes priority")
-		}
-		if internal {
-			s.warnf(file, rln, "type", "INTERNAL ignored: redirect takes priority")
-		}
-		j.Inetd = nil
-		j.Proxy = &job.Proxy{ReadyTimeout: job.DefaultProxyReadyTimeout}
-		host := strings.Trim(redirect[0], "[]")
-		if a, err := netip.ParseAddr(host); err == nil {
-			j.Proxy.Backend = netip.AddrPortFrom(a, uint16(port)).String()
-		} else {
-			j.Proxy.Backend = host + ":" + strconv.Itoa(port)
-		}
-	case internal:
-		name := internalName(b.name, id)
-		if name == "" {
-			return fail(sln, "type", "internal service %q is not provided by sockd (it serves echo, discard, chargen, daytime and time)", b.name)
-		}
-		if hasServer {
-			s.warnf(file, sln, "server", "ignored for an INTERNAL service")
-		}
-		j.Internal = name
-		j.Inetd = nil
-	default:
-		if !hasServer {
-			return fail(b.line, "server", "missing (an external service needs server)")
-		}
-		checkServerPath(s, file, sln, "server", server)
-		args, _, _ := get("server_args")
-		var argv []string
-		if nameInArgs {
-			if len(args) == 0 {
-				return fail(sln, "server_args", "flag NAMEINARGS needs server_args starting with argv[0]")
-			}
-			argv = append(argv, args...)
-		} else {
-			argv = append([]string{filepath.Base(server)}, args...)
-		}
-		setProgram(j, server, argv)
-	}
-	if j.Internal == "" && j.Proxy == nil {
-		u, _, ok := one("user")
-		if !ok {
-			if _, _, present := get("user"); present {
-				return nil, "", ""
-			}
-			return fail(b.line, "user", "missing (an external service needs user)")
-		}
-		j.UserName = u
-	} else if u, _, ok := get("user"); ok && len(u) == 1 {
-		j.UserName = u[0]
-	}
-	if g, _, ok := one("group"); ok {
-		j.GroupName = g
-	} else if _, _, present := get("group"); present {
-		return nil, "", ""
-	}
-	if g, ln, ok := one("groups"); ok {
-		switch strings.ToLower(g) {
-		case "yes":
-			j.InitGroups = true
-		case "no":
-			j.InitGroups = false
-		default:
-			return fail(ln, "groups", "%q: want yes or no", g)
-		}
-	}
-
-	// port
-	var port int
-	pv, pln, hasPort := one("port")
-	if _, _, present := get("port"); present && !hasPort {
-		return nil, "", ""
-	}
-	if hasPort {
-		n, err := strconv.Atoi(pv)
-		if err != nil || n < 1 || n > 65535 {
-			return fail(pln, "port", "%q is not a port number (1-65535)", pv)
-		}
-		port = n
-	}
-	listed, lerr := resolvePort(sp.proto, b.name)
-	switch {
-	case unlisted && !hasPort:
-		return fail(b.line, "port", "missing: an UNLISTED service needs port")
-	case unlisted:
-		sp.service = strconv.Itoa(port)
-	case hasPort && lerr == nil && listed != port:
-		s.warnf(file, pln, "port", "%d differs from /etc/services (%s is %d/%s); using %d", port, b.name, listed, sp.proto, port)
-		sp.service = strconv.Itoa(port)
-	case hasPort && lerr == nil:
-		sp.service = b.name
-	case hasPort:
-		sp.service = strconv.Itoa(port)
-	case lerr == nil:
-		port, sp.service = listed, b.name
-	case j.Internal != "":
-		// Apple names its dgram internal services "chargen-udp" etc.
-		port = internalServices[j.Internal]
-		sp.service = j.Internal
-		s.warnf(file, b.line, "port", "service %s is not in /etc/services; using the port of %s (%d)", b.name, j.Internal, port)
-	default:
-		return fail(b.line, "port", "%v; add port (and type = UNLISTED)", lerr)
-	}
-	sp.port = port
-
-	// family and bind
-	bind := ""
-	if v, ln, ok := one("bind"); ok {
-		if a, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
-			a = a.Unmap()
-			bind = a.String()
-			sp.nodes = []string{bind}
-			if a.Is4() {
-				sp.family = job.IPv4
-			} else {
-				sp.family = job.IPv6
-			}
-		} else if ips, err := l.lookup(v); err == nil && len(ips) > 0 {
-			bind = v
-			sp.nodes = []string{v}
-		} else {
-			s.warnf(file, ln, "bind", "%q is not an IP address (interface names are not supported); sockd listens on all addresses instead", v)
-		}
-	} else if _, _, present := get("bind"); present {
-		return nil, "", ""
-	}
-	v6only := false
-	if v, ln, ok := one("v6only"); ok {
-		switch strings.ToLower(v) {
-		case "yes":
-			v6only = true
-		case "no":
-		default:
-			return fail(ln, "v6only", "%q: want yes or no", v)
-		}
-	}
-	switch {
-	case v4flag && v6flag:
-		s.warnf(file, b.line, "flags", "both IPv4 and IPv6 given; listening on both")
-		if bind == "" {
-			sp.family = job.FamilyUnspec
-		}
-	case v4flag:
-		if bind != "" && sp.family == job.IPv6 {
-			return fail(b.line, "flags", "flag IPv4 conflicts with bind %s", bind)
-		}
-		sp.family = job.IPv4
-	case v6flag:
-		if bind != "" && sp.family == job.IPv4 {
-			return fail(b.line, "flags", "flag IPv6 conflicts with bind %s", bind)
-		}
-		if bind == "" && !v6only {
-			// xinetd's IPv6 socket accepts IPv4 clients too (v4-mapped):
-			// sockd listens on both families.
-			sp.family = job.FamilyUnspec
-		} else {
-			sp.family = job.IPv6
-		}
-	case bind == "":
-		sp.family = job.IPv4 // xinetd's default family
-	}
-
-	// limits
-	if v, ln, ok := one("instances"); ok {
-		if strings.EqualFold(v, "UNLIMITED") {
-			j.Limits.MaxChildren = Unlimited
-		} else if n, err := strconv.Atoi(v); err == nil && n >= 1 {
-			j.Limits.MaxChildren = min(n, Unlimited)
-		} else {
-			return fail(ln, "instances", "%q: want a positive number or UNLIMITED", v)
-		}
-	} else if _, _, present := get("instances"); present {
-		return nil, "", ""
-	}
-	if v, ln, ok := one("per_source"); ok {
-		if strings.EqualFold(v, "UNLIMITED") {
-			j.Limits.MaxPerSource = 0
-		} else if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			j.Limits.MaxPerSource = min(n, Unlimited)
-		} else {
-			return fail(ln, "per_source", "%q: want a number or UNLIMITED", v)
-		}
-	} else if _, _, present := get("per_source"); present {
-		return nil, "", ""
-	}
-	j.Limits.Rate, j.Limits.Burst, j.Limits.Pause = XinetdDefaultCPS, XinetdDefaultCPS, XinetdDefaultCPSWait
-	if v, ln, ok := get("cps"); ok {
-		if len(v) != 2 {
-			return fail(ln, "cps", "want two numbers (connections per second, seconds to wait), found %q", strings.Join(v, " "))
-		}
-		rate, err1 := strconv.Atoi(v[0])
-		wait, err2 := strconv.Atoi(v[1])
-		if err1 != nil || err2 != nil || rate < 1 || rate > 1<<20 || wait < 0 || wait > 1<<31 {
-			return fail(ln, "cps", "%q: want a positive rate and a wait in seconds", strings.Join(v, " "))
-		}
-		j.Limits.Rate, j.Limits.Burst, j.Limits.Pause = float64(rate), rate, time.Duration(wait)*time.Second
-	}
-
-	// access control
-	if sv.listSet["only_from"] || len(sv.lists["only_from"]) > 0 {
-		allow, ok := l.addrList(s, file, sv.listLn["only_from"], b.line, "only_from", sv.lists["only_from"], false)
-		if !ok {
-			return nil, "", ""
-		}
-		if len(allow) == 0 {
-			s.warnf(file, lineOr(sv.listLn["only_from"], b.line), "only_from", "no address is allowed: xinetd serves nobody; the job is disabled")
-			j.Disabled = true
-		}
-		j.Limits.Allow = allow
-	}
-	if len(sv.lists["no_access"]) > 0 {
-		deny, ok := l.addrList(s, file, sv.listLn["no_access"], b.line, "no_access", sv.lists["no_access"], true)
-		if !ok {
-			return nil, "", ""
-		}
-		j.Limits.Deny = deny
-		warnSpecificAllow(s, file, lineOr(sv.listLn["no_access"], b.line), j.Limits.Allow, deny)
-	}
-
-	// environment
-	var env []job.EnvVar
-	if names := sv.lists["passenv"]; sv.listSet["passenv"] || len(names) > 0 {
-		ln := lineOr(sv.listLn["passenv"], b.line)
-		for _, n := range names {
-			if v, ok := os.LookupEnv(n); ok {
-				env = append(env, job.EnvVar{Name: n, Value: v})
-			}
-		}
-		s.warnf(file, ln, "passenv", "values copied from sockd's environment at load; sockd still passes its whole environment (it cannot withhold variables)")
-	}
-	for _, kv := range sv.lists["env"] {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || strings.ContainsRune(kv, 0) {
-			s.warnf(file, lineOr(sv.listLn["env"], b.line), "env", "%q is not NAME=value; ignored", kv)
-			continue
-		}
-		env = append(env, job.EnvVar{Name: k, Value: v})
-	}
-	if len(env) > 0 {
-		j.EnvironmentVariables = sortedEnv(env)
-	}
-
-	// process attributes
-	if v, ln, ok := one("nice"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < -20 || n > 19 {
-			return fail(ln, "nice", "%q: want a number from -20 to 19", v)
-		}
-		j.Nice = &n
-	} else if _, _, present := get("nice"); present {
-		return nil, "", ""
-	}
-	if v, ln, ok := one("umask"); ok {
-		n, err := strconv.ParseUint(v, 8, 32)
-		if err != nil || n > 0o777 {
-			return fail(ln, "umask", "%q: want an octal mask such as 022", v)
-		}
-		u := uint32(n)
-		j.Umask = &u
-	} else if _, _, present := get("umask"); present {
-		return nil, "", ""
-	}
-	for _, r := range rlimitAttrs {
-		v, ln, ok := one(r.attr)
-		if !ok {
-			if _, _, present := get(r.attr); present {
-				return nil, "", ""
-			}
-			continue
-		}
-		n, err := parseRlimit(v, r.attr != "rlimit_cpu" && r.attr != "rlimit_files")
-		if err != nil {
-			return fail(ln, r.attr, "%v", err)
-		}
-		j.SoftResourceLimits = append(j.SoftResourceLimits, job.RLimit{Name: r.name, Resource: r.resource, Value: n})
-		j.HardResourceLimits = append(j.HardResourceLimits, job.RLimit{Name: r.name, Resource: r.resource, Value: n})
-	}
-
-	// attributes sockd cannot honour: warn at their own line (inherited
-	// defaults were reported once at the defaults block)
-	var names []string
-	for n := range unhonoured {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if a, ok := sv.single[n]; ok && a.line > 0 {
-			s.warnf(file, a.line, n, "not honoured: %s", unhonoured[n])
-		}
-		if sv.listSet[n] && len(sv.lists[n]) > 0 && ownList(b, n) {
-			s.warnf(file, sv.listLn[n], n, "not honoured: %s", unhonoured[n])
-		}
-	}
-	for _, n := range []string{"rpc_version", "rpc_number"} {
-		if a, ok := sv.single[n]; ok && a.line > 0 {
-			s.warnf(file, a.line, n, "ignored: not an RPC service")
-		}
-	}
-
-	if err := attachSocket(j, groupName(b.name), sp, l.lookup); err != nil {
-		return fail(b.line, "bind", "%v", err)
-	}
-	return j, bind, id
-}
-
-// ownList reports whether the block itself gives the list attribute with a
-// non-empty value (an empty "log_on_success =" asks for nothing).
-func ownList(b *xblock, name string) bool {
-	for _, a := range b.attrs {
-		if a.name == name && len(a.vals) > 0 && a.op != "-=" {
-			return true
-		}
-	}
-	return false
-}
-
-func lineOr(ln, def int) int {
-	if ln != 0 {
-		return ln
-	}
-	return def
-}
-
-// internalName finds the built-in service an INTERNAL entry means: its
-// name, or its id or name less a -stream/-dgram/-tcp/-udp suffix.
-func internalName(name, id string) string {
-	for _, c := range []string{name, id} {
-		for _, suf := range []string{"", "-stream", "-dgram", "-tcp", "-udp"} {
-			base, ok := strings.CutSuffix(c, suf)
-			if !ok {
-				continue
-			}
-			if _, known := internalServices[base]; known {
-				return base
-			}
-		}
-	}
-	return ""
-}
-
-// addrList converts only_from or no_access entries to CIDR prefixes. Host
-// and domain names are resolved at load with a warning; one that cannot be
-// resolved is dropped from only_from (which only narrows access) and is an
-// error in no_access (dropping it would widen access).
-func (l *xloader) addrList(s *sink, file string, ln, blockLine int, key string, vals []string, deny bool) ([]string, bool) {
-	ln = lineOr(ln, blockLine)
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	for _, v := range vals {
-		ps, ok, err := addrPattern(v)
-		if err != nil {
-			s.errorf(file, ln, key, "%v; service skipped", err)
-			return nil, false
-		}
-		if ok {
-			for _, p := range ps {
-				add(p)
-			}
-			continue
-		}
-		var ips []netip.Addr
-		if !strings.HasPrefix(v, ".") {
-			ips, _ = l.lookup(v) // the reason is not kept: the message says what sockd does instead
-		}
-		if len(ips) == 0 {
-			if deny {
-				s.errorf(file, ln, key, "cannot resolve %q (xinetd matches names by reverse lookup, sockd only addresses); service skipped", v)
-				return nil, false
-			}
-			s.warnf(file, ln, key, "cannot resolve %q (xinetd matches names by reverse lookup, sockd only addresses); it is dropped", v)
-			continue
-		}
-		var got []string
-		for _, ip := range ips {
-			ip = ip.Unmap()
-			p := netip.PrefixFrom(ip, ip.BitLen()).String()
-			got = append(got, p)
-			add(p)
-		}
-		s.warnf(file, ln, key, "host name %q resolved at load to %s", v, strings.Join(got, ", "))
-	}
-	return out, true
 }
 
 // warnSpecificAllow warns where xinetd's "better match wins" rule differs

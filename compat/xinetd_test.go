@@ -12,7 +12,7 @@ import (
 
 func parseXinetdTest(t *testing.T, text string) ([]*job.Job, []string) {
 	t.Helper()
-	jobs, diags := parseXinetd([]byte(text), "x.conf", offlineResolver)
+	jobs, diags := parseXinetd([]byte(text), "x.conf", offlineInfo())
 	return jobs, diagStrings(diags, "")
 }
 
@@ -67,8 +67,8 @@ func TestXinetdAttributes(t *testing.T) {
 		{name: "flags IPv4", text: svc("finger", attrs("flags = IPv4")...), label: "xinetd.finger", check: epsAre("tcp4 0.0.0.0:79")},
 		{name: "bind v6", text: svc("finger", attrs("bind = ::1")...), label: "xinetd.finger", check: epsAre("tcp6 [::1]:79")},
 		{name: "interface synonym", text: svc("finger", attrs("interface = 127.0.0.1")...), label: "xinetd.finger", check: epsAre("tcp4 127.0.0.1:79")},
-		{name: "bind to interface name", text: svc("finger", attrs("bind = eth0")...), label: "xinetd.finger", check: epsAre("tcp4 0.0.0.0:79"),
-			diags: []string{`x.conf:7: bind: warning: "eth0" is not an IP address (interface names are not supported); sockd listens on all addresses instead`}},
+		{name: "bind to interface name", text: svc("finger", attrs("bind = eth0")...),
+			diags: []string{`x.conf:7: bind: error: "eth0" is a network interface, not an address: xinetd 2.3.15 refuses it too ("bad address") and does not start the service; write the address to listen on (it has 192.0.2.10); service finger skipped`}},
 		{name: "udp", text: svc("tftp", "socket_type = dgram", "protocol = udp", "wait = yes", "user = nobody", "server = /usr/sbin/in.tftpd", "server_args = -s /srv"),
 			label: "xinetd.tftp", check: func(t *testing.T, j *job.Job) {
 				epsAre("udp4 0.0.0.0:69")(t, j)
@@ -101,20 +101,20 @@ func TestXinetdAttributes(t *testing.T) {
 		}},
 		{name: "only_from forms", text: svc("finger", attrs("only_from = 128.138.12.0 10.{1,2} 192.168.1.{4,5} 0.0.0.0 1.2.3.4/16 ::1 localhost")...), label: "xinetd.finger",
 			check: allowIs("128.138.12.0/24", "10.1.0.0/16", "10.2.0.0/16", "192.168.1.4/32", "192.168.1.5/32", "0.0.0.0/0", "1.2.0.0/16", "::1/128", "127.0.0.1/32"),
-			diags: []string{`x.conf:7: only_from: warning: host name "localhost" resolved at load to ::1/128, 127.0.0.1/32`}},
+			diags: []string{`x.conf:7: only_from: warning: host name "localhost" is 127.0.0.1/32, ::1/128 in /etc/hosts`}},
 		{name: "only_from unresolvable dropped", text: svc("finger", attrs("only_from = 127.0.0.1 nosuch.example .example.com")...), label: "xinetd.finger",
 			check: allowIs("127.0.0.1/32"),
 			diags: []string{
-				`x.conf:7: only_from: warning: cannot resolve "nosuch.example" (xinetd matches names by reverse lookup, sockd only addresses); it is dropped`,
-				`x.conf:7: only_from: warning: cannot resolve ".example.com" (xinetd matches names by reverse lookup, sockd only addresses); it is dropped`,
+				`x.conf:7: only_from: warning: cannot resolve "nosuch.example" in /etc/hosts (sockd resolves names without DNS; xinetd matches them by the client's reverse lookup); it is dropped`,
+				`x.conf:7: only_from: warning: domain ".example.com" dropped: xinetd matches it against the client's reverse DNS name, sockd matches addresses only`,
 			}},
 		{name: "empty only_from disables", text: svc("finger", attrs("only_from =")...), label: "xinetd.finger",
 			check: func(t *testing.T, j *job.Job) {
-				if !j.Disabled {
-					t.Error("not disabled")
+				if !j.Disabled || !eq(j.Limits.Deny, denyAll) || len(j.Limits.Allow) != 0 {
+					t.Errorf("disabled %v limits %+v", j.Disabled, j.Limits)
 				}
 			},
-			diags: []string{"x.conf:7: only_from: warning: no address is allowed: xinetd serves nobody; the job is disabled"}},
+			diags: []string{"x.conf:7: only_from: warning: no address is allowed: xinetd serves nobody; the job is disabled and denies every address"}},
 		{name: "no_access", text: svc("finger", attrs("no_access = 10.0.0.0/8 192.168.1.3", "only_from = 10.1.2.3")...), label: "xinetd.finger",
 			check: func(t *testing.T, j *job.Job) {
 				if !eq(j.Limits.Deny, []string{"10.0.0.0/8", "192.168.1.3/32"}) || !eq(j.Limits.Allow, []string{"10.1.2.3/32"}) {
@@ -123,7 +123,7 @@ func TestXinetdAttributes(t *testing.T) {
 			},
 			diags: []string{"x.conf:7: no_access: warning: 10.1.2.3/32 is inside 10.0.0.0/8: xinetd lets the more specific only_from entry win, sockd denies it"}},
 		{name: "no_access unresolvable is an error", text: svc("finger", attrs("no_access = nosuch.example")...),
-			diags: []string{`x.conf:7: no_access: error: cannot resolve "nosuch.example" (xinetd matches names by reverse lookup, sockd only addresses); service skipped`}},
+			diags: []string{`x.conf:7: no_access: error: "nosuch.example" is a name: xinetd refuses every client whose reverse DNS name matches it, and sockd, which matches addresses only, could not refuse them all: list the addresses to refuse; service finger skipped`}},
 		{name: "env", text: svc("finger", attrs("env = B=2 A=1 =bad", "env += C=3")...), label: "xinetd.finger",
 			check: func(t *testing.T, j *job.Job) {
 				if show(j.EnvironmentVariables) != show([]job.EnvVar{ev("A", "1"), ev("B", "2"), ev("C", "3")}) {
@@ -201,10 +201,10 @@ func TestXinetdAttributes(t *testing.T) {
 		{name: "protocol mismatch", text: svc("finger", attrs("protocol = udp")...),
 			diags: []string{"x.conf:7: protocol: error: protocol udp does not go with socket_type stream; service finger skipped"}},
 		{name: "sensor", text: svc("irc", "socket_type = stream", "wait = no", "flags = SENSOR", "type = INTERNAL", "deny_time = 60"),
-			diags: []string{"x.conf:5: flags: error: SENSOR services are not supported; service irc skipped"}},
+			diags: []string{"x.conf:5: flags: error: SENSOR services are not supported (xinetd would also refuse the clients that touch it, for deny_time, on every service; sockd keeps no such list); service irc skipped"}},
 		{name: "unhonoured attributes", text: svc("ftp", "socket_type = stream", "wait = no", "user = root", "server = /usr/sbin/vsftpd",
-			"log_type = SYSLOG daemon", "log_on_success += PID HOST", "log_on_failure =", "access_times = 2:00-8:59", "banner = /etc/b",
-			"banner_success = /etc/s", "banner_fail = /etc/f", "libwrap = ftp", "mdns = yes", "max_load = 2.5", "flags = NODELAY KEEPALIVE IDONLY", "groups = no", "frobnicate = 1"),
+			"log_type = SYSLOG daemon", "log_on_success += PID HOST", "log_on_failure =", "deny_time = 60", "banner = /etc/b",
+			"banner_success = /etc/s", "banner_fail = /etc/f", "libwrap = ftp", "mdns = yes", "v6only = no", "flags = NODELAY KEEPALIVE NORETRY", "groups = no", "frobnicate = 1"),
 			label: "xinetd.ftp", check: func(t *testing.T, j *job.Job) {
 				if j.InitGroups {
 					t.Error("groups = no: InitGroups still true")
@@ -213,16 +213,14 @@ func TestXinetdAttributes(t *testing.T) {
 			diags: []string{
 				"x.conf:7: log_type: warning: not honoured: sockd logs through its own logger",
 				"x.conf:8: log_on_success: warning: not honoured: sockd logs through its own logger",
-				"x.conf:10: access_times: warning: not honoured: sockd has no time-of-day access windows",
+				"x.conf:10: deny_time: warning: not honoured: it is used only by SENSOR services, which sockd does not import",
 				"x.conf:11: banner: warning: not honoured: sockd sends no banners",
 				"x.conf:12: banner_success: warning: not honoured: sockd sends no banners",
 				"x.conf:13: banner_fail: warning: not honoured: sockd sends no banners",
-				"x.conf:14: libwrap: warning: not honoured: sockd does not use TCP wrappers (libwrap)",
 				"x.conf:15: mdns: warning: not honoured: sockd does no mDNS registration",
-				"x.conf:16: max_load: warning: not honoured: sockd does not refuse on load average",
 				"x.conf:17: flags: warning: flag NODELAY is not honoured",
 				"x.conf:17: flags: warning: flag KEEPALIVE is not honoured",
-				"x.conf:17: flags: warning: flag IDONLY is not honoured",
+				"x.conf:17: flags: warning: flag NORETRY is not honoured",
 				"x.conf:19: frobnicate: warning: unknown attribute; ignored",
 			}},
 		{name: "repeated single attribute", text: svc("finger", attrs("user = root")...), label: "xinetd.finger",
@@ -316,7 +314,7 @@ func TestXinetdDefaults(t *testing.T) {
 	wantDiags(t, got,
 		"x.conf:11: log_type: warning: not honoured: sockd logs through its own logger",
 		"x.conf:13: server: warning: not allowed in defaults (xinetd ignores it); ignored",
-		"x.conf:14: passenv: warning: values copied from sockd's environment at load; sockd still passes its whole environment (it cannot withhold variables)",
+		"x.conf:14: passenv: warning: xinetd passes the server only SOCKD_COMPAT_TEST_VAR SOCKD_COMPAT_UNSET of its environment; sockd writes no value into the job and passes its whole environment when it starts the server (less LISTEN_*, LAUNCH_*, NOTIFY_SOCKET and the connection variables; it cannot withhold the others)",
 	)
 	for _, g := range got {
 		if strings.Count(strings.Join(got, "\n"), g) > 1 {
@@ -329,15 +327,15 @@ func TestXinetdDefaults(t *testing.T) {
 		f.Umask == nil || *f.Umask != 2 || !f.InitGroups || f.Disabled {
 		t.Errorf("finger: %+v umask %v", f.Limits, f.Umask)
 	}
-	if show(f.EnvironmentVariables) != show([]job.EnvVar{ev("SOCKD_COMPAT_TEST_VAR", "v1")}) {
-		t.Errorf("passenv: %+v", f.EnvironmentVariables)
+	if len(f.EnvironmentVariables) != 0 {
+		t.Errorf("passenv baked into the job: %+v", f.EnvironmentVariables)
 	}
 	tel := findJob(t, jobs, "xinetd.telnet")
 	if tel.Limits.MaxChildren != 2 || tel.Limits.Rate != 5 || tel.Limits.Pause != time.Second ||
 		!eq(tel.Limits.Allow, []string{"127.0.0.1/32", "192.168.0.0/16"}) {
 		t.Errorf("telnet: %+v", tel.Limits)
 	}
-	if show(tel.EnvironmentVariables) != show([]job.EnvVar{ev("SOCKD_COMPAT_TEST_VAR", "v1"), ev("X", "1")}) {
+	if show(tel.EnvironmentVariables) != show([]job.EnvVar{ev("X", "1")}) {
 		t.Errorf("telnet env: %+v", tel.EnvironmentVariables)
 	}
 	b := findJob(t, jobs, "xinetd.b")
@@ -380,7 +378,7 @@ func TestXinetdIncludes(t *testing.T) {
 		"xinetd.d/loop":            "includedir /etc/xinetd.d\ninclude ../xinetd.conf\n",
 		"xinetd.d/sub/ignored_dir": "x",
 	})
-	jobs, diags := LoadXinetdWith(filepath.Join(dir, "xinetd.conf"), XinetdOptions{Relocate: true})
+	jobs, diags := loadXinetd(filepath.Join(dir, "xinetd.conf"), XinetdOptions{Relocate: true}, offlineInfo())
 	got := diagStrings(diags, dir+"/")
 	if !eq(labels(jobs), []string{"xinetd.telnet", "xinetd.finger", "xinetd.ftp"}) {
 		t.Errorf("jobs %v (want telnet from include, then a, b in order; c.rpmsave and d~ skipped)\n%s", labels(jobs), strings.Join(got, "\n"))
@@ -416,7 +414,7 @@ func TestXinetdIncludes(t *testing.T) {
 	}
 
 	// A directory loads like includedir; a single file loads by itself.
-	if jobs, _ := LoadXinetdWith(filepath.Join(dir, "xinetd.d"), XinetdOptions{Relocate: true}); !eq(labels(jobs), []string{"xinetd.finger", "xinetd.ftp", "xinetd.telnet"}) {
+	if jobs, _ := loadXinetd(filepath.Join(dir, "xinetd.d"), XinetdOptions{Relocate: true}, offlineInfo()); !eq(labels(jobs), []string{"xinetd.finger", "xinetd.ftp", "xinetd.telnet"}) {
 		t.Errorf("directory: %v", labels(jobs))
 	}
 	if jobs, _ := LoadXinetd(filepath.Join(dir, "xinetd.d", "a")); !eq(labels(jobs), []string{"xinetd.finger"}) {
@@ -446,7 +444,7 @@ func TestXinetdIncludeDepth(t *testing.T) {
 }
 
 func TestXinetdDisabledErrorsAreWarnings(t *testing.T) {
-	jobs, diags := parseXinetd([]byte(svc("servers", "type = INTERNAL UNLISTED", "port = 9099", "socket_type = stream", "wait = no", "disable = yes")), "x.conf", offlineResolver)
+	jobs, diags := parseXinetd([]byte(svc("servers", "type = INTERNAL UNLISTED", "port = 9099", "socket_type = stream", "wait = no", "disable = yes")), "x.conf", offlineInfo())
 	if len(jobs) != 0 || diags.HasErrors() || len(diags) != 1 {
 		t.Errorf("jobs %v diags %v", labels(jobs), diags)
 	}
