@@ -178,7 +178,7 @@ func TestOpenStep(t *testing.T) {
   Umask = 18; Nice = "-3"; ThrottleInterval = 2;
   inetdCompatibility = { Wait = NO; };
   SockdLimits = { Rate = 1.5; MaxChildren = 9; };
-  Sockets = { L = { SockServiceName = 8080; SockNodeName = "127.0.0.1"; SockPathMode = 384; }; };
+  Sockets = { L = { SockServiceName = 8080; SockNodeName = "127.0.0.1"; }; U = { SockPathName = "/run/x.sock"; SockPathMode = 384; }; };
 }`
 	j, diags := Decode([]byte(src), "t.plist")
 	if j == nil {
@@ -188,7 +188,10 @@ func TestOpenStep(t *testing.T) {
 		j.ThrottleInterval != 2*time.Second || j.Inetd == nil || j.Inetd.Wait || j.Limits.Rate != 1.5 || j.Limits.MaxChildren != 9 {
 		t.Errorf("openstep job: %+v", j)
 	}
-	wantEndpoints(t, j, "L tcp4 127.0.0.1:8080")
+	wantEndpoints(t, j, "L tcp4 127.0.0.1:8080", "U unix /run/x.sock")
+	if m := j.Sockets[1].Sockets[0].PathMode; m == nil || *m != 0o600 {
+		t.Errorf("SockPathMode 384 = %v, want 0600", m)
+	}
 
 	_, diags = Decode([]byte(`{ Label = x; Program = "/bin/true"; RunAtLoad = maybe; }`), "t.plist")
 	if got := diagText(diags); !strings.Contains(got, `t.plist: RunAtLoad: error: must be a boolean: write YES or NO (or true/false), not "maybe"`) {

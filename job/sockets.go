@@ -263,6 +263,39 @@ func (d *decoder) socketID(sv *dictView, name string, group bool) *int {
 	return &id
 }
 
+// IsAbstract reports whether a SockPathName names a socket in Linux's
+// abstract namespace ("@name"): no file, gone when the socket closes.
+func IsAbstract(path string) bool { return strings.HasPrefix(path, "@") }
+
+// pathKeys lists the file keys (SockPathMode, SockPathOwner, SockPathGroup)
+// that a socket dictionary sets.
+func pathKeys(s *Socket) []string {
+	var keys []string
+	if s.PathMode != nil {
+		keys = append(keys, "SockPathMode")
+	}
+	if s.PathOwner != nil {
+		keys = append(keys, "SockPathOwner")
+	}
+	if s.PathGroup != nil {
+		keys = append(keys, "SockPathGroup")
+	}
+	return keys
+}
+
+// checkAbstract validates an abstract socket name. The abstract namespace
+// has no file, so no mode or owner restricts who connects: a key that would
+// narrow access cannot be honoured and is an error.
+func (d *decoder) checkAbstract(s *Socket) {
+	if s.PathName == "@" {
+		d.errorf(s.Key+".SockPathName", "an abstract socket name needs at least one character after @")
+	}
+	for _, k := range pathKeys(s) {
+		d.errorf(s.Key+"."+k, "an abstract socket (%s) has no file, so %s cannot restrict who connects: any process in sockd's network namespace can; "+
+			"remove %s, or use a socket path in a directory with the access you want", s.PathName, k, k)
+	}
+}
+
 // resolveSocket fills Port and Endpoints of a parsed socket dictionary.
 func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 	nerr := len(d.diags)
@@ -284,9 +317,12 @@ func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 		if s.MulticastGroup != "" {
 			d.errorf(s.Key+".MulticastGroup", "a Unix socket (SockPathName) cannot join a multicast group")
 		}
-		if len(s.PathName) > maxUnixPath {
+		switch {
+		case len(s.PathName) > maxUnixPath:
 			d.errorf(s.Key+".SockPathName", "path is %d bytes long; Unix socket paths are limited to %d bytes: choose a shorter path", len(s.PathName), maxUnixPath)
-		} else if !filepath.IsAbs(s.PathName) && !strings.HasPrefix(s.PathName, "@") {
+		case IsAbstract(s.PathName):
+			d.checkAbstract(s)
+		case !filepath.IsAbs(s.PathName):
 			d.warnf(s.Key+".SockPathName", "%q is not an absolute path; it is relative to sockd's working directory", s.PathName)
 		}
 		if d.diags[nerr:].HasErrors() {
@@ -301,13 +337,9 @@ func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 		d.errorf(s.Key+".SockFamily", "Unix needs SockPathName (the path of the socket): add SockPathName")
 		return false
 	}
-	for _, k := range []struct {
-		set  bool
-		name string
-	}{{s.PathMode != nil, "SockPathMode"}, {s.PathOwner != nil, "SockPathOwner"}, {s.PathGroup != nil, "SockPathGroup"}} {
-		if k.set {
-			d.warnf(s.Key+"."+k.name, "ignored: it applies only to Unix sockets (SockPathName)")
-		}
+	for _, k := range pathKeys(s) {
+		d.errorf(s.Key+"."+k, "applies only to Unix sockets (SockPathName); an inet socket has no file mode or owner, so it would be open to every client that reaches it: "+
+			"remove %s, or restrict clients with SockNodeName or SockdLimits.Allow", k)
 	}
 	if s.Type == SeqPacket {
 		d.errorf(s.Key+".SockType", "seqpacket is only available for Unix sockets on Linux: add SockPathName or use stream")

@@ -40,6 +40,14 @@ func TestMain(m *testing.M) {
 		s.Close()
 		fmt.Printf("uid=%d opened %s\n", os.Getuid(), s.Addr)
 		os.Exit(0)
+	case "fsops":
+		// Run the file operations in HELPER_OPS as the (unprivileged) user
+		// this process runs as: the attacker of the race tests.
+		if err := runFSOps(os.Getenv("HELPER_OPS")); err != nil {
+			fmt.Fprintf(os.Stderr, "uid %d: %v\n", os.Getuid(), err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper %q\n", os.Getenv(helperEnv))
 		os.Exit(2)

@@ -371,61 +371,105 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 	if !o.ep.Passive {
 		return o.connectUnix(typ, path)
 	}
-	if err := o.clearStale(path); err != nil {
+	if job.IsAbstract(path) {
+		return o.openAbstract(typ, path)
+	}
+	dir, err := openParent(path)
+	if err != nil {
+		return nil, o.fail("bind", err, unixBindHint(err, path))
+	}
+	defer dir.close()
+	if err := o.clearStale(dir, path); err != nil {
 		return nil, err
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, o.fail("socket", err, "")
 	}
-	if err := bindUnix(fd, &unix.SockaddrUnix{Name: path}, o.direct); err != nil {
+	modeSet, err := bindUnix(fd, &unix.SockaddrUnix{Name: path}, o.bindMode(), o.direct)
+	if err != nil {
 		unix.Close(fd)
 		return nil, o.fail("bind", err, unixBindHint(err, path))
 	}
 	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		// We bound it a moment ago; we cannot tell which node is ours, so
-		// we will not remove anything at this path later.
+	node, err := nodeOf(fd, dir)
+	if err != nil {
+		// We cannot tell which node is ours, so we will not remove
+		// anything at this path later.
 		unix.Close(fd)
-		return nil, o.fail("lstat", err, "")
+		return nil, o.fail("check bound node", err, "")
 	}
-	s.created = &createdPath{path: path, dev: st.Dev, ino: st.Ino}
-	if err := o.finishUnix(s, typ); err != nil {
+	defer node.close()
+	s.created = &createdPath{path: path, dev: node.dev, ino: node.ino}
+	if err := o.finishUnix(s, typ, dir, node, modeSet); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// finishUnix applies SockPathMode, SockPathOwner/SockPathGroup and listens.
-// Until listen(2) a stream or seqpacket socket refuses every connection, so
-// nobody connects before the final mode and owner are in place.
-func (o *opener) finishUnix(s *Socket, typ int) error {
-	path := s.Addr
-	if sock := o.ep.Socket; sock != nil {
-		if sock.PathMode != nil {
-			if err := unix.Chmod(path, uint32(sock.PathMode.Perm())); err != nil {
-				return o.fail("chmod", err, "")
-			}
+// bindMode is the node's final permission bits: SockPathMode, or 0700.
+func (o *opener) bindMode() uint32 {
+	if sock := o.ep.Socket; sock != nil && sock.PathMode != nil {
+		return uint32(sock.PathMode.Perm())
+	}
+	return 0o700
+}
+
+// openAbstract binds a socket in the abstract namespace (SockPathName
+// "@name"): there is no file, so nothing to clear, chmod, chown or remove.
+func (o *opener) openAbstract(typ int, name string) (*Socket, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, o.fail("socket", err, "")
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
+		unix.Close(fd)
+		hint := ""
+		if errors.Is(err, unix.EADDRINUSE) {
+			hint = "another socket holds this abstract name; `ss -xlp | grep '" + name + "'` shows it"
 		}
-		if sock.PathOwner != nil || sock.PathGroup != nil {
-			uid, gid := -1, -1
-			if sock.PathOwner != nil {
-				uid = *sock.PathOwner
-			}
-			if sock.PathGroup != nil {
-				gid = *sock.PathGroup
-			}
-			if err := unix.Lchown(path, uid, gid); err != nil {
-				hint := ""
-				if errors.Is(err, unix.EPERM) {
-					hint = "SockPathOwner and SockPathGroup need root or CAP_CHOWN"
-				}
-				return o.fail(fmt.Sprintf("chown %d:%d", uid, gid), err, hint)
-			}
+		return nil, o.fail("bind", err, hint)
+	}
+	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: name}
+	if err := o.listenUnix(s, typ); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// finishUnix applies SockPathMode (when the bind could not create the node
+// with it), SockPathOwner/SockPathGroup, and listens. Until listen(2) a
+// stream or seqpacket socket refuses every connection, so nobody connects
+// before the final mode and owner are in place. Every change goes through
+// the node sockd bound (see unixpath_linux.go), never through the path.
+func (o *opener) finishUnix(s *Socket, typ int, dir *parentDir, node *boundNode, modeSet bool) error {
+	if !modeSet {
+		if err := node.chmod(dir, o.bindMode()); err != nil {
+			return o.fail("chmod", err, "")
 		}
 	}
+	if sock := o.ep.Socket; sock != nil && (sock.PathOwner != nil || sock.PathGroup != nil) {
+		uid, gid := -1, -1
+		if sock.PathOwner != nil {
+			uid = *sock.PathOwner
+		}
+		if sock.PathGroup != nil {
+			gid = *sock.PathGroup
+		}
+		if err := node.chown(dir, uid, gid); err != nil {
+			hint := ""
+			if errors.Is(err, unix.EPERM) {
+				hint = "SockPathOwner and SockPathGroup need root or CAP_CHOWN"
+			}
+			return o.fail(fmt.Sprintf("chown %d:%d", uid, gid), err, hint)
+		}
+	}
+	return o.listenUnix(s, typ)
+}
+
+func (o *opener) listenUnix(s *Socket, typ int) error {
 	if typ != unix.SOCK_DGRAM {
 		if err := unix.Listen(s.Fd, maxBacklog); err != nil {
 			return o.fail("listen", err, "")
@@ -449,11 +493,12 @@ func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 
 // clearStale makes room at path for a new socket, the way launchd unlinks
 // the path before bind, but safely: it removes only a socket that is provably
-// dead. A live socket, a regular file, a directory, a symbolic link or
-// anything else is left untouched and reported.
-func (o *opener) clearStale(path string) error {
+// dead, through the directory resolved once. A live socket, a regular file,
+// a directory, a symbolic link or anything else is left untouched and
+// reported.
+func (o *opener) clearStale(dir *parentDir, path string) error {
 	var st unix.Stat_t
-	err := unix.Lstat(path, &st)
+	err := dir.lstat(&st)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -464,7 +509,7 @@ func (o *opener) clearStale(path string) error {
 		return o.fail("bind", unix.EEXIST,
 			fmt.Sprintf("%s is in the way; sockd removes only dead sockets and left it untouched", fileKind(st.Mode)))
 	}
-	dead, err := socketIsDead(path)
+	dead, err := socketIsDead(dir.connectPath(path))
 	if err != nil {
 		return o.fail("probe existing socket", err,
 			"cannot tell whether the socket there is still in use; left untouched")
@@ -474,18 +519,15 @@ func (o *opener) clearStale(path string) error {
 			"a live socket is there, in use by another process; stop it or choose another SockPathName")
 	}
 	// Remove it only if it is still the node we probed.
-	var again unix.Stat_t
-	if err := unix.Lstat(path, &again); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		return o.fail("lstat", err, "")
-	}
-	if again.Dev != st.Dev || again.Ino != st.Ino {
-		return o.fail("bind", unix.EEXIST, "the path changed while sockd checked it; left untouched")
-	}
-	if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+	removed, err := dir.unlinkIf(st.Dev, st.Ino)
+	if err != nil {
 		return o.fail("remove dead socket", err, "")
+	}
+	if !removed {
+		var again unix.Stat_t
+		if err := dir.lstat(&again); !errors.Is(err, unix.ENOENT) {
+			return o.fail("bind", unix.EEXIST, "the path changed while sockd checked it; left untouched")
+		}
 	}
 	return nil
 }
@@ -617,21 +659,30 @@ func onBinder(f func()) bool {
 	return true
 }
 
-// bindUnix binds a Unix socket under umask 077. direct says the caller
-// already runs on the bind thread.
-func bindUnix(fd int, sa *unix.SockaddrUnix, direct bool) error {
-	if direct {
+// bindUnix binds a Unix socket so that its node is created with mode (the
+// umask is 0777 &^ mode for the bind). direct says the caller already runs
+// on the bind thread. It reports whether the node has its final mode: in
+// the process-umask fallback it is bound under umask 077 (a looser process
+// umask, even briefly, could let other goroutines create looser files) and
+// the caller applies the mode through the node.
+func bindUnix(fd int, sa *unix.SockaddrUnix, mode uint32, direct bool) (bool, error) {
+	bindAs := func() error {
+		unix.Umask(int(0o777 &^ mode))
+		defer unix.Umask(0o077)
 		return unix.Bind(fd, sa)
 	}
+	if direct {
+		return true, bindAs()
+	}
 	var err error
-	if onBinder(func() { err = unix.Bind(fd, sa) }) {
-		return err
+	if onBinder(func() { err = bindAs() }) {
+		return true, err
 	}
 	processUmaskMu.Lock()
 	defer processUmaskMu.Unlock()
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
-	return unix.Bind(fd, sa)
+	return mode == 0o700, unix.Bind(fd, sa)
 }
 
 func closeSocket(s *Socket) error {
@@ -640,12 +691,8 @@ func closeSocket(s *Socket) error {
 		errs = append(errs, err)
 	}
 	if c := s.created; c != nil {
-		var st unix.Stat_t
-		if err := unix.Lstat(c.path, &st); err == nil &&
-			st.Mode&unix.S_IFMT == unix.S_IFSOCK && st.Dev == c.dev && st.Ino == c.ino {
-			if err := unix.Unlink(c.path); err != nil && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("remove %s: %w", c.path, err))
-			}
+		if err := removeNode(c.path, c.dev, c.ino); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", c.path, err))
 		}
 	}
 	return errors.Join(errs...)

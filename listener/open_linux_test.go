@@ -680,3 +680,30 @@ func TestUnixUmaskNotShared(t *testing.T) {
 	}
 	t.Logf("%d files created concurrently with %d binds, all 0644", created.Load(), binds)
 }
+
+// TestUnixAbstract: "@name" binds in the abstract namespace (no file), is
+// connectable by that name, and the name is gone after Close.
+func TestUnixAbstract(t *testing.T) {
+	name := fmt.Sprintf("@sockd-listener-test-%d", os.Getpid())
+	for _, network := range []string{"unix", "unixpacket"} {
+		s := mustOpen(t, "t.abstract", spec{group: "S", network: network, addr: name})
+		if s.Addr != name || !s.Listening || s.created != nil {
+			t.Fatalf("%s: addr %q listening %t created %v", network, s.Addr, s.Listening, s.created)
+		}
+		c, err := net.Dial(network, name)
+		if err != nil {
+			t.Fatalf("%s: dial %s: %v", network, name, err)
+		}
+		c.Close()
+		if exists(name) {
+			t.Fatalf("a file %s was created", name)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := net.Dial(network, name); err == nil {
+			c.Close()
+			t.Fatalf("%s: the abstract name still answers after Close", network)
+		}
+	}
+}
