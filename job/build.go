@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/netip"
 	"os/user"
 	"sort"
 	"strconv"
@@ -187,6 +188,8 @@ func (d *decoder) build(root map[string]any) *Job {
 
 	j.LinkEndpoints()
 	d.checkModes(j, top)
+	d.checkLimitsApply(j, top)
+	d.checkProxyExhaustion(j)
 	d.resolveProgram(j)
 	d.checkOwnAddresses(j)
 	return j
@@ -515,6 +518,72 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 	// which leaves the grandchildren of a per-connection child running for
 	// ever. sockd deliberately does not: every child's process group is
 	// signalled when the child exits unless the job sets the key (README).
+}
+
+// checkLimitsApply refuses SockdLimits where sockd could not enforce them: on
+// a job whose connections it never accepts, and address limits on a Unix
+// socket, whose clients have no address. Either would let the job serve
+// wider than the file says.
+func (d *decoder) checkLimitsApply(j *Job, top *dictView) {
+	key, _, ok := top.get("SockdLimits")
+	if !ok {
+		return
+	}
+	switch m := j.Mode(); m {
+	case ModeHandoff, ModeInetdWait, ModeNone:
+		why := map[Mode]string{
+			ModeHandoff:   "a handoff job: sockd passes its sockets to the service and never sees a client",
+			ModeInetdWait: "an inetdCompatibility Wait=true job: the service gets the socket itself and accepts its clients",
+			ModeNone:      "a job without Sockets: sockd accepts nothing for it",
+		}[m]
+		d.errorf(key, "applies only to jobs whose connections sockd accepts (inetdCompatibility Wait=false, SockdInternal, SockdProxy); this is %s, so the limits would restrict nothing: remove SockdLimits, or limit clients in the service itself", why)
+		return
+	}
+	var addressKeys []string
+	if len(j.Limits.Allow) > 0 {
+		addressKeys = append(addressKeys, "Allow")
+	}
+	if j.Limits.MaxPerSource > 0 {
+		addressKeys = append(addressKeys, "MaxPerSource")
+	}
+	for _, g := range j.Sockets {
+		for _, s := range g.Sockets {
+			if s.PathName == "" {
+				continue
+			}
+			for _, k := range addressKeys {
+				d.errorf(join(key, k), "%s is a Unix socket, whose clients have no address, so %s cannot restrict them: limit who may connect with SockPathMode/SockPathOwner/SockPathGroup, or serve the Unix socket from a job of its own", s.Key, k)
+			}
+		}
+	}
+}
+
+// checkProxyExhaustion warns about a proxy job that clients beyond this host
+// can reach and that neither closes idle clients nor bounds them per source:
+// MaxChildren idle connections (256 by default), from one client, would hold
+// every slot for ever.
+func (d *decoder) checkProxyExhaustion(j *Job) {
+	if j.Proxy == nil || j.Proxy.IdleTimeout > 0 || j.Limits.MaxPerSource > 0 || !reachableFromOutside(j) {
+		return
+	}
+	d.warnf("SockdProxy", "this proxy job listens beyond loopback with neither SockdProxy.IdleTimeout nor SockdLimits.MaxPerSource: "+
+		"%d idle connections from one client (MaxChildren) hold every slot and starve everyone else; set MaxPerSource (e.g. 32) and an IdleTimeout (e.g. 300)",
+		j.Limits.MaxChildren)
+}
+
+// reachableFromOutside reports whether a stream socket of the job listens on
+// an address that is not loopback (a wildcard counts).
+func reachableFromOutside(j *Job) bool {
+	for _, ep := range j.Endpoints() {
+		if ep.Network != "tcp4" && ep.Network != "tcp6" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(ep.Address)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return true
+		}
+	}
+	return false
 }
 
 // checkOwnAddresses reports two sockets of one job claiming one address.

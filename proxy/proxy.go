@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,26 @@ type Config struct {
 	// number of UDP flows (datagrams of further clients are dropped).
 	// 0 = unlimited.
 	MaxConns int
+	// Gate admits clients (the job's SockdLimits): every stream connection
+	// and every datagram that would open a UDP flow. nil admits everyone.
+	Gate Gate
+}
+
+// Gate decides who is served; the supervisor implements it with the job's
+// SockdLimits, so that they mean what they mean for inetd jobs. It is called
+// from the Server's goroutines concurrently.
+type Gate interface {
+	// Admit is asked for each accepted stream connection (flow false) and
+	// for each datagram from a client without a UDP flow (flow true); src is
+	// the client's address, invalid for a Unix socket client. It returns
+	// false to refuse: the Gate counts and logs the refusal, the Server
+	// closes the connection or drops the datagram. After true, Done(src) is
+	// called once when the connection or flow ends.
+	Admit(src netip.Addr, flow bool) bool
+	Done(src netip.Addr)
+	// Pace is asked before each accept: > 0 means the connection rate is
+	// spent and accepting pauses that long (clients wait in the backlog).
+	Pace() time.Duration
 }
 
 // Backend is implemented by the supervisor, which owns processes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -30,6 +31,9 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 	}
 	backoff := 5 * time.Millisecond
 	for {
+		if !s.pace(ctx) {
+			return
+		}
 		if s.sem != nil {
 			// Wait for a pending connection without holding a slot, so that
 			// several listeners share MaxConns fairly.
@@ -64,17 +68,54 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 		}
 		backoff = 5 * time.Millisecond
 		s.accepted.Add(1)
+		src := clientAddr(c.RemoteAddr())
+		if g := s.cfg.Gate; g != nil && !g.Admit(src, false) {
+			c.Close()
+			if s.sem != nil {
+				<-s.sem
+			}
+			continue
+		}
 		s.active.Add(1)
 		s.addUser(1)
 		s.wg.Add(1)
-		go s.serveConn(ctx, c)
+		go s.serveConn(ctx, c, src)
 	}
+}
+
+// pace waits while the Gate says the connection rate is spent; false when
+// ctx ended meanwhile.
+func (s *Server) pace(ctx context.Context) bool {
+	g := s.cfg.Gate
+	if g == nil {
+		return true
+	}
+	for d := g.Pace(); d > 0; d = g.Pace() {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	return true
+}
+
+// clientAddr is the client's IP address (IPv4-mapped addresses unmapped),
+// or the invalid address for a client without one (Unix sockets).
+func clientAddr(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // serveConn waits for readiness, connects to the backend, sends the PROXY
 // header and forwards until both directions ended.
-func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr) {
 	defer func() {
+		s.done(src)
 		s.active.Add(-1)
 		s.addUser(-1)
 		if s.sem != nil {

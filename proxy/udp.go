@@ -75,9 +75,14 @@ func (s *Server) flowFor(ctx context.Context, idx int, pc *net.UDPConn, client n
 	if full {
 		return nil
 	}
+	src := client.Addr().Unmap()
+	if g := s.cfg.Gate; g != nil && !g.Admit(src, true) {
+		return nil
+	}
 	// Only this goroutine creates flows for idx, so no one else adds key.
 	c, err := net.Dial("udp", s.cfg.Backend)
 	if err != nil {
+		s.done(src)
 		s.logDialError(err)
 		return nil
 	}
@@ -90,6 +95,7 @@ func (s *Server) flowFor(ctx context.Context, idx int, pc *net.UDPConn, client n
 	if s.closing {
 		s.mu.Unlock()
 		c.Close()
+		s.done(src)
 		return nil
 	}
 	s.flows[key] = fl
@@ -205,6 +211,14 @@ func (fl *flow) readBackend() {
 	}
 	s.mu.Unlock()
 	s.nflows.Add(-1)
+	s.done(fl.key.client.Addr().Unmap())
+}
+
+// done tells the Gate that a client's connection or flow ended.
+func (s *Server) done(src netip.Addr) {
+	if g := s.cfg.Gate; g != nil {
+		g.Done(src)
+	}
 }
 
 func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

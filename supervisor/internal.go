@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,7 +121,7 @@ func (rj *runJob) internalDatagrams(sk *listener.Socket) {
 		if !ok {
 			continue // no reply address we can vet
 		}
-		if why := rj.admit(ip, true); why != "" {
+		if why := rj.admitDatagram(ip); why != "" {
 			rj.refuse(ip, why)
 			continue
 		}
@@ -132,6 +133,20 @@ func (rj *runJob) internalDatagrams(sk *listener.Socket) {
 			rj.log().Debug("internal service: sendto", zap.Error(err))
 		}
 	}
+}
+
+// admitDatagram applies SockdLimits to one datagram of an internal service:
+// the address lists, and the rate (a datagram cannot wait in a backlog, so
+// one over the rate is refused, as a new UDP flow of a proxy job is).
+func (rj *runJob) admitDatagram(ip netip.Addr) string {
+	if _, ok := rj.limits.rateCheck(time.Now()); !ok {
+		return "connection rate limit reached (Rate " + strconv.FormatFloat(rj.def.Limits.Rate, 'g', -1, 64) + "/s)"
+	}
+	if why := rj.admit(ip, true); why != "" {
+		return why
+	}
+	rj.rateSpend()
+	return ""
 }
 
 // stopInternal ends every internal-service connection.

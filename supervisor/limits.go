@@ -5,6 +5,7 @@ package supervisor
 import (
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,15 +13,24 @@ import (
 	"github.com/sockd/sockd/job"
 )
 
-// limiter holds the SockdLimits state of one inetd-nowait job that is not
-// kept in the job definition: per-source counts and the spawn-rate bucket.
-// Counts survive a reload of a changed job (the runJob is kept), so a
-// reactivation never resets them.
+// limiter holds the SockdLimits state of one job whose connections sockd
+// accepts (inetd nowait, internal, proxy) that is not kept in the job
+// definition: per-source counts and the connection-rate bucket. Counts
+// survive a reload of a changed job (the runJob is kept), so a reactivation
+// never resets them.
+//
+// The loop uses it for inetd and internal jobs; a proxy job's goroutines use
+// it concurrently (through proxyGate), so its admission state is guarded by
+// mu and it keeps its own copy of the limits.
 type limiter struct {
+	mu          sync.Mutex
+	cfg         job.Limits
 	allow, deny []netip.Prefix
 	perSource   map[netip.Addr]int
 	tokens      float64
 	last        time.Time
+
+	// loop-owned
 	refusals    lineLimit // "connection refused" lines, at most one a second
 	lastRefusal refusal   // the newest refusal not yet in a line
 }
@@ -41,15 +51,17 @@ func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
 			zap.Int("source_connections", r.fromSrc),
 			zap.Uint64("refused_since_last_line", n))
 	}}
-	lm.allow = parsePrefixes(l.Allow, "Allow", log)
-	lm.deny = parsePrefixes(l.Deny, "Deny", log)
+	lm.reconfigure(l, log)
 	return lm
 }
 
 // reconfigure applies new limits and keeps the counts.
 func (lm *limiter) reconfigure(l job.Limits, log func() *zap.Logger) {
-	lm.allow = parsePrefixes(l.Allow, "Allow", log)
-	lm.deny = parsePrefixes(l.Deny, "Deny", log)
+	allow := parsePrefixes(l.Allow, "Allow", log)
+	deny := parsePrefixes(l.Deny, "Deny", log)
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	lm.cfg, lm.allow, lm.deny = l, allow, deny
 	if lm.tokens > float64(l.Burst) {
 		lm.tokens = float64(l.Burst)
 	}
@@ -85,27 +97,53 @@ func matchAny(list []netip.Prefix, a netip.Addr) bool {
 // the reason for a refusal, or "" to serve.
 func (rj *runJob) admit(src netip.Addr, ok bool) string {
 	if !ok {
-		return "" // Unix sockets carry no source address
+		return "" // Unix sockets carry no source address (load refuses address limits on them)
 	}
 	lm := rj.limits
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	return lm.checkLocked(src)
+}
+
+func (lm *limiter) checkLocked(src netip.Addr) string {
 	if matchAny(lm.deny, src) {
 		return "source denied by SockdLimits.Deny"
 	}
 	if len(lm.allow) > 0 && !matchAny(lm.allow, src) {
 		return "source not in SockdLimits.Allow"
 	}
-	if max := rj.def.Limits.MaxPerSource; max > 0 && lm.perSource[src] >= max {
+	if max := lm.cfg.MaxPerSource; max > 0 && lm.perSource[src] >= max {
 		return "per-source limit reached (MaxPerSource " + itoa(max) + ")"
 	}
 	return ""
 }
 
+// admitCount is admit and, when it admits, addSource, in one step (for
+// callers that run concurrently).
+func (lm *limiter) admitCount(src netip.Addr) (why string, fromSrc int) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	if why := lm.checkLocked(src); why != "" {
+		return why, lm.perSource[src]
+	}
+	lm.addSourceLocked(src)
+	return "", 0
+}
+
 // refuse counts a refused connection and logs it: at most one line a
 // second per job, the newest refusal with the count since the last line.
 func (rj *runJob) refuse(src netip.Addr, why string) {
+	rj.limits.mu.Lock()
+	n := rj.limits.perSource[src]
+	rj.limits.mu.Unlock()
+	rj.refused(src, why, n)
+}
+
+// refused is refuse with the source's connection count at refusal time.
+func (rj *runJob) refused(src netip.Addr, why string, fromSrc int) {
 	rj.stats.refused++
 	lm := rj.limits
-	lm.lastRefusal = refusal{src, why, lm.perSource[src]}
+	lm.lastRefusal = refusal{src, why, fromSrc}
 	lm.refusals.note(rj.s.loop)
 }
 
@@ -113,28 +151,11 @@ func (rj *runJob) refuse(src netip.Addr, why string) {
 // with the bucket empty it pauses accepting for Limits.Pause (clients wait in
 // the backlog) and reports false; accepting resumes by itself.
 func (rj *runJob) rateOK() bool {
+	pause, ok := rj.limits.rateCheck(time.Now())
+	if ok {
+		return true
+	}
 	l := rj.def.Limits
-	if l.Rate <= 0 {
-		return true
-	}
-	lm := rj.limits
-	now := time.Now()
-	if lm.last.IsZero() {
-		lm.tokens = float64(l.Burst)
-	} else {
-		lm.tokens += now.Sub(lm.last).Seconds() * l.Rate
-	}
-	if max := float64(l.Burst); lm.tokens > max {
-		lm.tokens = max
-	}
-	lm.last = now
-	if lm.tokens >= 1 {
-		return true
-	}
-	pause := l.Pause
-	if pause <= 0 {
-		pause = 5 * time.Second
-	}
 	rj.holdAccept("spawn rate", zap.Float64("rate_per_s", l.Rate), zap.Int("burst", l.Burst),
 		zap.Duration("paused_for", pause))
 	rj.holdTimer = rj.s.loop.after(pause, func() {
@@ -148,15 +169,59 @@ func (rj *runJob) rateOK() bool {
 	return false
 }
 
-// rateSpend takes one token for a spawned child.
-func (rj *runJob) rateSpend() {
-	if rj.def.Limits.Rate > 0 {
-		rj.limits.tokens--
+// rateCheck refills the bucket and reports whether a token is there; if not,
+// how long accepting pauses.
+func (lm *limiter) rateCheck(now time.Time) (time.Duration, bool) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	l := lm.cfg
+	if l.Rate <= 0 {
+		return 0, true
 	}
+	if lm.last.IsZero() {
+		lm.tokens = float64(l.Burst)
+	} else {
+		lm.tokens += now.Sub(lm.last).Seconds() * l.Rate
+	}
+	if max := float64(l.Burst); lm.tokens > max {
+		lm.tokens = max
+	}
+	lm.last = now
+	if lm.tokens >= 1 {
+		return 0, true
+	}
+	if l.Pause <= 0 {
+		return 5 * time.Second, false
+	}
+	return l.Pause, false
+}
+
+// rate is the configured connection rate (per second).
+func (lm *limiter) rate() float64 {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	return lm.cfg.Rate
+}
+
+// rateSpend takes one token for a spawned child.
+func (rj *runJob) rateSpend() { rj.limits.spend() }
+
+func (lm *limiter) spend() {
+	lm.mu.Lock()
+	if lm.cfg.Rate > 0 {
+		lm.tokens--
+	}
+	lm.mu.Unlock()
 }
 
 // addSource counts one more connection from src.
 func (lm *limiter) addSource(src netip.Addr) {
+	lm.mu.Lock()
+	lm.addSourceLocked(src)
+	lm.mu.Unlock()
+}
+
+func (lm *limiter) addSourceLocked(src netip.Addr) {
 	if lm.perSource == nil {
 		lm.perSource = map[netip.Addr]int{}
 	}
@@ -165,6 +230,8 @@ func (lm *limiter) addSource(src netip.Addr) {
 
 // dropSource counts one connection from src less.
 func (lm *limiter) dropSource(src netip.Addr) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
 	if n := lm.perSource[src] - 1; n > 0 {
 		lm.perSource[src] = n
 	} else {

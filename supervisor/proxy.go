@@ -78,6 +78,7 @@ func (rj *runJob) activateProxy() {
 		StopAfterIdle: p.StopAfterIdle,
 		ProxyProtocol: p.ProxyProtocol,
 		MaxConns:      rj.def.Limits.MaxChildren,
+		Gate:          newProxyGate(rj),
 	}
 	// The server adds the job and backend fields to its lines itself.
 	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.s.log)
