@@ -2,12 +2,11 @@ package compat
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/sockd/sockd/internal/cfgfile"
 	"github.com/sockd/sockd/job"
 )
 
@@ -46,26 +45,10 @@ func ParseInetd(data []byte, name string) ([]*job.Job, job.Diags) {
 	return parseInetd(data, name, systemInfo())
 }
 
-// readConfig reads a configuration file of at most MaxFileSize bytes.
+// readConfig reads a configuration file of at most MaxFileSize bytes. It
+// never blocks: a FIFO, a directory or a device is an error saying so.
 func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, MaxFileSize+1)
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			break
-		}
-	}
-	if n > MaxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileSize)
-	}
-	return buf[:n], nil
+	return cfgfile.Read(path, MaxFileSize)
 }
 
 // inetdEntry is one configuration line (with its continuation lines).

@@ -151,7 +151,11 @@ func (l *xloader) includeDir(dir, from string, line, depth int) {
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {
 		n := e.Name()
-		if strings.Contains(n, ".") || strings.HasSuffix(n, "~") || e.IsDir() {
+		if strings.Contains(n, ".") || strings.HasSuffix(n, "~") {
+			continue
+		}
+		if e.IsDir() {
+			l.s.warnf(from, line, "includedir", "%s is a directory; skipped (includedir reads files only)", filepath.Join(dir, n))
 			continue
 		}
 		names = append(names, n)

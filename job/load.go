@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sockd/sockd/internal/cfgfile"
 )
 
 // LoadOptions control the file-system checks of LoadFile and LoadPaths.
@@ -45,18 +48,15 @@ func ReadFile(path string, opts LoadOptions) ([]byte, Diags) {
 	fail := func(format string, args ...any) ([]byte, Diags) {
 		return nil, Diags{{File: path, Severity: Error, Msg: fmt.Sprintf(format, args...)}}
 	}
-	f, err := os.Open(path)
+	f, fi, err := cfgfile.Open(path)
+	var nr *cfgfile.NotRegularError
+	if errors.As(err, &nr) {
+		return fail("is %s, not a regular file; job files must be regular files", cfgfile.Kind(nr.Mode))
+	}
 	if err != nil {
 		return fail("cannot read the job file: %v", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fail("cannot stat the job file: %v", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail("not a regular file (%s); job files must be regular files", fi.Mode().Type())
-	}
 	if !opts.SkipPermissions {
 		if d := checkPermissions(path, fi, opts.UID); d != nil {
 			return nil, Diags{*d}
@@ -117,9 +117,15 @@ func ExpandPaths(paths []string) ([]string, Diags) {
 		}
 		var names []string
 		for _, e := range entries {
-			if strings.HasSuffix(strings.ToLower(e.Name()), ".plist") && !e.IsDir() {
-				names = append(names, e.Name())
+			if !strings.HasSuffix(strings.ToLower(e.Name()), ".plist") {
+				continue
 			}
+			if e.IsDir() {
+				diags = append(diags, Diag{File: filepath.Join(p, e.Name()), Severity: Warning,
+					Msg: "is a directory, not a job file; skipped (sub-directories are not searched)"})
+				continue
+			}
+			names = append(names, e.Name())
 		}
 		sort.Strings(names)
 		for _, n := range names {

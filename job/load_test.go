@@ -51,7 +51,7 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("world-writable: %s", diagText(diags))
 	}
 
-	if _, diags := LoadFile(dir, opts); !strings.Contains(diagText(diags), dir+": error: not a regular file") {
+	if _, diags := LoadFile(dir, opts); !strings.Contains(diagText(diags), dir+": error: is a directory, not a regular file") {
 		t.Errorf("directory as file: %s", diagText(diags))
 	}
 	if _, diags := LoadFile(filepath.Join(dir, "missing.plist"), opts); !strings.Contains(diagText(diags), "cannot read the job file") {

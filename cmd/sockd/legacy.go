@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sockd/sockd/compat"
+	"github.com/sockd/sockd/internal/cfgfile"
 	"github.com/sockd/sockd/job"
 )
 
@@ -80,7 +81,7 @@ func runConvert(args []string) error {
 		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
 			format = "xinetd"
 		} else {
-			data, err := os.ReadFile(src)
+			data, err := cfgfile.Read(src, compat.MaxFileSize)
 			if err != nil {
 				return fmt.Errorf("convert: %w", err)
 			}
