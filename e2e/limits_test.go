@@ -133,6 +133,12 @@ func TestFlood(t *testing.T) {
 	if d.settledCount("limit reached: max children", "test.flood", 1) == 0 {
 		t.Errorf("the max-children limit never triggered (or was not logged)")
 	}
+	// The limit is reached and left with every child; the line is written at
+	// most once every 10 s (plus the deferred one), never once per toggle.
+	elapsed := time.Since(start)
+	if n, most := d.countLogs("limit reached: max children", "test.flood"), int(elapsed/(10*time.Second))+2; n > most {
+		t.Errorf("%d max-children lines in %v, want at most %d", n, elapsed.Round(time.Millisecond), most)
+	}
 	if !eventually(10*time.Second, func() bool { return len(children(d.pid())) == 0 && len(zombies(d.pid())) == 0 }) {
 		t.Errorf("children left: %v, zombies: %v", children(d.pid()), zombies(d.pid()))
 	}

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Errors, matching launch_activate_socket's errno values.
@@ -54,6 +55,18 @@ var (
 
 // Label returns the label of the job this process was started for, or "".
 func Label() string { return os.Getenv("LAUNCH_JOB_LABEL") }
+
+// IdleTimeout returns the job's TimeOut (LAUNCH_TIMEOUT, 30 s unless the job
+// file sets it), the idle time after which an on-demand service may exit:
+// sockd then watches its sockets and starts it again on the next client, as
+// launchd's check-in TimeOut means. ok is false outside a sockd handoff.
+func IdleTimeout() (d time.Duration, ok bool) {
+	n, err := strconv.Atoi(os.Getenv("LAUNCH_TIMEOUT"))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
+}
 
 // Names returns the Sockets keys passed to this process, in fd order,
 // without activating anything.
@@ -100,7 +113,7 @@ func ActivateSocket(name string) ([]*os.File, error) {
 			continue
 		}
 		fd := firstFD + i
-		syscall.CloseOnExec(fd)
+		closeOnExec(fd)
 		files = append(files, os.NewFile(uintptr(fd), name))
 	}
 	if len(files) == 0 {

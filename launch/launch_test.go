@@ -191,3 +191,14 @@ func TestWrongListenPID(t *testing.T) {
 		t.Errorf("a LISTEN_PID for another process must be ignored; got:\n%s", out)
 	}
 }
+
+func TestIdleTimeout(t *testing.T) {
+	t.Setenv("LAUNCH_TIMEOUT", "45")
+	if d, ok := launch.IdleTimeout(); !ok || d != 45*time.Second {
+		t.Fatalf("IdleTimeout = %v, %t; want 45s", d, ok)
+	}
+	t.Setenv("LAUNCH_TIMEOUT", "")
+	if _, ok := launch.IdleTimeout(); ok {
+		t.Fatal("IdleTimeout without LAUNCH_TIMEOUT reported ok")
+	}
+}

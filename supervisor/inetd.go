@@ -171,7 +171,7 @@ func (rj *runJob) slotFreed() {
 		return
 	}
 	if rj.acceptHold == "max children" && len(rj.conns) < rj.def.Limits.MaxChildren {
-		rj.log().Info("below max children again; accepting", zap.Int("running", len(rj.conns)))
+		rj.log().Debug("below max children again; accepting", zap.Int("running", len(rj.conns)))
 		rj.acceptHold = ""
 		rj.watchSockets()
 	}
@@ -185,7 +185,37 @@ func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
 	}
 	rj.acceptHold = why
 	rj.unwatchSockets()
+	if why == "max children" {
+		rj.noteMaxChildren(fields)
+		return
+	}
 	rj.log().Warn("limit reached: "+why+"; not accepting, clients wait in the backlog", fields...)
+}
+
+// maxChildrenEvery is how often at most the max-children line is written: a
+// busy job reaches and leaves the limit with every child, and each time
+// would otherwise be a line.
+const maxChildrenEvery = 10 * time.Second
+
+// noteMaxChildren logs reaching MaxChildren at most once every
+// maxChildrenEvery, with the number of times since the last line.
+func (rj *runJob) noteMaxChildren(fields []zap.Field) {
+	if rj.maxChildren == nil {
+		mc := &maxChildrenLines{}
+		mc.lines = lineLimit{every: maxChildrenEvery, write: func(n uint64) {
+			rj.log().Warn("limit reached: max children; not accepting, clients wait in the backlog",
+				append(mc.fields, zap.Uint64("times_since_last_line", n))...)
+		}}
+		rj.maxChildren = mc
+	}
+	rj.maxChildren.fields = fields
+	rj.maxChildren.lines.note(rj.s.loop)
+}
+
+// maxChildrenLines is the log state of MaxChildren being reached.
+type maxChildrenLines struct {
+	lines  lineLimit
+	fields []zap.Field // of the newest time not yet in a line
 }
 
 // exhaustion is the log state of accept failures for lack of resources:
@@ -219,6 +249,7 @@ func (rj *runJob) exhausted(sk *listener.Socket, err error) {
 	}
 	rj.acceptHold = "resources"
 	rj.unwatchSockets()
+	rj.holdTimer.Stop() // one hold timer at a time
 	rj.holdTimer = rj.s.loop.after(rj.backoff, func() {
 		rj.holdTimer = nil
 		if rj.acceptHold == "resources" {

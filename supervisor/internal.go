@@ -63,7 +63,7 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 		conn, err := net.FileConn(f) // dups the fd into Go's poller
 		f.Close()
 		if err != nil {
-			rj.log().Error("internal service: wrapping connection", zap.Error(err))
+			rj.log().Error("internal service: connection closed unserved: it could not be handed to the service (no file descriptor left for it?)", zap.Error(err))
 			continue
 		}
 		rj.rateSpend()
@@ -99,6 +99,7 @@ func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
 		return
 	}
 	if rj.acceptHold == "max children" && in.active < rj.def.Limits.MaxChildren {
+		rj.log().Debug("below max children again; accepting", zap.Int("running", in.active))
 		rj.acceptHold = ""
 		rj.watchSockets()
 	}

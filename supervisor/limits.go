@@ -158,6 +158,7 @@ func (rj *runJob) rateOK() bool {
 	l := rj.def.Limits
 	rj.holdAccept("spawn rate", zap.Float64("rate_per_s", l.Rate), zap.Int("burst", l.Burst),
 		zap.Duration("paused_for", pause))
+	rj.holdTimer.Stop() // one hold timer at a time
 	rj.holdTimer = rj.s.loop.after(pause, func() {
 		rj.holdTimer = nil
 		if rj.acceptHold == "spawn rate" {

@@ -14,7 +14,7 @@ type lineLimit struct {
 	write func(count uint64) // writes the line for count events
 	last  time.Time          // of the last line
 	count uint64             // events not yet in a line
-	timer *time.Timer        // armed while events wait for the interval
+	timer *loopTimer         // armed while events wait for the interval
 }
 
 // note counts one event and writes or schedules its line.

@@ -89,10 +89,40 @@ func (l *loop) post(f func()) {
 	}
 }
 
-// after runs f on the loop goroutine after d. The returned timer can be
-// stopped; a stopped timer's f never runs.
-func (l *loop) after(d time.Duration, f func()) *time.Timer {
-	return time.AfterFunc(d, func() { l.post(f) })
+// loopTimer is a timer owned by the loop: its function runs on the loop
+// goroutine, and Stop (called there) means it never runs, even when the
+// clock already fired and the run waits in the loop's queue.
+type loopTimer struct {
+	t    *time.Timer
+	done bool // stopped or run; loop goroutine only
+}
+
+// Stop prevents the timer's function from running. It reports whether the
+// call stopped it (false: it had run or was stopped already). Loop
+// goroutine only.
+func (lt *loopTimer) Stop() bool {
+	if lt == nil || lt.done {
+		return false
+	}
+	lt.done = true
+	lt.t.Stop()
+	return true
+}
+
+// after runs f on the loop goroutine after d, unless the returned timer is
+// stopped first.
+func (l *loop) after(d time.Duration, f func()) *loopTimer {
+	lt := &loopTimer{}
+	lt.t = time.AfterFunc(d, func() {
+		l.post(func() {
+			if lt.done {
+				return
+			}
+			lt.done = true
+			f()
+		})
+	})
+	return lt
 }
 
 // run dispatches events until stop is called from the loop goroutine.

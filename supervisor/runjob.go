@@ -38,7 +38,7 @@ type runJob struct {
 	// The main process of a handoff, wait-mode or socketless job.
 	main          *child
 	lastStart     time.Time // monotonic, of the last start attempt
-	retryTimer    *time.Timer
+	retryTimer    *loopTimer
 	demandStarted bool // started once by socket activity
 	failLogged    time.Time
 	waitMark      pendingMark
@@ -48,14 +48,15 @@ type runJob struct {
 	retiring      bool
 
 	// Per-connection children of an inetd-nowait job.
-	conns      map[int]*child
-	acceptHold string // why accepting is paused ("" = accepting)
-	holdTimer  *time.Timer
-	backoff    time.Duration
-	exhaust    *exhaustion    // accept out of resources; nil until it first happens
-	startFails *startFailures // per-connection starts that failed; nil until one does
-	limits     *limiter
-	locals     map[*listener.Socket][]string // see boundLocal
+	conns       map[int]*child
+	acceptHold  string // why accepting is paused ("" = accepting)
+	holdTimer   *loopTimer
+	backoff     time.Duration
+	exhaust     *exhaustion       // accept out of resources; nil until it first happens
+	startFails  *startFailures    // per-connection starts that failed; nil until one does
+	maxChildren *maxChildrenLines // MaxChildren reached; nil until it first is
+	limits      *limiter
+	locals      map[*listener.Socket][]string // see boundLocal
 
 	// Internal-service state (ModeInternal).
 	in *internalState
@@ -68,7 +69,7 @@ type runJob struct {
 type child struct {
 	p        *spawn.Process
 	stopping bool // sockd sent SIGTERM
-	kill     *time.Timer
+	kill     *loopTimer
 	src      netip.Addr // source address of a per-connection child
 }
 
@@ -178,6 +179,9 @@ func (rj *runJob) logPending() {
 	}
 	if rj.startFails != nil {
 		rj.startFails.lines.flush()
+	}
+	if rj.maxChildren != nil {
+		rj.maxChildren.lines.flush()
 	}
 }
 
@@ -540,8 +544,8 @@ func (s *Supervisor) retiredDone(rj *runJob) {
 }
 
 // handoffEnv is the environment of a handoff start: sd_listen_fds(3)
-// variables (LISTEN_PID is set by spawn in the child) and the LAUNCH_
-// variables mapping each Sockets key to its fd numbers.
+// variables (LISTEN_PID is set by spawn in the child), the LAUNCH_
+// variables mapping each Sockets key to its fd numbers, and LAUNCH_TIMEOUT.
 func handoffEnv(j *job.Job, socks []*listener.Socket) []string {
 	names := make([]string, len(socks))
 	var groups, vars []string
@@ -563,6 +567,10 @@ func handoffEnv(j *job.Job, socks []*listener.Socket) []string {
 		"LISTEN_FDNAMES=" + strings.Join(names, ":"),
 		"LAUNCH_JOB_LABEL=" + j.Label,
 		"LAUNCH_SOCKETS=" + strings.Join(groups, ":"),
+		// launchd's check-in hands the job its TimeOut, the idle time after
+		// which an on-demand service may exit (sockd watches the sockets
+		// again then).
+		"LAUNCH_TIMEOUT=" + itoa(int(j.TimeOut/time.Second)),
 	}
 	for _, v := range vars {
 		env = append(env, v+"="+strings.Join(fdsOf[v], ","))

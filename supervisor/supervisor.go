@@ -57,7 +57,7 @@ type Supervisor struct {
 	jobs         map[string]*runJob
 	retired      map[*runJob]struct{} // removed jobs whose processes still run
 	shuttingDown bool
-	pathTimer    *time.Timer
+	pathTimer    *loopTimer
 }
 
 // New prepares a supervisor; nothing is bound until Run.
