@@ -49,11 +49,68 @@ func loadXinetd(path string, opts XinetdOptions, sys sysInfo) ([]*job.Job, job.D
 	}
 	l.root = filepath.Dir(filepath.Clean(path))
 	if fi.IsDir() {
+		l.siblingDefaults(path)
 		l.includeDir(path, path, 0, 0)
 	} else {
 		l.includeFile(path, "", 0, 0)
 	}
 	return l.finish()
+}
+
+// siblingDefaults applies the defaults{} of the xinetd.conf beside dir when
+// that file reads dir (includedir): xinetd applies them to dir's services,
+// and they may narrow access (only_from, no_access, instances, per_source,
+// cps), so a directory read alone must not lose them. Only the defaults
+// block is taken; the file's services and other includes are not read.
+func (l *xloader) siblingDefaults(dir string) {
+	dir = filepath.Clean(dir)
+	conf := filepath.Join(filepath.Dir(dir), "xinetd.conf")
+	data, err := readConfig(conf)
+	if err != nil || !includesDir(data, conf, dir) {
+		return
+	}
+	sub := newXLoader(false, l.opts, l.sys)
+	sub.parse(data, conf, 0)
+	n := 0
+	for _, b := range sub.blocks {
+		if b.defaults && len(b.attrs) > 0 {
+			l.blocks = append(l.blocks, b)
+			n++
+		}
+	}
+	if n > 0 {
+		if _, ok := l.order[conf]; !ok {
+			l.order[conf] = len(l.order)
+		}
+		if l.opts.OnRead != nil {
+			l.opts.OnRead(conf)
+		}
+		l.s.warnf(conf, 0, "defaults", "applied to the services of %s: xinetd reads that directory through this file's includedir, so its defaults apply there (read %s to import its own services too)", dir, conf)
+	}
+}
+
+// includesDir reports whether the xinetd text of conf has an includedir
+// line naming dir.
+func includesDir(data []byte, conf, dir string) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || f[0] != "includedir" {
+			continue
+		}
+		p := f[1]
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(conf), p)
+		}
+		if filepath.Clean(p) == dir {
+			return true
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			if b, err := filepath.Abs(dir); err == nil && a == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseXinetd imports the xinetd configuration text in data; name is used
