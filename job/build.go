@@ -586,16 +586,11 @@ func reachableFromOutside(j *Job) bool {
 	return false
 }
 
-// checkOwnAddresses reports two sockets of one job claiming one address.
+// checkOwnAddresses reports sockets of one job claiming one address: one
+// error per address, with a count, found in linear time (ownConflicts).
 func (d *decoder) checkOwnAddresses(j *Job) {
-	eps := j.Endpoints()
-	for a := range eps {
-		for b := 0; b < a; b++ {
-			if conflict(eps[a], eps[b]) {
-				d.errorf(eps[a].Key, "%s %s overlaps %s %s of %s in the same job: two sockets cannot claim one address; remove one or change its address",
-					eps[a].Network, eps[a].Address, eps[b].Network, eps[b].Address, eps[b].Key)
-			}
-		}
+	for _, c := range ownConflicts(j.Endpoints()) {
+		d.errorf(c.Key, "%s", c.Msg)
 	}
 }
 

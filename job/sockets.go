@@ -72,6 +72,7 @@ func (d *decoder) sockets(key string, v any) []SocketGroup {
 			groups = append(groups, g)
 		}
 	}
+	d.checkSocketCount(key, groups)
 	seen := map[string]string{}
 	for _, g := range groups {
 		v := LaunchSocketVar(g.Name)
@@ -81,6 +82,30 @@ func (d *decoder) sockets(key string, v any) []SocketGroup {
 		seen[v] = g.Name
 	}
 	return groups
+}
+
+// MaxSocketsPerJob is the most sockets one job may have, counted as
+// endpoints (one fd each: a socket dictionary without SockNodeName has two,
+// IPv6 and IPv4). A job past it is refused when loaded rather than holding
+// thousands of fds and handing them all to one process.
+const MaxSocketsPerJob = 1024
+
+// checkSocketCount refuses a Sockets dictionary (at key) whose groups have
+// more than MaxSocketsPerJob endpoints, naming the first one past the cap.
+func (d *decoder) checkSocketCount(key string, groups []SocketGroup) {
+	n, past := 0, ""
+	for _, g := range groups {
+		for _, s := range g.Sockets {
+			n += len(s.Endpoints)
+			if n > MaxSocketsPerJob && past == "" {
+				past = s.Key
+			}
+		}
+	}
+	if n > MaxSocketsPerJob {
+		d.errorf(key, "the job has %d sockets, more than the %d sockd accepts in one job (%s is past the limit; a socket dictionary without SockNodeName has two, IPv6 and IPv4): split the sockets over several jobs, or give them fewer addresses",
+			n, MaxSocketsPerJob, past)
+	}
 }
 
 // LaunchSocketVar is the environment variable that carries the fds of one
