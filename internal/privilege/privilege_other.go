@@ -1,0 +1,12 @@
+//go:build !linux
+
+package privilege
+
+import "os"
+
+func geteuid() int                  { return os.Geteuid() }
+func effectiveCaps() uint64         { return 0 }
+func currentNice() int              { return 0 }
+func currentLimits() map[int]Rlimit { return map[int]Rlimit{} }
+func nrOpen() uint64                { return 0 }
+func unprivilegedPortStart() int    { return 1024 }
