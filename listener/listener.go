@@ -27,8 +27,8 @@ import (
 // Socket is one open socket of one job.
 type Socket struct {
 	// Endpoint is the definition the socket was opened for. Registry.Sync
-	// points it at the newest (equal) definition when it keeps the socket;
-	// callers must not read it concurrently with Sync.
+	// (SyncPlan.KeepEndpoints) points it at the newest (equal) definition
+	// when it keeps the socket; callers must not read it concurrently.
 	Endpoint *job.Endpoint
 	// Label is the owning job.
 	Label string
@@ -131,7 +131,7 @@ func NewRegistry(log *zap.Logger) *Registry {
 }
 
 // Sync makes the registry hold exactly the sockets of jobs (the caller leaves
-// disabled jobs out).
+// disabled jobs out): Plan, then Close, Open and KeepEndpoints of the plan.
 //
 // A socket whose Endpoint.ID() and owning label are unchanged is kept open:
 // the same *Socket, the same fd, its Endpoint updated to the new definition.
@@ -146,9 +146,37 @@ func NewRegistry(log *zap.Logger) *Registry {
 // caller can fail only that job. The registry holds the job's other sockets
 // until a later Sync leaves the job out.
 //
-// Sync holds the registry's lock while it opens sockets; a SockPassive=false
-// TCP socket may take up to its connect timeout (5s).
+// A SockPassive=false TCP socket may take up to its connect timeout (5s).
 func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error) {
+	p := r.Plan(jobs)
+	p.Close()
+	socks, errs := p.Open()
+	p.KeepEndpoints()
+	return socks, errs
+}
+
+// SyncPlan is a Sync worked out and not yet done, so that a caller can
+// stop using the sockets it will close (Closing) before they are closed
+// and open the new ones off its event loop. Its steps are Close, Open and
+// KeepEndpoints, in that order, each once; nothing else may change the
+// registry from Plan to Open.
+type SyncPlan struct {
+	r       *Registry
+	plans   map[string][]slot
+	order   []string
+	errs    map[string][]error
+	closing []*Socket
+}
+
+// slot is one wanted endpoint and the open socket kept for it, if any.
+type slot struct {
+	ep   *job.Endpoint
+	kept *Socket
+}
+
+// Plan matches every endpoint of jobs against the open sockets; it
+// changes nothing.
+func (r *Registry) Plan(jobs []*job.Job) *SyncPlan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -160,21 +188,13 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 			pool[k] = append(pool[k], s)
 		}
 	}
-
-	// Plan: match every wanted endpoint against an open socket.
-	type slot struct {
-		ep   *job.Endpoint
-		kept *Socket
-	}
-	plans := make(map[string][]slot)
-	var order []string
-	errs := make(map[string][]error)
+	p := &SyncPlan{r: r, plans: make(map[string][]slot), errs: make(map[string][]error)}
 	for _, j := range jobs {
 		if j == nil {
 			continue
 		}
-		if _, dup := plans[j.Label]; dup {
-			errs[j.Label] = append(errs[j.Label],
+		if _, dup := p.plans[j.Label]; dup {
+			p.errs[j.Label] = append(p.errs[j.Label],
 				fmt.Errorf("job %s: defined more than once; only the first definition gets sockets", j.Label))
 			continue
 		}
@@ -187,44 +207,43 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 				slots[i].kept, pool[k] = q[0], q[1:]
 			}
 		}
-		plans[j.Label] = slots
-		order = append(order, j.Label)
+		p.plans[j.Label] = slots
+		p.order = append(p.order, j.Label)
 	}
-
-	// Close what is no longer wanted before opening anything new.
 	for _, q := range pool {
-		for _, s := range q {
-			if err := s.Close(); err != nil {
-				r.log.Warn("closing socket", zap.String("job", s.Label), zap.Error(err))
-				continue
-			}
-			r.log.Debug("socket closed", zap.String("job", s.Label), zap.Stringer("socket", s))
-		}
+		p.closing = append(p.closing, q...)
 	}
+	return p
+}
 
-	result := make(map[string][]*Socket, len(order))
-	next := make(map[string][]*Socket, len(order))
+// Closing returns the open sockets the plan closes.
+func (p *SyncPlan) Closing() []*Socket { return p.closing }
+
+// Close closes the sockets no longer wanted (and removes the Unix paths
+// they created), before anything new is opened.
+func (p *SyncPlan) Close() {
+	for _, s := range p.closing {
+		if err := s.Close(); err != nil {
+			p.r.log.Warn("closing socket", zap.String("job", s.Label), zap.Error(err))
+			continue
+		}
+		p.r.log.Debug("socket closed", zap.String("job", s.Label), zap.Stringer("socket", s))
+	}
+}
+
+// Open opens the new sockets and makes the registry hold the plan's
+// sockets; it returns them per label and the errors (see Sync). A kept
+// socket's Endpoint still points at the old definition until
+// KeepEndpoints.
+func (p *SyncPlan) Open() (map[string][]*Socket, map[string]error) {
+	r := p.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	result := make(map[string][]*Socket, len(p.order))
+	next := make(map[string][]*Socket, len(p.order))
 	openBatch(func(open func(string, *job.Endpoint) (*Socket, error)) {
-		for _, label := range order {
-			socks := make([]*Socket, 0, len(plans[label]))
-			for _, sl := range plans[label] {
-				if sl.kept != nil {
-					sl.kept.Endpoint = sl.ep
-					socks = append(socks, sl.kept)
-					r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
-					continue
-				}
-				s, err := open(label, sl.ep)
-				if err != nil {
-					errs[label] = append(errs[label], err)
-					// The caller gets the error and reports it with what
-					// it means for the job.
-					r.log.Debug("socket not opened", zap.String("job", label), zap.Error(err))
-					continue
-				}
-				socks = append(socks, s)
-				r.log.Debug("socket opened", zap.String("job", label), zap.Stringer("socket", s))
-			}
+		for _, label := range p.order {
+			socks := p.openJob(label, open)
 			next[label] = socks
 			result[label] = slices.Clone(socks)
 		}
@@ -232,13 +251,49 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 	r.byJob = next
 
 	var joined map[string]error
-	if len(errs) > 0 {
-		joined = make(map[string]error, len(errs))
-		for label, es := range errs {
+	if len(p.errs) > 0 {
+		joined = make(map[string]error, len(p.errs))
+		for label, es := range p.errs {
 			joined[label] = errors.Join(es...)
 		}
 	}
 	return result, joined
+}
+
+// openJob returns the sockets of one job: kept ones and newly opened ones,
+// in hand-off order.
+func (p *SyncPlan) openJob(label string, open func(string, *job.Endpoint) (*Socket, error)) []*Socket {
+	socks := make([]*Socket, 0, len(p.plans[label]))
+	for _, sl := range p.plans[label] {
+		if sl.kept != nil {
+			socks = append(socks, sl.kept)
+			p.r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
+			continue
+		}
+		s, err := open(label, sl.ep)
+		if err != nil {
+			// The caller gets the error and reports it with what it means
+			// for the job.
+			p.errs[label] = append(p.errs[label], err)
+			p.r.log.Debug("socket not opened", zap.String("job", label), zap.Error(err))
+			continue
+		}
+		socks = append(socks, s)
+		p.r.log.Debug("socket opened", zap.String("job", label), zap.Stringer("socket", s))
+	}
+	return socks
+}
+
+// KeepEndpoints points every kept socket's Endpoint at its new (equal)
+// definition. Call it where the sockets' users read Endpoint.
+func (p *SyncPlan) KeepEndpoints() {
+	for _, label := range p.order {
+		for _, sl := range p.plans[label] {
+			if sl.kept != nil {
+				sl.kept.Endpoint = sl.ep
+			}
+		}
+	}
 }
 
 // Sockets returns the sockets of one job in hand-off order (nil if none).

@@ -16,9 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -58,6 +56,12 @@ type Supervisor struct {
 	retired      map[*runJob]struct{} // removed jobs whose processes still run
 	shuttingDown bool
 	pathTimer    *loopTimer
+	// reloadDone, when set (tests), runs on the loop once a reload has
+	// been applied.
+	reloadDone func()
+
+	reloadReq chan struct{} // Reload -> reloader, one pending at most
+	loopDone  chan struct{} // closed when the loop goroutine returns
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -78,15 +82,17 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("supervisor: open /dev/null: %w", err)
 	}
 	return &Supervisor{
-		cfg:     cfg,
-		log:     cfg.Log,
-		loop:    l,
-		reg:     listener.NewRegistry(cfg.Log),
-		devnull: dn,
-		asRoot:  os.Geteuid() == 0,
-		env:     os.Environ(),
-		jobs:    map[string]*runJob{},
-		retired: map[*runJob]struct{}{},
+		cfg:       cfg,
+		log:       cfg.Log,
+		loop:      l,
+		reg:       listener.NewRegistry(cfg.Log),
+		devnull:   dn,
+		asRoot:    os.Geteuid() == 0,
+		env:       os.Environ(),
+		jobs:      map[string]*runJob{},
+		retired:   map[*runJob]struct{}{},
+		reloadReq: make(chan struct{}, 1),
+		loopDone:  make(chan struct{}),
 	}, nil
 }
 
@@ -96,33 +102,31 @@ func New(cfg Config) (*Supervisor, error) {
 // removes the Unix socket paths it created and returns.
 func (s *Supervisor) Run(ctx context.Context) error {
 	loopErr := make(chan error, 1)
-	go func() { loopErr <- s.loop.run() }()
+	go func() {
+		loopErr <- s.loop.run()
+		close(s.loopDone)
+	}()
 
-	ready := make(chan struct{})
-	s.loop.post(func() {
-		s.reload(true)
-		close(ready)
-	})
-	select {
-	case <-ready:
-	case err := <-loopErr:
-		return err
+	if !s.reload(ctx, true) {
+		return s.stopEarly(ctx, loopErr)
 	}
-	if s.cfg.Notify {
-		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-			s.log.Warn("sd_notify READY=1 failed", zap.Error(err))
-		}
-	}
+	s.notify(sdReady)
 	s.log.Info("sockd ready", zap.Int("jobs", s.JobCount()), zap.Int("sockets", s.reg.Len()))
 
+	rctx, stopReloader := context.WithCancel(ctx)
+	defer stopReloader()
+	reloaderDone := make(chan struct{})
+	go s.reloader(rctx, reloaderDone)
 	select {
 	case <-ctx.Done():
 	case err := <-loopErr:
+		stopReloader()
+		<-reloaderDone // a reload in hand gives up: the loop is gone
 		return err
 	}
-	if s.cfg.Notify {
-		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-	}
+	stopReloader()
+	<-reloaderDone // finishes the reload in hand, if any
+	s.notify(sdStopping)
 	s.loop.post(s.shutdown)
 	err := <-loopErr
 	s.loop.close()
@@ -130,21 +134,39 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	return err
 }
 
-// Reload re-reads the jobs: added, removed and changed jobs take effect;
-// sockets whose definition did not change stay open throughout.
-func (s *Supervisor) Reload() {
-	s.loop.post(func() {
-		if s.shuttingDown {
-			return
-		}
-		if s.cfg.Notify {
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyReloading)
-		}
-		s.reload(false)
-		if s.cfg.Notify {
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
-		}
-	})
+// stopEarly ends Run when the initial load did not finish: the loop failed,
+// or ctx was cancelled first (then whatever was loaded is shut down).
+func (s *Supervisor) stopEarly(ctx context.Context, loopErr chan error) error {
+	select {
+	case err := <-loopErr:
+		return err
+	default:
+	}
+	s.loop.post(s.shutdown)
+	err := <-loopErr
+	s.loop.close()
+	unix.Close(s.devnull)
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// sd_notify states.
+const (
+	sdReady     = daemon.SdNotifyReady
+	sdReloading = daemon.SdNotifyReloading
+	sdStopping  = daemon.SdNotifyStopping
+)
+
+// notify sends a state to the service manager when Config.Notify is set.
+func (s *Supervisor) notify(state string) {
+	if !s.cfg.Notify {
+		return
+	}
+	if _, err := daemon.SdNotify(false, state); err != nil && state == sdReady {
+		s.log.Warn("sd_notify READY=1 failed", zap.Error(err))
+	}
 }
 
 // JobCount returns how many jobs are loaded (safe from any goroutine).
@@ -184,119 +206,6 @@ func (s *Supervisor) LogStats() {
 				zap.Int("sockets", len(rj.socks))}, extra...)...)
 		}
 	})
-}
-
-// reload loads the job set and moves the running state to it. Loop only.
-func (s *Supervisor) reload(initial bool) {
-	t0 := time.Now()
-	jobs, diags := s.cfg.Load()
-	tLoad := time.Since(t0)
-	for _, d := range diags {
-		if d.Severity == job.Error {
-			s.log.Error(d.String())
-		} else {
-			s.log.Warn(d.String())
-		}
-	}
-
-	next := map[string]*job.Job{}
-	var enabled []*job.Job
-	for _, j := range jobs {
-		if j.Disabled {
-			s.log.Info("job disabled, not loaded", zap.String("job", j.Label), zap.String("file", j.File))
-			continue
-		}
-		next[j.Label] = j
-	}
-
-	// Templates first: a job whose process cannot be described (unknown
-	// user, ...) is not loaded and binds nothing.
-	tmpls := map[string]*spawn.Template{}
-	var build []*job.Job
-	for label, j := range next {
-		if j.Path == "" && len(j.Argv) == 0 && j.Program == "" && len(j.ProgramArguments) == 0 {
-			continue // internal service or external proxy backend
-		}
-		if old, ok := s.jobs[label]; ok && reflect.DeepEqual(old.def, j) {
-			tmpls[label] = old.tmpl
-			continue
-		}
-		build = append(build, j)
-	}
-	for i, b := range buildTemplates(build, spawn.Options{AsRoot: s.asRoot, BaseEnv: s.env}) {
-		j := build[i]
-		for _, w := range b.warns {
-			s.log.Warn(w, zap.String("job", j.Label), zap.String("file", j.File))
-		}
-		if b.err != nil {
-			s.log.Error("job not loaded", zap.String("job", j.Label), zap.String("file", j.File), zap.Error(b.err))
-			delete(next, j.Label)
-			continue
-		}
-		tmpls[j.Label] = b.tmpl
-	}
-	for _, j := range jobs {
-		if next[j.Label] == j {
-			enabled = append(enabled, j)
-		}
-	}
-
-	// Stop watching every socket while the registry changes; the kernel
-	// backlog holds clients meanwhile, none is refused.
-	tTmpl := time.Since(t0)
-	for _, rj := range s.jobs {
-		rj.unwatchSockets()
-	}
-	socks, errs := s.reg.Sync(enabled)
-	tSync := time.Since(t0)
-
-	// Removed jobs.
-	for label, rj := range s.jobs {
-		if _, ok := next[label]; ok {
-			continue
-		}
-		s.log.Info("job removed", zap.String("job", label))
-		delete(s.jobs, label)
-		rj.retire()
-	}
-
-	for _, j := range enabled {
-		label := j.Label
-		rj, exists := s.jobs[label]
-		switch {
-		case !exists:
-			rj = newRunJob(s, j, tmpls[label])
-			s.jobs[label] = rj
-			if !initial {
-				s.log.Info("job added", zap.String("job", label), zap.String("mode", rj.mode.String()))
-			}
-		case !reflect.DeepEqual(rj.def, j):
-			s.log.Info("job changed", zap.String("job", label))
-			rj.redefine(j, tmpls[label])
-		}
-		rj.socks = socks[label]
-		rj.locals = nil
-		if err := errs[label]; err != nil {
-			what := "job sockets failed; the job serves the sockets that did open, a reload (SIGHUP) retries the others"
-			if len(rj.socks) == 0 {
-				what = "job sockets failed; the job has no socket open, a reload (SIGHUP) retries"
-			}
-			s.log.Error(what, zap.String("job", label), zap.Error(err))
-		}
-	}
-
-	for _, rj := range s.jobs {
-		rj.activate(initial)
-	}
-	s.schedulePathCheck()
-	tArm := time.Since(t0)
-	// Loading leaves garbage many times the size of what it keeps (plist
-	// trees); give it back now rather than carry it as RSS.
-	debug.FreeOSMemory()
-	s.log.Debug("jobs loaded", zap.Int("jobs", len(s.jobs)),
-		zap.Duration("load", tLoad), zap.Duration("templates", tTmpl-tLoad),
-		zap.Duration("bind", tSync-tTmpl), zap.Duration("arm", tArm-tSync),
-		zap.Duration("free", time.Since(t0)-tArm))
 }
 
 // schedulePathCheck polls KeepAlive PathState and OtherJobEnabled

@@ -1,0 +1,321 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"reflect"
+	"runtime/debug"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/listener"
+	"github.com/sockd/sockd/spawn"
+)
+
+// A reload is worked out off the loop and applied on it in short turns,
+// so that the accepts and reaps of every other job go on meanwhile:
+//
+//  1. snapshot: the running definitions, copied on the loop;
+//  2. plan, off the loop: read and decode the jobs (Config.Load), build
+//     the process templates of new and changed jobs (users resolved) and
+//     match their sockets against the open ones (listener.SyncPlan);
+//  3. detach, on the loop: removed jobs retire, and the sockets the plan
+//     closes are unwatched and taken from their jobs;
+//  4. off the loop: those sockets are closed and the new ones opened
+//     (binds, SockPassive=false connects);
+//  5. apply, on the loop, applyChunk jobs a turn: jobs are added or
+//     redefined, get their sockets and are armed.
+
+// applyChunk is how many jobs (or sockets) one loop turn of a reload
+// handles: a few milliseconds of work at most.
+const applyChunk = 256
+
+// jobSnap is what planning needs of a running job.
+type jobSnap struct {
+	def  *job.Job
+	tmpl *spawn.Template
+}
+
+// reloadPlan is a reload worked out off the loop.
+type reloadPlan struct {
+	initial bool
+	enabled []*job.Job // the jobs to run, in load order
+	tmpls   map[string]*spawn.Template
+	removed []string
+	sync    *listener.SyncPlan
+	socks   map[string][]*listener.Socket
+	errs    map[string]error
+}
+
+// reloadTimes are the phases of one reload, logged at debug level.
+type reloadTimes struct {
+	start                      time.Time
+	load, templates, bind, arm time.Duration
+}
+
+// Reload re-reads the jobs: added, removed and changed jobs take effect;
+// sockets whose definition did not change stay open throughout. Reloads
+// asked for while one runs are done once, after it. Safe from any
+// goroutine.
+func (s *Supervisor) Reload() {
+	select {
+	case s.reloadReq <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// reloader runs the reloads Reload asks for, one at a time, until ctx
+// ends; it closes done when it returns.
+func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.reloadReq:
+		}
+		s.notify(sdReloading)
+		s.reload(ctx, false)
+		s.notify(sdReady)
+	}
+}
+
+// reload loads the job set and moves the running state to it. It reports
+// false when the loop ended or ctx was cancelled before anything changed.
+func (s *Supervisor) reload(ctx context.Context, initial bool) bool {
+	t := reloadTimes{start: time.Now()}
+	snap, ok := s.snapshot()
+	if !ok || ctx.Err() != nil {
+		return false
+	}
+	jobs, diags := s.cfg.Load()
+	t.load = time.Since(t.start)
+	s.logDiags(diags)
+	if ctx.Err() != nil {
+		return false
+	}
+	p := s.plan(jobs, snap, initial)
+	t.templates = time.Since(t.start)
+	if !s.detach(p) {
+		return false
+	}
+	p.sync.Close()
+	p.socks, p.errs = p.sync.Open()
+	t.bind = time.Since(t.start)
+	if !s.apply(p) {
+		return false
+	}
+	t.arm = time.Since(t.start)
+	// Loading leaves garbage many times the size of what it keeps (plist
+	// trees); give it back now rather than carry it as RSS.
+	debug.FreeOSMemory()
+	s.logReload(t)
+	return true
+}
+
+// snapshot copies the running definitions on the loop.
+func (s *Supervisor) snapshot() (map[string]jobSnap, bool) {
+	var snap map[string]jobSnap
+	ok := s.onLoop(func() {
+		snap = make(map[string]jobSnap, len(s.jobs))
+		for label, rj := range s.jobs {
+			snap[label] = jobSnap{rj.def, rj.tmpl}
+		}
+	})
+	return snap, ok
+}
+
+func (s *Supervisor) logDiags(diags job.Diags) {
+	for _, d := range diags {
+		if d.Severity == job.Error {
+			s.log.Error(d.String())
+		} else {
+			s.log.Warn(d.String())
+		}
+	}
+}
+
+// plan works out the next job set against the running one (snap): the
+// enabled jobs, their templates (built for new and changed jobs; a job
+// whose process cannot be described, such as an unknown user, is not
+// loaded and binds nothing), the removed jobs and the socket plan.
+func (s *Supervisor) plan(jobs []*job.Job, snap map[string]jobSnap, initial bool) *reloadPlan {
+	next := map[string]*job.Job{}
+	for _, j := range jobs {
+		if j.Disabled {
+			s.log.Info("job disabled, not loaded", zap.String("job", j.Label), zap.String("file", j.File))
+			continue
+		}
+		next[j.Label] = j
+	}
+	p := &reloadPlan{initial: initial, tmpls: s.templates(next, snap)}
+	for _, j := range jobs {
+		if next[j.Label] == j {
+			p.enabled = append(p.enabled, j)
+		}
+	}
+	for label := range snap {
+		if _, ok := next[label]; !ok {
+			p.removed = append(p.removed, label)
+		}
+	}
+	p.sync = s.reg.Plan(p.enabled)
+	return p
+}
+
+// templates returns the process templates of the jobs in next that run a
+// process: the running one for an unchanged job, a new one otherwise. A
+// job whose template cannot be built is logged and taken out of next.
+func (s *Supervisor) templates(next map[string]*job.Job, snap map[string]jobSnap) map[string]*spawn.Template {
+	tmpls := map[string]*spawn.Template{}
+	var build []*job.Job
+	for label, j := range next {
+		if j.Path == "" && len(j.Argv) == 0 && j.Program == "" && len(j.ProgramArguments) == 0 {
+			continue // internal service or external proxy backend
+		}
+		if old, ok := snap[label]; ok && reflect.DeepEqual(old.def, j) {
+			tmpls[label] = old.tmpl
+			continue
+		}
+		build = append(build, j)
+	}
+	for i, b := range buildTemplates(build, spawn.Options{AsRoot: s.asRoot, BaseEnv: s.env}) {
+		j := build[i]
+		for _, w := range b.warns {
+			s.log.Warn(w, zap.String("job", j.Label), zap.String("file", j.File))
+		}
+		if b.err != nil {
+			s.log.Error("job not loaded", zap.String("job", j.Label), zap.String("file", j.File), zap.Error(b.err))
+			delete(next, j.Label)
+			continue
+		}
+		tmpls[j.Label] = b.tmpl
+	}
+	return tmpls
+}
+
+// detach retires the removed jobs and stops every use of the sockets the
+// plan closes, on the loop, a chunk a turn.
+func (s *Supervisor) detach(p *reloadPlan) bool {
+	ok := onLoopEach(s, p.removed, func(label string) {
+		rj, ok := s.jobs[label]
+		if !ok {
+			return
+		}
+		s.log.Info("job removed", zap.String("job", label))
+		delete(s.jobs, label)
+		rj.retire()
+	})
+	return ok && onLoopEach(s, p.sync.Closing(), func(sk *listener.Socket) {
+		rj, ok := s.jobs[sk.Label]
+		if !ok {
+			return
+		}
+		s.loop.unwatch(sk.Fd)
+		rj.socks = without(rj.socks, sk)
+	})
+}
+
+// without returns socks less sk, in a new slice.
+func without(socks []*listener.Socket, sk *listener.Socket) []*listener.Socket {
+	out := make([]*listener.Socket, 0, len(socks))
+	for _, x := range socks {
+		if x != sk {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// apply moves every enabled job to its new definition and sockets and
+// arms it, on the loop, a chunk a turn; then it schedules the condition
+// checks the new set needs.
+func (s *Supervisor) apply(p *reloadPlan) bool {
+	if !s.onLoop(p.sync.KeepEndpoints) {
+		return false
+	}
+	if !onLoopEach(s, p.enabled, func(j *job.Job) { s.applyJob(p, j) }) {
+		return false
+	}
+	return s.onLoop(func() {
+		s.schedulePathCheck()
+		if s.reloadDone != nil {
+			s.reloadDone()
+		}
+	})
+}
+
+// applyJob adds or redefines one job, hands it its sockets and arms it.
+// Loop only.
+func (s *Supervisor) applyJob(p *reloadPlan, j *job.Job) {
+	label := j.Label
+	rj, exists := s.jobs[label]
+	switch {
+	case !exists:
+		rj = newRunJob(s, j, p.tmpls[label])
+		s.jobs[label] = rj
+		if !p.initial {
+			s.log.Info("job added", zap.String("job", label), zap.String("mode", rj.mode.String()))
+		}
+	case !reflect.DeepEqual(rj.def, j):
+		s.log.Info("job changed", zap.String("job", label))
+		rj.unwatchSockets()
+		rj.redefine(j, p.tmpls[label])
+	default:
+		rj.unwatchSockets()
+	}
+	rj.socks = p.socks[label]
+	rj.locals = nil
+	if err := p.errs[label]; err != nil {
+		what := "job sockets failed; the job serves the sockets that did open, a reload (SIGHUP) retries the others"
+		if len(rj.socks) == 0 {
+			what = "job sockets failed; the job has no socket open, a reload (SIGHUP) retries"
+		}
+		s.log.Error(what, zap.String("job", label), zap.Error(err))
+	}
+	rj.activate(p.initial)
+}
+
+func (s *Supervisor) logReload(t reloadTimes) {
+	s.log.Debug("jobs loaded", zap.Int("jobs", s.JobCount()),
+		zap.Duration("load", t.load), zap.Duration("templates", t.templates-t.load),
+		zap.Duration("bind", t.bind-t.templates), zap.Duration("arm", t.arm-t.bind),
+		zap.Duration("free", time.Since(t.start)-t.arm))
+}
+
+// onLoop runs f on the loop and waits for it; false means the loop ended
+// first (f may not have run).
+func (s *Supervisor) onLoop(f func()) bool {
+	done := make(chan struct{})
+	s.loop.post(func() {
+		f()
+		close(done)
+	})
+	select {
+	case <-done:
+		return true
+	case <-s.loopDone:
+		return false
+	}
+}
+
+// onLoopEach runs f for every item on the loop, applyChunk items a turn,
+// so that other jobs' events are served between turns; false means the
+// loop ended first.
+func onLoopEach[T any](s *Supervisor, items []T, f func(T)) bool {
+	for len(items) > 0 {
+		chunk := items[:min(len(items), applyChunk)]
+		items = items[len(chunk):]
+		if !s.onLoop(func() {
+			for _, it := range chunk {
+				f(it)
+			}
+		}) {
+			return false
+		}
+	}
+	return true
+}
