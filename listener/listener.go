@@ -53,8 +53,9 @@ type Socket struct {
 // createdPath records a filesystem node sockd created, by path and inode,
 // so that only that very node is ever removed.
 type createdPath struct {
-	path     string
-	dev, ino uint64
+	path           string
+	dev, ino       uint64
+	dirDev, dirIno uint64 // the directory it was bound in
 }
 
 func (s *Socket) String() string {

@@ -386,7 +386,10 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 	if err != nil {
 		return nil, o.fail("socket", err, "")
 	}
-	modeSet, err := bindUnix(fd, &unix.SockaddrUnix{Name: path}, o.bindMode(), o.direct)
+	if testHookBeforeBind != nil {
+		testHookBeforeBind(path)
+	}
+	modeSet, err := bindUnix(fd, dir, path, o.bindMode(), o.direct)
 	if err != nil {
 		unix.Close(fd)
 		return nil, o.fail("bind", err, unixBindHint(err, path))
@@ -400,7 +403,7 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 		return nil, o.fail("check bound node", err, "")
 	}
 	defer node.close()
-	s.created = &createdPath{path: path, dev: node.dev, ino: node.ino}
+	s.created = &createdPath{path: path, dev: node.dev, ino: node.ino, dirDev: dir.dev, dirIno: dir.ino}
 	if err := o.finishUnix(s, typ, dir, node, modeSet); err != nil {
 		s.Close()
 		return nil, err
@@ -479,7 +482,16 @@ func (o *opener) listenUnix(s *Socket, typ int) error {
 	return nil
 }
 
+// connectUnix connects a SockPassive=false Unix socket. As root it connects
+// only along a path no other user can change (every directory on it closed
+// to other users, walked as walkDir does): through a directory a user
+// controls, a root connect could reach a socket that user may not reach.
 func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
+	if unix.Geteuid() == 0 && !job.IsAbstract(path) {
+		if err := checkConnectPath(path); err != nil {
+			return nil, o.fail("connect", err, "")
+		}
+	}
 	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, o.fail("socket", err, "")
@@ -489,6 +501,28 @@ func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 		return nil, o.fail("connect", err, o.connectHint(err))
 	}
 	return &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}, nil
+}
+
+// checkConnectPath refuses a path that a user other than root could redirect.
+func checkConnectPath(path string) error {
+	dir, err := openParent(path)
+	if err != nil {
+		return err
+	}
+	defer dir.close()
+	others, owner, err := dir.writableByOthers()
+	if err != nil {
+		return err
+	}
+	if others || !dir.chainSafe {
+		where := "a directory above it"
+		if others {
+			where = fmt.Sprintf("its directory %s (owner uid %d)", dir.path, owner)
+		}
+		return fmt.Errorf("%s can be changed by a user other than root, so the path could lead root sockd to a socket that user may not reach: "+
+			"put the socket in a directory only root can change", where)
+	}
+	return nil
 }
 
 // clearStale makes room at path for a new socket, the way launchd unlinks
@@ -659,17 +693,27 @@ func onBinder(f func()) bool {
 	return true
 }
 
-// bindUnix binds a Unix socket so that its node is created with mode (the
-// umask is 0777 &^ mode for the bind). direct says the caller already runs
-// on the bind thread. It reports whether the node has its final mode: in
-// the process-umask fallback it is bound under umask 077 (a looser process
-// umask, even briefly, could let other goroutines create looser files) and
-// the caller applies the mode through the node.
-func bindUnix(fd int, sa *unix.SockaddrUnix, mode uint32, direct bool) (bool, error) {
+// bindUnix binds a Unix socket at path, in dir, so that its node is created
+// with mode (the umask is 0777 &^ mode for the bind). direct says the caller
+// already runs on the bind thread. It reports whether the node has its final
+// mode: in the process-umask fallback it is bound under umask 077 (a looser
+// process umask, even briefly, could let other goroutines create looser
+// files) and the caller applies the mode through the node.
+//
+// Where another user could change a directory on the way to dir
+// (!dir.chainSafe), the path is not looked up again: the bind thread, whose
+// working directory is its own, binds the bare name in the held directory
+// (getsockname then reports the name alone). Without a bind thread such a
+// socket is refused.
+func bindUnix(fd int, dir *parentDir, path string, mode uint32, direct bool) (bool, error) {
+	sa := &unix.SockaddrUnix{Name: path}
 	bindAs := func() error {
 		unix.Umask(int(0o777 &^ mode))
 		defer unix.Umask(0o077)
-		return unix.Bind(fd, sa)
+		if dir.chainSafe {
+			return unix.Bind(fd, sa)
+		}
+		return bindInDir(fd, dir)
 	}
 	if direct {
 		return true, bindAs()
@@ -678,6 +722,9 @@ func bindUnix(fd int, sa *unix.SockaddrUnix, mode uint32, direct bool) (bool, er
 	if onBinder(func() { err = bindAs() }) {
 		return true, err
 	}
+	if !dir.chainSafe {
+		return false, errNoBindThread
+	}
 	processUmaskMu.Lock()
 	defer processUmaskMu.Unlock()
 	old := unix.Umask(0o077)
@@ -685,13 +732,27 @@ func bindUnix(fd int, sa *unix.SockaddrUnix, mode uint32, direct bool) (bool, er
 	return mode == 0o700, unix.Bind(fd, sa)
 }
 
+// bindInDir binds fd to dir's name relative to the held directory. Bind
+// thread only: it changes the thread's own working directory.
+func bindInDir(fd int, dir *parentDir) error {
+	if err := unix.Fchdir(dir.fd); err != nil {
+		return err
+	}
+	defer unix.Chdir("/")
+	return unix.Bind(fd, &unix.SockaddrUnix{Name: dir.name})
+}
+
+// errNoBindThread refuses a bind that is safe only on the bind thread.
+var errNoBindThread = errors.New("a directory on the socket's path can be changed by a user other than root, " +
+	"and without unshare(CLONE_FS) sockd cannot bind inside the directory it checked")
+
 func closeSocket(s *Socket) error {
 	var errs []error
 	if err := unix.Close(s.Fd); err != nil {
 		errs = append(errs, err)
 	}
 	if c := s.created; c != nil {
-		if err := removeNode(c.path, c.dev, c.ino); err != nil {
+		if err := removeNode(c); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", c.path, err))
 		}
 	}

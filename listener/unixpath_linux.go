@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,6 +46,7 @@ const siocUnixFile = 0x89e0
 
 // Test seams: each runs, when set, at the moment an attacker would race.
 var (
+	testHookBeforeBind   func(path string) // between the directory walk and bind
 	testHookAfterBind    func(path string) // between bind and the node checks
 	testHookBeforeUnlink func(path string) // between the last check and an unlink
 	testNoUnixFile       bool              // behave as a kernel without SIOCUNIXFILE
@@ -56,10 +58,16 @@ type parentDir struct {
 	fd   int
 	path string // the directory as written (for messages)
 	name string
+	// chainSafe is true when no directory holding a component of path (the
+	// socket's own directory aside) can be changed by a user other than
+	// root: the path still leads to this directory at bind. Always true
+	// when sockd does not run as root.
+	chainSafe bool
+	dev, ino  uint64 // the directory's identity
 }
 
-// openParent resolves the parent directory of path once. Everything sockd
-// then does at the path goes through the returned descriptor.
+// openParent resolves the parent directory of path once (walkDir). Everything
+// sockd then does at the path goes through the returned descriptor.
 func openParent(path string) (*parentDir, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
 	if dir == "" {
@@ -68,11 +76,150 @@ func openParent(path string) (*parentDir, error) {
 	if name == "" || name == "." || name == ".." {
 		return nil, unix.EINVAL
 	}
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, safe, err := walkDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &parentDir{fd: fd, path: dir, name: name}, nil
+	p := &parentDir{fd: fd, path: dir, name: name, chainSafe: safe}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.dev, p.ino = st.Dev, st.Ino
+	return p, nil
+}
+
+// maxLinks bounds the symbolic links one walk follows (the kernel's 40).
+const maxLinks = 40
+
+// walkDir opens dir. As root it walks one component at a time, never
+// following a symbolic link that a user other than root could change (one
+// not owned by root, or in a directory others may write): such a link is
+// an *untrustedLinkError. safe reports whether every directory the walk
+// went through, dir itself aside, is closed to other users. Other users
+// get the kernel's own lookup: a user sockd can reach nothing its user
+// could not.
+func walkDir(dir string) (fd int, safe bool, err error) {
+	if unix.Geteuid() != 0 {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return fd, true, err
+	}
+	w := &walker{safe: true, rest: splitPath(dir)}
+	start := "."
+	if filepath.IsAbs(dir) {
+		start = "/"
+	}
+	if w.cur, err = unix.Open(start, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return -1, false, err
+	}
+	w.walked = start
+	for len(w.rest) > 0 {
+		if err := w.step(); err != nil {
+			unix.Close(w.cur)
+			return -1, false, err
+		}
+	}
+	return w.cur, w.safe, nil
+}
+
+// walker is one walkDir in progress.
+type walker struct {
+	cur    int      // the directory reached so far
+	walked string   // its path, as walked (for messages)
+	rest   []string // components still to walk
+	links  int
+	safe   bool
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, c := range strings.Split(p, "/") {
+		if c != "" && c != "." {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// step walks the next component: into a directory, or through a link
+// root alone can change.
+func (w *walker) step() error {
+	comp := w.rest[0]
+	w.rest = w.rest[1:]
+	others, owner, err := writableByOthers(w.cur)
+	if err != nil {
+		return err
+	}
+	next, err := unix.Openat(w.cur, comp, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(next, &st); err != nil {
+		unix.Close(next)
+		return err
+	}
+	here := filepath.Join(w.walked, comp)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		unix.Close(next)
+		if others || st.Uid != 0 {
+			return &untrustedLinkError{link: here, linkOwner: st.Uid, dirOwner: owner, dirOpen: others}
+		}
+		return w.follow(comp)
+	case unix.S_IFDIR:
+	default:
+		unix.Close(next)
+		return unix.ENOTDIR
+	}
+	if others {
+		w.safe = false
+	}
+	unix.Close(w.cur)
+	w.cur, w.walked = next, here
+	return nil
+}
+
+// follow reads the link comp of the current directory and walks on along
+// its target.
+func (w *walker) follow(comp string) error {
+	if w.links++; w.links > maxLinks {
+		return unix.ELOOP
+	}
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(w.cur, comp, buf)
+	if err != nil {
+		return err
+	}
+	target := string(buf[:n])
+	w.rest = append(splitPath(target), w.rest...)
+	if filepath.IsAbs(target) {
+		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(w.cur)
+		w.cur, w.walked = root, "/"
+	}
+	return nil
+}
+
+// untrustedLinkError is a symbolic link on a socket's path that a user
+// other than root can change, which root sockd does not follow.
+type untrustedLinkError struct {
+	link                string
+	linkOwner, dirOwner uint32
+	dirOpen             bool
+}
+
+func (e *untrustedLinkError) Error() string {
+	who := fmt.Sprintf("the link is owned by uid %d", e.linkOwner)
+	if e.dirOpen {
+		who = fmt.Sprintf("its directory (owner uid %d) is writable by a user other than root", e.dirOwner)
+	}
+	return fmt.Sprintf("%s is a symbolic link and %s: root sockd does not follow a link another user can change; "+
+		"give the real directory in SockPathName", e.link, who)
 }
 
 func (p *parentDir) close() { unix.Close(p.fd) }
@@ -115,13 +262,19 @@ func (p *parentDir) connectPath(path string) string {
 	return path
 }
 
-// directoryWritableByOthers reports whether a user other than root may
-// create, rename or remove entries of the held directory: it is owned by
-// another user, or group- or world-writable without the sticky bit (in a
-// sticky directory others cannot move root's entries).
+// writableByOthers reports whether a user other than root may create,
+// rename or remove entries of the held directory (see writableByOthers).
 func (p *parentDir) writableByOthers() (bool, uint32, error) {
+	return writableByOthers(p.fd)
+}
+
+// writableByOthers reports whether a user other than root may create, rename
+// or remove entries of the directory fd: it is owned by another user, or
+// group- or world-writable without the sticky bit (in a sticky directory
+// others cannot move root's entries). It returns the directory's owner.
+func writableByOthers(fd int) (bool, uint32, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(p.fd, &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return false, 0, err
 	}
 	if st.Uid != 0 {
@@ -248,10 +401,11 @@ func (e *unsafeDirError) Error() string {
 		"root sockd sets SockPathOwner/SockPathGroup only in directories no other user can change", e.dir, who)
 }
 
-// removeNode removes the node (dev, ino) at path, if it is still there,
-// through the path's directory resolved once.
-func removeNode(path string, dev, ino uint64) error {
-	dir, err := openParent(path)
+// removeNode removes the node c created, if it is still there: through the
+// path's directory walked again as walkDir does, and only when that is still
+// the directory the node was bound in.
+func removeNode(c *createdPath) error {
+	dir, err := openParent(c.path)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			return nil
@@ -259,6 +413,12 @@ func removeNode(path string, dev, ino uint64) error {
 		return err
 	}
 	defer dir.close()
-	_, err = dir.unlinkIf(dev, ino)
+	if dir.dev != c.dirDev || dir.ino != c.dirIno {
+		return errDirChanged
+	}
+	_, err = dir.unlinkIf(c.dev, c.ino)
 	return err
 }
+
+// errDirChanged reports a socket whose directory is no longer at its path.
+var errDirChanged = errors.New("the socket's directory was moved or replaced since sockd bound it; its node is left where it is")
