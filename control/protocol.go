@@ -1,0 +1,180 @@
+// Package control is sockd's control plane on the wire: the requests that
+// `sockd list`, `print`, `start`, `stop`, `kickstart`, `kill`, `enable`,
+// `disable`, `bootstrap`, `bootout`, `reload` and `blame` send to a running
+// `sockd serve` over its control socket, the answers, who may ask what
+// (Authorize, by the peer's SO_PEERCRED credentials), and the client and
+// server ends of the socket. It knows nothing of jobs' internals: the
+// daemon answers through a Handler.
+//
+// One request per connection: the client writes one JSON object and a
+// newline, the server answers with one JSON object and closes. The field
+// names of every type here are the documented, stable --json output.
+package control
+
+import "fmt"
+
+// Command names, as on the command line.
+const (
+	CmdList      = "list"
+	CmdPrint     = "print"
+	CmdBlame     = "blame"
+	CmdStart     = "start"
+	CmdStop      = "stop"
+	CmdKickstart = "kickstart"
+	CmdKill      = "kill"
+	CmdEnable    = "enable"
+	CmdDisable   = "disable"
+	CmdBootstrap = "bootstrap"
+	CmdBootout   = "bootout"
+	CmdReload    = "reload"
+)
+
+// readOnly are the commands any local user may send to any sockd.
+var readOnly = map[string]bool{CmdList: true, CmdPrint: true, CmdBlame: true}
+
+// known are every command a server answers.
+var known = map[string]bool{
+	CmdList: true, CmdPrint: true, CmdBlame: true, CmdStart: true, CmdStop: true, CmdKickstart: true,
+	CmdKill: true, CmdEnable: true, CmdDisable: true, CmdBootstrap: true, CmdBootout: true, CmdReload: true,
+}
+
+// Request is one control request.
+type Request struct {
+	Cmd    string   `json:"cmd"`
+	Labels []string `json:"labels,omitempty"`
+	// Files are the job files of bootstrap, absolute paths.
+	Files []string `json:"files,omitempty"`
+	// Kill: kickstart -k (stop a running instance first and wait).
+	Kill bool `json:"kill,omitempty"`
+	// Signal is the signal number of kill.
+	Signal int `json:"signal,omitempty"`
+}
+
+// Status is the outcome of a request; each has its exit status (Exit).
+type Status string
+
+const (
+	OK           Status = "ok"
+	Failed       Status = "failed"        // the daemon tried and it did not work
+	NoSuchJob    Status = "no-such-job"   // a label names no loaded job
+	NotPermitted Status = "not-permitted" // the peer may not ask this
+	BadRequest   Status = "usage"         // a malformed or unknown request
+)
+
+// Exit statuses of the control commands (documented in sockd(8)).
+const (
+	ExitOK           = 0
+	ExitFailed       = 1
+	ExitUsage        = 2
+	ExitNoSuchJob    = 3
+	ExitNotPermitted = 4
+	ExitUnreachable  = 5 // no daemon answers at the control socket
+)
+
+// Exit is the exit status of a command that got st.
+func (st Status) Exit() int {
+	switch st {
+	case OK:
+		return ExitOK
+	case NoSuchJob:
+		return ExitNoSuchJob
+	case NotPermitted:
+		return ExitNotPermitted
+	case BadRequest:
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// Response is the answer to one request.
+type Response struct {
+	Status Status `json:"status"`
+	// Error says what went wrong, naming the job; empty when Status is OK.
+	Error string `json:"error,omitempty"`
+	// Jobs: list (every job), print and blame (the one asked for).
+	Jobs []Job `json:"jobs,omitempty"`
+	// Diags: the problems reload and bootstrap found, as `sockd check`
+	// prints them (FILE[:LINE]: KEY: error|warning: MESSAGE).
+	Diags []string `json:"diags,omitempty"`
+	// Done lists what a changing request did, one line each.
+	Done []string `json:"done,omitempty"`
+}
+
+// Errorf returns a response of status st whose error is the formatted text.
+func Errorf(st Status, format string, args ...any) Response {
+	return Response{Status: st, Error: fmt.Sprintf(format, args...)}
+}
+
+// Job is one job as the daemon runs it now.
+type Job struct {
+	Label string `json:"label"`
+	File  string `json:"file,omitempty"`
+	Mode  string `json:"mode"`
+	// State is one of waiting, starting, running, throttled, stopping,
+	// disabled, failed-to-bind, paused.
+	State string `json:"state"`
+	// Since is when the job entered State (RFC 3339).
+	Since string `json:"since,omitempty"`
+	// Pid is the main process (0: none).
+	Pid int `json:"pid,omitempty"`
+	// Disabled is true when an override (sockd disable) keeps it off.
+	Disabled bool `json:"disabled,omitempty"`
+	// Stale is true when the job file is now invalid and the job runs its
+	// last good definition; StaleReason says what is wrong with the file.
+	Stale       bool   `json:"stale,omitempty"`
+	StaleReason string `json:"stale_reason,omitempty"`
+	// LastExit is the last exit of the main process ("exit 0", "signal
+	// SIGKILL", "start failed: ..."), LastExitTime when it happened.
+	LastExit     string `json:"last_exit,omitempty"`
+	LastExitTime string `json:"last_exit_time,omitempty"`
+	// Runs counts the starts of the main process or of per-connection
+	// children.
+	Runs uint64 `json:"runs"`
+	// LastStartReason says what started the job last (blame).
+	LastStartReason string `json:"last_start_reason,omitempty"`
+	LastStartTime   string `json:"last_start_time,omitempty"`
+	// NextStart is the earliest time the throttle allows the next start.
+	NextStart string   `json:"next_start,omitempty"`
+	Sockets   []Socket `json:"sockets,omitempty"`
+	// Counters.
+	Accepted      uint64 `json:"accepted"`
+	Refused       uint64 `json:"refused"`
+	SpawnFailures uint64 `json:"spawn_failures"`
+	// Children are the per-connection processes running now (inetd).
+	Children []Child `json:"children,omitempty"`
+	// Limits in force and their live counts.
+	Limits *Limits `json:"limits,omitempty"`
+	// Proxy figures (proxy jobs).
+	Proxy *Proxy `json:"proxy,omitempty"`
+}
+
+// Socket is one open socket of a job.
+type Socket struct {
+	Name    string `json:"name"`
+	Network string `json:"network"`
+	Address string `json:"address"`
+	Fd      int    `json:"fd"`
+}
+
+// Child is one per-connection process.
+type Child struct {
+	Pid    int    `json:"pid"`
+	Source string `json:"source,omitempty"`
+}
+
+// Limits are a job's SockdLimits and their live counts.
+type Limits struct {
+	MaxChildren  int     `json:"max_children,omitempty"`
+	MaxPerSource int     `json:"max_per_source,omitempty"`
+	Rate         float64 `json:"rate,omitempty"`
+	Running      int     `json:"running"`
+	Sources      int     `json:"sources"`
+}
+
+// Proxy are a proxy job's figures.
+type Proxy struct {
+	Backend    string `json:"backend"`
+	BackendPid int    `json:"backend_pid,omitempty"`
+	Active     int64  `json:"active"`
+	Total      uint64 `json:"total"`
+}

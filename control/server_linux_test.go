@@ -1,0 +1,120 @@
+//go:build linux
+
+package control
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func startServer(t *testing.T, path string, h Handler) *Server {
+	t.Helper()
+	s, err := Listen(path, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Close()
+	})
+	return s
+}
+
+// TestRoundTrip: a request reaches the handler with the peer's real
+// credentials, and the answer comes back.
+func TestRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "control.sock")
+	startServer(t, path, func(_ context.Context, p Peer, req Request) Response {
+		if p.Pid != os.Getpid() || p.Uid != os.Geteuid() {
+			return Errorf(Failed, "peer %v, want this process", p)
+		}
+		return Response{Status: OK, Jobs: []Job{{Label: req.Labels[0], State: "running", Pid: 42}}}
+	})
+	resp, err := Do(path, Request{Cmd: CmdPrint, Labels: []string{"org.x"}}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != OK || len(resp.Jobs) != 1 || resp.Jobs[0].Pid != 42 {
+		t.Fatalf("%+v", resp)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := os.FileMode(0o600)
+	if os.Geteuid() == 0 {
+		want = 0o666
+	}
+	if fi.Mode().Perm() != want {
+		t.Errorf("socket mode %o, want %o", fi.Mode().Perm(), want)
+	}
+}
+
+// TestUnknownAndMalformed: an unknown command and a malformed request are
+// usage errors that never reach the handler.
+func TestUnknownAndMalformed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.sock")
+	startServer(t, path, func(context.Context, Peer, Request) Response {
+		t.Error("the handler was called")
+		return Response{Status: OK}
+	})
+	resp, err := Do(path, Request{Cmd: "rm-rf"}, time.Second)
+	if err != nil || resp.Status != BadRequest {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("{not json\n"))
+	buf := make([]byte, 512)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := c.Read(buf)
+	c.Close()
+	if !strings.Contains(string(buf[:n]), `"usage"`) {
+		t.Errorf("answer to a malformed request: %s", buf[:n])
+	}
+}
+
+// TestSecondServerRefused: a live control socket is not taken over, a dead
+// one is replaced, and anything else in the way is left alone.
+func TestSecondServerRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "control.sock")
+	startServer(t, path, func(context.Context, Peer, Request) Response { return Response{Status: OK} })
+	if _, err := Listen(path, nil, nil); err == nil || !strings.Contains(err.Error(), "another sockd") {
+		t.Fatalf("second Listen: %v", err)
+	}
+	file := filepath.Join(dir, "file.sock")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if _, err := Listen(file, nil, nil); err == nil || !strings.Contains(err.Error(), "left untouched") {
+		t.Fatalf("Listen over a file: %v", err)
+	}
+	dead := filepath.Join(dir, "dead.sock")
+	l, err := net.Listen("unix", dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	startServer(t, dead, func(context.Context, Peer, Request) Response { return Response{Status: OK} })
+}
+
+// TestUnreachable: no daemon is an *UnreachableError.
+func TestUnreachable(t *testing.T) {
+	_, err := Do(filepath.Join(t.TempDir(), "none.sock"), Request{Cmd: CmdList}, time.Second)
+	var ue *UnreachableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want UnreachableError", err)
+	}
+}
