@@ -41,7 +41,8 @@ type Template struct {
 	argc   int
 	argv   []string
 	glob   bool
-	home   string // ~ in globbing
+	home   string     // ~ in globbing
+	fcreds *fileCreds // globbing as the job's user (root sockd, UserName set)
 
 	// The environment: flat buffer, offsets of each entry, name -> entry.
 	envbuf   []byte
@@ -284,6 +285,9 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 			req.ngroups = C.int32_t(len(groups))
 			req.flags |= C.SOCKD_CREDS
 			uenv = &userEnv{name: userName, home: u.home, shell: u.shell}
+			if j.EnableGlobbing && opts.AsRoot {
+				t.fcreds = &fileCreds{uid: u.uid, gid: gid, groups: groups}
+			}
 		}
 	}
 	if uenv != nil {
@@ -490,6 +494,23 @@ func (t *Template) StartAsync(fds []int, extraEnv []string) (*Process, error) {
 	return t.start(fds, extraEnv, false, true)
 }
 
+// expand globs the template's argv into s.words, with the job's file
+// credentials when it runs as another user: sockd lists directories only
+// as the job could.
+func (t *Template) expand(s *scratch) error {
+	glob := func() {
+		s.words = s.words[:0]
+		for _, w := range t.argv {
+			s.words = globWord(s.words, w, t.home, lookupHome)
+		}
+	}
+	if t.fcreds == nil {
+		glob()
+		return nil
+	}
+	return asFileUser(t.fcreds, glob)
+}
+
 func (t *Template) start(fds []int, extraEnv []string, listenPID, async bool) (*Process, error) {
 	if len(fds) < 3 || len(fds) > maxFds {
 		return nil, &StartError{Label: t.label, Path: t.path, Stage: "fd layout", Err: fmt.Errorf("%d fds given, need 3..%d", len(fds), maxFds)}
@@ -516,9 +537,8 @@ func (t *Template) start(fds []int, extraEnv []string, listenPID, async bool) (*
 
 	argbuf, argc := t.argbuf, t.argc
 	if t.glob {
-		s.words = s.words[:0]
-		for _, w := range t.argv {
-			s.words = globWord(s.words, w, t.home, lookupHome)
+		if err := t.expand(s); err != nil {
+			return nil, &StartError{Label: t.label, Path: t.path, Stage: "EnableGlobbing", Err: err}
 		}
 		s.argbuf = s.argbuf[:0]
 		for _, w := range s.words {
