@@ -484,7 +484,7 @@ func (o *opener) listenUnix(s *Socket, typ int) error {
 
 // connectUnix connects a SockPassive=false Unix socket. As root it connects
 // only along a path no other user can change (every directory on it closed
-// to other users, walked as walkDir does): through a directory a user
+// to other users, walked as safepath.WalkDir does): through a directory a user
 // controls, a root connect could reach a socket that user may not reach.
 func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 	if unix.Geteuid() == 0 && !job.IsAbstract(path) {

@@ -35,9 +35,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/safepath"
 )
 
 // siocUnixFile is SIOCUNIXFILE (SIOCPROTOPRIVATE + 0): ioctl on a bound Unix
@@ -66,7 +67,7 @@ type parentDir struct {
 	dev, ino  uint64 // the directory's identity
 }
 
-// openParent resolves the parent directory of path once (walkDir). Everything
+// openParent resolves the parent directory of path once (safepath.WalkDir). Everything
 // sockd then does at the path goes through the returned descriptor.
 func openParent(path string) (*parentDir, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
@@ -76,7 +77,7 @@ func openParent(path string) (*parentDir, error) {
 	if name == "" || name == "." || name == ".." {
 		return nil, unix.EINVAL
 	}
-	fd, safe, err := walkDir(dir)
+	fd, safe, err := safepath.WalkDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -88,138 +89,6 @@ func openParent(path string) (*parentDir, error) {
 	}
 	p.dev, p.ino = st.Dev, st.Ino
 	return p, nil
-}
-
-// maxLinks bounds the symbolic links one walk follows (the kernel's 40).
-const maxLinks = 40
-
-// walkDir opens dir. As root it walks one component at a time, never
-// following a symbolic link that a user other than root could change (one
-// not owned by root, or in a directory others may write): such a link is
-// an *untrustedLinkError. safe reports whether every directory the walk
-// went through, dir itself aside, is closed to other users. Other users
-// get the kernel's own lookup: a user sockd can reach nothing its user
-// could not.
-func walkDir(dir string) (fd int, safe bool, err error) {
-	if unix.Geteuid() != 0 {
-		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		return fd, true, err
-	}
-	w := &walker{safe: true, rest: splitPath(dir)}
-	start := "."
-	if filepath.IsAbs(dir) {
-		start = "/"
-	}
-	if w.cur, err = unix.Open(start, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return -1, false, err
-	}
-	w.walked = start
-	for len(w.rest) > 0 {
-		if err := w.step(); err != nil {
-			unix.Close(w.cur)
-			return -1, false, err
-		}
-	}
-	return w.cur, w.safe, nil
-}
-
-// walker is one walkDir in progress.
-type walker struct {
-	cur    int      // the directory reached so far
-	walked string   // its path, as walked (for messages)
-	rest   []string // components still to walk
-	links  int
-	safe   bool
-}
-
-func splitPath(p string) []string {
-	var out []string
-	for _, c := range strings.Split(p, "/") {
-		if c != "" && c != "." {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// step walks the next component: into a directory, or through a link
-// root alone can change.
-func (w *walker) step() error {
-	comp := w.rest[0]
-	w.rest = w.rest[1:]
-	others, owner, err := writableByOthers(w.cur)
-	if err != nil {
-		return err
-	}
-	next, err := unix.Openat(w.cur, comp, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(next, &st); err != nil {
-		unix.Close(next)
-		return err
-	}
-	here := filepath.Join(w.walked, comp)
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFLNK:
-		unix.Close(next)
-		if others || st.Uid != 0 {
-			return &untrustedLinkError{link: here, linkOwner: st.Uid, dirOwner: owner, dirOpen: others}
-		}
-		return w.follow(comp)
-	case unix.S_IFDIR:
-	default:
-		unix.Close(next)
-		return unix.ENOTDIR
-	}
-	if others {
-		w.safe = false
-	}
-	unix.Close(w.cur)
-	w.cur, w.walked = next, here
-	return nil
-}
-
-// follow reads the link comp of the current directory and walks on along
-// its target.
-func (w *walker) follow(comp string) error {
-	if w.links++; w.links > maxLinks {
-		return unix.ELOOP
-	}
-	buf := make([]byte, unix.PathMax)
-	n, err := unix.Readlinkat(w.cur, comp, buf)
-	if err != nil {
-		return err
-	}
-	target := string(buf[:n])
-	w.rest = append(splitPath(target), w.rest...)
-	if filepath.IsAbs(target) {
-		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		unix.Close(w.cur)
-		w.cur, w.walked = root, "/"
-	}
-	return nil
-}
-
-// untrustedLinkError is a symbolic link on a socket's path that a user
-// other than root can change, which root sockd does not follow.
-type untrustedLinkError struct {
-	link                string
-	linkOwner, dirOwner uint32
-	dirOpen             bool
-}
-
-func (e *untrustedLinkError) Error() string {
-	who := fmt.Sprintf("the link is owned by uid %d", e.linkOwner)
-	if e.dirOpen {
-		who = fmt.Sprintf("its directory (owner uid %d) is writable by a user other than root", e.dirOwner)
-	}
-	return fmt.Sprintf("%s is a symbolic link and %s: root sockd does not follow a link another user can change; "+
-		"give the real directory in SockPathName", e.link, who)
 }
 
 func (p *parentDir) close() { unix.Close(p.fd) }
@@ -263,27 +132,9 @@ func (p *parentDir) connectPath(path string) string {
 }
 
 // writableByOthers reports whether a user other than root may create,
-// rename or remove entries of the held directory (see writableByOthers).
+// rename or remove entries of the held directory (safepath.WritableByOthers).
 func (p *parentDir) writableByOthers() (bool, uint32, error) {
-	return writableByOthers(p.fd)
-}
-
-// writableByOthers reports whether a user other than root may create, rename
-// or remove entries of the directory fd: it is owned by another user, or
-// group- or world-writable without the sticky bit (in a sticky directory
-// others cannot move root's entries). It returns the directory's owner.
-func writableByOthers(fd int) (bool, uint32, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return false, 0, err
-	}
-	if st.Uid != 0 {
-		return true, st.Uid, nil
-	}
-	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
-		return true, st.Uid, nil
-	}
-	return false, st.Uid, nil
+	return safepath.WritableByOthers(p.fd)
 }
 
 // boundNode is the filesystem node a Unix bind created.
