@@ -234,6 +234,10 @@ func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int,
 			s.errorf(file, e.line, keyService, "unix socket path %q is not absolute; skipped", service)
 			return nil
 		}
+		if len(service) > job.MaxUnixPath {
+			s.errorf(file, e.line, keyService, "unix socket path is %d bytes long; Unix socket paths are limited to %d bytes: choose a shorter path; skipped", len(service), job.MaxUnixPath)
+			return nil
+		}
 		sp.path = service
 		group = groupName(filepath.Base(service))
 	} else {
@@ -299,6 +303,10 @@ func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int,
 		}
 		setProgram(j, server, args)
 		warnWrapped(s, file, e.line, j, sys.wrap)
+	}
+	if j.Inetd != nil && !j.Inetd.Wait && typ == job.Dgram {
+		s.errorf(file, e.line, keyWait, "%s %s nowait: a datagram socket has no connection to accept, so sockd would never start %s and its datagrams would go unanswered: write wait (as inetd runs every dgram service); skipped", sockType, protoName, server)
+		return nil
 	}
 	dropWaitLimits(j) // inetd's rate for a wait server is a restart guard, which sockd's wait mode has too
 

@@ -42,7 +42,7 @@ type xflags struct {
 func (l *xloader) service(sv *xservice, s *sink, enabled, disabled map[string]bool) (*job.Job, string, string) {
 	x := &ximport{l: l, sv: sv, s: s, b: sv.b, file: sv.b.file}
 	ok := x.identity() && x.types() && x.readFlags() && x.disable(enabled, disabled) &&
-		x.socketType() && x.waitMode() && x.program() && x.credentials() && x.port() &&
+		x.socketType() && x.waitMode() && x.program() && x.dgramWait() && x.credentials() && x.port() &&
 		x.listenOn() && x.limits() && x.access() && x.waitService() && x.refused() &&
 		x.tcpWrappers() && x.environment() && x.process()
 	if !ok {
@@ -239,6 +239,17 @@ func (x *ximport) waitMode() bool {
 		return x.fail(ln, "wait", "%q: want yes or no", w)
 	}
 	return true
+}
+
+// dgramWait refuses an external dgram service with wait = no, as the job
+// file loader refuses inetdCompatibility Wait=false on a datagram socket:
+// sockd accepts connections for such a job, and a datagram socket has none.
+func (x *ximport) dgramWait() bool {
+	if x.sp.typ != job.Dgram || x.j.Inetd == nil || x.wait() {
+		return true
+	}
+	_, ln, _ := x.get("wait")
+	return x.fail(ln, "wait", "a dgram service with wait = no has no connection to accept, so sockd would never start its server and its datagrams would go unanswered: set wait = yes")
 }
 
 // wait reports whether the service is an external wait = yes one.

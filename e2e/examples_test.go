@@ -9,11 +9,11 @@ import (
 )
 
 // TestExamples runs README's first command on the example jobs shipped in
-// examples/jobs: the inetd-style echo on 127.0.0.1:8080 and the handoff
+// examples/jobs: the inetd-style echo on 127.0.0.1:8007 and the handoff
 // HTTP service on 127.0.0.1:8081, started once for several requests.
 func TestExamples(t *testing.T) {
 	needProgram(t, "python3", "curl")
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8081"} {
+	for _, addr := range []string{"127.0.0.1:8007", "127.0.0.1:8081"} {
 		l, err := net.Listen("tcp4", addr)
 		if err != nil {
 			t.Skipf("%s is in use on this machine: %v", addr, err)
@@ -37,7 +37,7 @@ func TestExamples(t *testing.T) {
 		}
 	}
 	d := startSockd(t, dir)
-	if got := dialRead(t, "tcp4", "127.0.0.1:8080", "hello sockd\n"); got != "hello sockd\n" {
+	if got := dialRead(t, "tcp4", "127.0.0.1:8007", "hello sockd\n"); got != "hello sockd\n" {
 		t.Errorf("echo example: %q", got)
 	}
 	var first string

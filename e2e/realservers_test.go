@@ -212,7 +212,7 @@ func TestUnprivilegedUserJob(t *testing.T) {
 		t.Errorf("daemon not running as %s", name)
 	}
 	logs := d.logBuf.String()
-	if !strings.Contains(logs, "user.privileged") || !strings.Contains(logs, "permission denied") || !strings.Contains(logs, "1024") {
+	if !strings.Contains(logs, "priv.plist: Sockets.Listeners.SockServiceName: error: port 80 is below 1024") || !strings.Contains(logs, "CAP_NET_BIND_SERVICE") {
 		t.Errorf("no clear message for the privileged port:\n%s", logs)
 	}
 }

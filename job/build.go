@@ -1,11 +1,9 @@
 package job
 
 import (
-	"errors"
 	"math"
 	"net"
 	"net/netip"
-	"os/user"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,18 +78,10 @@ func (d *decoder) build(root map[string]any) *Job {
 			j.Disabled = b
 		}
 	}
+	// Whether UserName and GroupName exist here is the loader's question
+	// (package jobset), asked for the sockd that would run the job.
 	str("UserName", &j.UserName)
-	if key, _, ok := top.get("UserName"); ok && j.UserName != "" {
-		if _, err := user.Lookup(j.UserName); errors.As(err, new(user.UnknownUserError)) {
-			d.warnf(key, "user %q does not exist on this system; the job will fail to start until it does", j.UserName)
-		}
-	}
 	str("GroupName", &j.GroupName)
-	if key, _, ok := top.get("GroupName"); ok && j.GroupName != "" && j.GroupName != "wheel" {
-		if _, err := user.LookupGroup(j.GroupName); errors.As(err, new(user.UnknownGroupError)) {
-			d.warnf(key, "group %q does not exist on this system; the job will fail to start until it does", j.GroupName)
-		}
-	}
 	if j.GroupName == "wheel" {
 		// launchd treats GroupName "wheel" as a no-op; Linux has no such
 		// group by default.
@@ -415,8 +405,8 @@ func (d *decoder) proxy(key string, v any) *Proxy {
 	if k, val, ok := dv.get("Backend"); ok {
 		if s, ok := d.str(k, val); ok {
 			p.Backend = s
-			if s == "" {
-				d.errorf(k, "is empty: give host:port or a Unix socket path")
+			if err := CheckBackend(s); err != nil {
+				d.errorf(k, "%v", err)
 			}
 		}
 	} else {
@@ -514,6 +504,7 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 			}
 		}
 	}
+	d.checkBackendPath(j)
 	// launchd forces AbandonProcessGroup for inetd jobs (job_import_dictionary),
 	// which leaves the grandchildren of a per-connection child running for
 	// ever. sockd deliberately does not: every child's process group is

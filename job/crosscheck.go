@@ -12,7 +12,9 @@ import (
 // or a wildcard and a specific address of the same family and port; port 0
 // never conflicts). Of two jobs in conflict, the one whose file name sorts
 // first is kept and the other is reported and dropped. Disabled jobs claim
-// no addresses. The kept jobs are returned in their input order.
+// no addresses. Then a proxy job whose Backend is an address a kept job
+// claims (its own included) is reported and dropped (backendLoops). The
+// kept jobs are returned in their input order.
 //
 // The addresses are checked through an index (claimIndex), in time linear
 // in the number of endpoints, whatever they are: a job is reported once
@@ -36,6 +38,17 @@ func CrossCheck(jobs []*Job) ([]*Job, Diags) {
 		for _, ep := range eps {
 			claimed.add(j, ep)
 		}
+	}
+	var live []*Job
+	for _, j := range sorted {
+		if !drop[j] {
+			live = append(live, j)
+		}
+	}
+	loops, loopDrop := backendLoops(live, claimed)
+	diags = append(diags, loops...)
+	for j := range loopDrop {
+		drop[j] = true
 	}
 
 	var kept []*Job

@@ -102,8 +102,8 @@ func (o LoadOptions) HostName() (string, error) {
 // (LimitLoadToHosts, LimitLoadFromHosts, against opts.Hostname or the
 // kernel's host name), and an Info diagnostic for each job it does not
 // load; a job with host limits when the host name cannot be read is an
-// error and is not loaded. serve (through LoadPaths), check and print all
-// decide through it, before CrossCheck: a job this host does not load
+// error and is not loaded. serve, check and print all decide through it
+// (package jobset, their one loader), before CrossCheck: a job this host does not load
 // claims neither its Label nor its addresses here.
 func SelectForHost(jobs []*Job, opts LoadOptions) ([]*Job, Diags) {
 	var kept []*Job

@@ -133,25 +133,6 @@ func TestSelectForHost(t *testing.T) {
 	}
 }
 
-// TestLoadPathsHostLimits: a job for another host claims neither its
-// Label nor its address here: two files for one service on two hosts
-// load side by side, each on its own host.
-func TestLoadPathsHostLimits(t *testing.T) {
-	dir := t.TempDir()
-	sockBody := sock("L", `<key>SockNodeName</key><string>127.0.0.1</string><key>SockServiceName</key><string>8080</string>`)
-	writeJob(t, dir, "a.plist", jobBody("org.svc", sockBody)+`<key>LimitLoadToHosts</key><array><string>web1</string></array>`, 0o644)
-	writeJob(t, dir, "b.plist", jobBody("org.svc", sockBody)+`<key>LimitLoadToHosts</key><array><string>web2</string></array>`, 0o644)
-	for host, file := range map[string]string{"web1": "a.plist", "web2.example.com": "b.plist"} {
-		jobs, diags := LoadPaths([]string{dir}, LoadOptions{UID: os.Geteuid(), Hostname: host})
-		if len(jobs) != 1 || !strings.HasSuffix(jobs[0].File, file) || diags.HasErrors() || len(diags) != 1 || diags[0].Severity != Info {
-			t.Errorf("host %s: jobs %v\n%s", host, jobs, diagText(diags))
-		}
-	}
-	if jobs, diags := LoadPaths([]string{dir}, LoadOptions{UID: os.Geteuid(), Hostname: "db1"}); len(jobs) != 0 || len(diags) != 2 {
-		t.Errorf("host db1: %d jobs\n%s", len(jobs), diagText(diags))
-	}
-}
-
 func labels(jobs []*Job) string {
 	var l []string
 	for _, j := range jobs {

@@ -6,11 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sockd/sockd/internal/cfgfile"
 )
@@ -133,50 +130,4 @@ func ExpandPaths(paths []string) ([]string, Diags) {
 		}
 	}
 	return files, diags
-}
-
-// LoadPaths loads every job file named by paths (files, or directories
-// whose *.plist files are loaded in name order), keeps the jobs this host
-// loads (SelectForHost) and runs CrossCheck on them. A bad file is reported
-// and skipped; it never stops the others.
-func LoadPaths(paths []string, opts LoadOptions) ([]*Job, Diags) {
-	files, diags := ExpandPaths(paths)
-	// Files load in parallel (one worker per CPU); results keep file order.
-	type result struct {
-		job   *Job
-		diags Diags
-	}
-	results := make([]result, len(files))
-	workers := runtime.GOMAXPROCS(0)
-	if workers > len(files) {
-		workers = len(files)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(files) {
-					return
-				}
-				j, ds := LoadFile(files[i], opts)
-				results[i] = result{j, ds}
-			}
-		}()
-	}
-	wg.Wait()
-	var jobs []*Job
-	for _, r := range results {
-		diags = append(diags, r.diags...)
-		if r.job != nil {
-			jobs = append(jobs, r.job)
-		}
-	}
-	jobs, ds := SelectForHost(jobs, opts)
-	diags = append(diags, ds...)
-	kept, ds := CrossCheck(jobs)
-	return kept, append(diags, ds...)
 }

@@ -86,27 +86,22 @@ func TestOwnership(t *testing.T) {
 	}
 }
 
-func TestLoadPaths(t *testing.T) {
+func TestExpandPaths(t *testing.T) {
 	dir := t.TempDir()
 	writeJob(t, dir, "b.PLIST", jobBody("org.b", ""), 0o644)
 	writeJob(t, dir, "a.plist", jobBody("org.a", ""), 0o644)
 	writeJob(t, dir, "c.txt", jobBody("org.c", ""), 0o644)
-	bad := writeJob(t, dir, "bad.plist", `<key>Label</key><integer>1</integer>`, 0o644)
 	if err := os.Mkdir(filepath.Join(dir, "sub.plist"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	extra := writeJob(t, t.TempDir(), "explicit.conf", jobBody("org.explicit", ""), 0o644)
-
-	jobs, diags := LoadPaths([]string{dir, extra, filepath.Join(dir, "nope")}, LoadOptions{UID: os.Geteuid()})
-	var labels []string
-	for _, j := range jobs {
-		labels = append(labels, j.Label)
-	}
-	if strings.Join(labels, " ") != "org.a org.b org.explicit" {
-		t.Errorf("labels %q", labels)
+	files, diags := ExpandPaths([]string{dir, extra, filepath.Join(dir, "nope")})
+	want := []string{filepath.Join(dir, "a.plist"), filepath.Join(dir, "b.PLIST"), extra}
+	if strings.Join(files, " ") != strings.Join(want, " ") {
+		t.Errorf("files %q, want %q", files, want)
 	}
 	text := diagText(diags)
-	if !strings.Contains(text, bad+":4: Label: error: must be a string") || !strings.Contains(text, "nope: error: cannot read") {
+	if !strings.Contains(text, "sub.plist: warning: is a directory") || !strings.Contains(text, "nope: error: cannot read") {
 		t.Errorf("diags:\n%s", text)
 	}
 }

@@ -2,8 +2,6 @@ package job
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,33 +92,6 @@ func TestLargeFilesDecode(t *testing.T) {
 		if j != nil {
 			t.Errorf("%s loaded", f.name)
 		}
-	}
-}
-
-// TestLargeFilesLoadPaths runs the same files through the loader serve
-// and check use.
-func TestLargeFilesLoadPaths(t *testing.T) {
-	dir := t.TempDir()
-	files := largeFiles()
-	for i, f := range files {
-		files[i].name = filepath.Join(dir, f.name)
-		for k, w := range f.want {
-			if strings.HasPrefix(w, f.name) {
-				files[i].want[k] = filepath.Join(dir, w)
-			}
-		}
-		if err := os.WriteFile(files[i].name, f.data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start := time.Now()
-	jobs, diags := LoadPaths([]string{dir}, LoadOptions{SkipPermissions: true})
-	took := time.Since(start)
-	for _, f := range files {
-		checkLarge(t, f, took, diags)
-	}
-	if len(jobs) != 0 {
-		t.Errorf("%d jobs loaded", len(jobs))
 	}
 }
 

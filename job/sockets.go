@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// maxUnixPath is the longest Unix socket path Linux accepts (sun_path less
+// MaxUnixPath is the longest Unix socket path Linux accepts (sun_path less
 // the terminating NUL).
-const maxUnixPath = 107
+const MaxUnixPath = 107
 
 // lookupHost resolves SockNodeName host names (a variable so that fuzzing
 // never queries the network).
@@ -343,8 +343,8 @@ func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 			d.errorf(s.Key+".MulticastGroup", "a Unix socket (SockPathName) cannot join a multicast group")
 		}
 		switch {
-		case len(s.PathName) > maxUnixPath:
-			d.errorf(s.Key+".SockPathName", "path is %d bytes long; Unix socket paths are limited to %d bytes: choose a shorter path", len(s.PathName), maxUnixPath)
+		case len(s.PathName) > MaxUnixPath:
+			d.errorf(s.Key+".SockPathName", "path is %d bytes long; Unix socket paths are limited to %d bytes: choose a shorter path", len(s.PathName), MaxUnixPath)
 		case IsAbstract(s.PathName):
 			d.checkAbstract(s)
 		case !filepath.IsAbs(s.PathName):
@@ -436,6 +436,10 @@ func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 // lookupPort resolves a SockServiceName: a decimal port, or a name in the
 // services database (/etc/services).
 func lookupPort(transport, service string) (int, error) {
+	if t := strings.TrimSpace(service); t != service && t != "" {
+		// getaddrinfo would take " 80" as 80; the file says something else.
+		return 0, fmt.Errorf("%q has blanks around it: write the port number or service name alone (%q)", service, t)
+	}
 	if n, err := strconv.Atoi(service); err == nil {
 		if n < 0 || n > 65535 {
 			return 0, fmt.Errorf("port %d is out of range (0-65535)", n)

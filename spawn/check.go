@@ -69,6 +69,7 @@ func (c *Checker) Check(j *job.Job) []Problem {
 	}
 	c.checkCredentials(j, &ps)
 	checkStrings(j, &ps)
+	c.checkRootPaths(j, &ps)
 	c.checkNice(j, &ps)
 	c.checkLimits(j, &ps)
 	return ps.list
@@ -123,16 +124,16 @@ func (c *Checker) checkProgram(j *job.Job, ps *problems) bool {
 // what the child's chroot, setgroups, setresgid and setresuid need.
 func (c *Checker) checkCredentials(j *job.Job, ps *problems) {
 	userName, groupName := j.UserName, j.GroupName
-	c.checkKnown(userName, groupName, ps)
+	known := c.checkKnown(userName, groupName, ps)
 	if !c.opts.AsRoot {
-		if userName != "" && userName != c.view.User {
+		if userName != "" && userName != c.view.User && known {
 			ps.warn("UserName", "%q ignored: sockd is not running as root, so the job runs as %s", userName, c.whoami())
 		} else if userName != "" {
 			if _, err := c.user(userName); err != nil && !isUnknown(err) {
 				ps.fatal("UserName", "%v: sockd does not load the job", err)
 			}
 		}
-		if groupName != "" {
+		if groupName != "" && known {
 			ps.warn("GroupName", "%q ignored: sockd is not running as root", groupName)
 		}
 		if j.RootDirectory != "" {
@@ -169,7 +170,7 @@ func (c *Checker) checkCredentials(j *job.Job, ps *problems) {
 	}
 	if j.InitGroups {
 		if _, err := c.groupList(userName, gid); err != nil {
-			ps.fatal("InitGroups", "%v: sockd does not load the job: set InitGroups to false, or fix the group database", err)
+			ps.fatal("InitGroups", "%v: sockd does not load the job: give the job only its primary group, or fix the group database", err)
 			return
 		}
 	}
@@ -177,18 +178,23 @@ func (c *Checker) checkCredentials(j *job.Job, ps *problems) {
 }
 
 // checkKnown reports a UserName or GroupName this machine does not know,
-// whoever sockd runs as: the file names an account that is not there.
-func (c *Checker) checkKnown(userName, groupName string, ps *problems) {
+// whoever sockd runs as: the file names an account that is not there. It
+// returns false when it reported one.
+func (c *Checker) checkKnown(userName, groupName string, ps *problems) bool {
+	ok := true
 	if userName != "" {
 		if _, err := c.user(userName); isUnknown(err) {
-			ps.fatal("UserName", "user %q does not exist on this machine, so sockd does not load the job: create the user (useradd %s) or change UserName", userName, userName)
+			ps.fatal("UserName", "user %q does not exist on this machine, so sockd does not load the job: create the user (useradd %s) or name an existing one", userName, userName)
+			ok = false
 		}
 	}
 	if groupName != "" {
 		if _, err := c.group(groupName); isUnknown(err) {
-			ps.fatal("GroupName", "group %q does not exist on this machine, so sockd does not load the job: create the group (groupadd %s) or change GroupName", groupName, groupName)
+			ps.fatal("GroupName", "group %q does not exist on this machine, so sockd does not load the job: create the group (groupadd %s) or name an existing one", groupName, groupName)
+			ok = false
 		}
 	}
+	return ok
 }
 
 // checkSetid reports credentials the child could not take: setgroups
@@ -196,11 +202,11 @@ func (c *Checker) checkKnown(userName, groupName string, ps *problems) {
 // CAP_SETGID.
 func (c *Checker) checkSetid(uid, gid uint32, ps *problems) {
 	if !c.view.Has(privilege.CapSetgid) {
-		ps.fatal("UserName", "setting the job's groups needs CAP_SETGID, which this sockd lacks, so every start would fail: remove UserName and GroupName, or give sockd the capability")
+		ps.fatal("UserName", "setting the job's groups needs CAP_SETGID, which this sockd lacks, so every start would fail: run the job as sockd's own user (no user or group), or give sockd the capability")
 		return
 	}
 	if int(uid) != c.view.UID && !c.view.Has(privilege.CapSetuid) {
-		ps.fatal("UserName", "becoming uid %d needs CAP_SETUID, which this sockd lacks, so every start would fail: remove UserName, or give sockd the capability", uid)
+		ps.fatal("UserName", "becoming uid %d needs CAP_SETUID, which this sockd lacks, so every start would fail: run the job as sockd's own user, or give sockd the capability", uid)
 	}
 }
 
@@ -257,7 +263,7 @@ func (c *Checker) checkNice(j *job.Job, ps *problems) {
 	if rl, ok := c.view.Limits[rlimitNice]; ok && uint64(20-n) <= rl.Cur {
 		return
 	}
-	ps.fatal("Nice", "%d is below sockd's own nice value %d, and raising a priority needs CAP_SYS_NICE (or an RLIMIT_NICE of %d), which this sockd lacks, so every start would fail: set Nice to %d or more, or remove it",
+	ps.fatal("Nice", "%d is below sockd's own nice value %d, and raising a priority needs CAP_SYS_NICE (or an RLIMIT_NICE of %d), which this sockd lacks, so every start would fail: use %d or more, or leave the nice value unset",
 		n, c.view.Nice, 20-n, c.view.Nice)
 }
 

@@ -1,21 +1,18 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/user"
+	"strconv"
 
-	"github.com/sockd/sockd/compat"
+	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 )
-
-// importers turn job files in other formats (inetd.conf, xinetd) into
-// jobs. check consults them, in order, for every file before decoding it
-// as a launchd plist; the first that reports handled=true wins, and files
-// counts the files it read (the one given and those it includes). Importer
-// files append to this slice from init().
-var importers []func(path string, data []byte) (handled bool, jobs []*job.Job, diags job.Diags, files int)
 
 func init() {
 	register(command{
@@ -25,15 +22,68 @@ func init() {
 	})
 }
 
+// sourceFlags are the flags that name what a sockd loads besides the
+// positional FILE|DIR arguments, as serve takes them.
+type sourceFlags struct {
+	inetd, xinetd stringsFlag
+}
+
+func (s *sourceFlags) add(fs *flag.FlagSet) {
+	fs.Var(&s.inetd, "inetd-conf", "an inetd.conf file, as serve --inetd-conf takes it (repeatable)")
+	fs.Var(&s.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory, as serve --xinetd takes it (repeatable)")
+}
+
+func (s *sourceFlags) sources(paths []string) jobset.Sources {
+	return jobset.Sources{Paths: paths, Inetd: s.inetd, Xinetd: s.xinetd}
+}
+
+// viewFlags choose the sockd that jobs are judged for.
+type viewFlags struct {
+	uid     *string
+	noPerms *bool
+}
+
+func (v *viewFlags) add(fs *flag.FlagSet) {
+	v.uid = fs.String("uid", "", "judge for a sockd running as this uid or user name (default: yours, with your capabilities and limits)")
+	v.noPerms = fs.Bool("no-permissions", false, "skip the ownership and permission checks (like launchctl load -F)")
+}
+
+// options are the loader's options for the flags.
+func (v *viewFlags) options() (jobset.Options, error) {
+	opts := jobset.ForThisProcess()
+	opts.SkipPermissions = *v.noPerms
+	if *v.uid == "" {
+		return opts, nil
+	}
+	uid, err := strconv.Atoi(*v.uid)
+	if err != nil {
+		u, lerr := lookupUID(*v.uid)
+		if lerr != nil {
+			return opts, fmt.Errorf("--uid %q: %v", *v.uid, lerr)
+		}
+		uid = u
+	}
+	if uid < 0 {
+		return opts, fmt.Errorf("--uid %d: want a uid of 0 or more", uid)
+	}
+	opts.View = privilege.For(uid)
+	return opts, nil
+}
+
 func runCheck(args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	noPerms := fs.Bool("no-permissions", false, "skip the ownership and permission checks (like launchctl load -F)")
+	var src sourceFlags
+	src.add(fs)
+	var view viewFlags
+	view.add(fs)
+	list := fs.Bool("list", false, "also print one line per job that serve would load")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd check [--no-permissions] FILE|DIR...\n\n"+
-			"Loads every job file as sockd serve would (a directory: every *.plist in it;\n"+
-			"an xinetd.d directory: every file xinetd would read; inetd.conf and xinetd.conf\n"+
-			"files are recognised by their content),\n"+
-			"prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE and a summary.\n"+
+		fmt.Fprintf(fs.Output(), "usage: sockd check [--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... FILE|DIR...\n\n"+
+			"Loads every job as sockd serve would load it on this machine, through the same loader\n"+
+			"(a directory: every *.plist in it; an xinetd.d directory: every file xinetd would\n"+
+			"read; inetd.conf and xinetd.conf files are recognised by their content), for a sockd\n"+
+			"running as you (or --uid). Prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE\n"+
+			"and a summary naming that sockd; an error is a job serve would not load.\n"+
 			"Exit status 1 when any error was found, else 0.\n\n")
 		fs.PrintDefaults()
 	}
@@ -41,72 +91,39 @@ func runCheck(args []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	if len(paths) == 0 {
+	sources := src.sources(paths)
+	if len(paths)+len(sources.Inetd)+len(sources.Xinetd) == 0 {
 		fs.Usage()
-		return usageError(fmt.Errorf("no FILE or DIR given"))
+		return usageError(errors.New("no FILE or DIR given"))
 	}
-	opts := job.LoadOptions{UID: os.Geteuid(), SkipPermissions: *noPerms}
-	nfiles, jobs, diags := checkPaths(paths, opts)
-	return reportCheck(os.Stdout, nfiles, jobs, diags)
+	opts, err := view.options()
+	if err != nil {
+		return usageError(err)
+	}
+	set := jobset.Load(sources, opts)
+	if *list {
+		listJobs(os.Stdout, set)
+	}
+	return reportCheck(os.Stdout, set, opts.View)
 }
 
-// checkPaths loads like job.LoadPaths, but offers every file to the
-// importers first. It returns the number of files read. Like LoadPaths it
-// keeps only the jobs this host loads (job.SelectForHost, an info line for
-// each other one) before CrossCheck, so check and serve decide alike.
-func checkPaths(paths []string, opts job.LoadOptions) (int, []*job.Job, job.Diags) {
-	var jobs []*job.Job
-	var diags job.Diags
-	var plain []string
-	nfiles := 0
-	for _, p := range paths {
-		if isXinetdDir(p) {
-			js, ds := compat.LoadXinetdWith(p, compat.XinetdOptions{OnRead: func(string) { nfiles++ }})
-			jobs, diags = append(jobs, js...), append(diags, ds...)
-			continue
+// listJobs prints one line per job serve loads.
+func listJobs(w io.Writer, set *jobset.Set) {
+	for _, j := range set.Jobs {
+		what := j.Mode().String()
+		if j.Disabled {
+			what += ", disabled: not served"
 		}
-		plain = append(plain, p)
+		fmt.Fprintf(w, "%s: %s: loaded (%s)\n", j.File, j.Label, what)
 	}
-	files, ds := job.ExpandPaths(plain)
-	diags = append(diags, ds...)
-	for _, f := range files {
-		js, ds, n := loadOne(f, opts)
-		diags = append(diags, ds...)
-		jobs = append(jobs, js...)
-		nfiles += n
-	}
-	jobs, ds = job.SelectForHost(jobs, opts)
-	diags = append(diags, ds...)
-	kept, ds := job.CrossCheck(jobs)
-	return nfiles, kept, append(diags, ds...)
-}
-
-// loadOne loads one file through the importers or the plist loader; n
-// counts the files read (an xinetd.conf reads those it includes).
-func loadOne(path string, opts job.LoadOptions) (jobs []*job.Job, diags job.Diags, n int) {
-	data, diags := job.ReadFile(path, opts)
-	if diags.HasErrors() {
-		return nil, diags, 1
-	}
-	for _, imp := range importers {
-		if handled, js, ds, files := imp(path, data); handled {
-			return js, append(diags, ds...), max(files, 1)
-		}
-	}
-	j, ds := job.Decode(data, path)
-	diags = append(diags, ds...)
-	if j == nil {
-		return nil, diags, 1
-	}
-	return []*job.Job{j}, diags, 1
 }
 
 // reportCheck prints every diagnostic and the summary line. A job this
 // host does not load (an info line) is valid but not served here; the
 // summary counts it among the valid jobs and says how many there are.
-func reportCheck(w io.Writer, nfiles int, jobs []*job.Job, diags job.Diags) error {
+func reportCheck(w io.Writer, set *jobset.Set, view privilege.View) error {
 	nerr, nwarn, nelsewhere := 0, 0, 0
-	for _, d := range diags {
+	for _, d := range set.Diags {
 		fmt.Fprintln(w, d.String())
 		switch d.Severity {
 		case job.Error:
@@ -121,8 +138,8 @@ func reportCheck(w io.Writer, nfiles int, jobs []*job.Job, diags job.Diags) erro
 	if nelsewhere > 0 {
 		elsewhere = fmt.Sprintf(" (%d not loaded on this host)", nelsewhere)
 	}
-	fmt.Fprintf(w, "%s checked, %s valid%s: %s, %s\n",
-		plural(nfiles, "file"), plural(len(jobs)+nelsewhere, "job"), elsewhere, plural(nerr, "error"), plural(nwarn, "warning"))
+	fmt.Fprintf(w, "%s checked, %s valid%s: %s, %s; judged for sockd as %s\n",
+		plural(set.Files, "file"), plural(len(set.Jobs)+nelsewhere, "job"), elsewhere, plural(nerr, "error"), plural(nwarn, "warning"), view)
 	if nerr > 0 {
 		return &exitError{code: 1}
 	}
@@ -134,4 +151,13 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %s", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// lookupUID is the uid of a user name.
+func lookupUID(name string) (int, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
 }

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"io"
 	"strconv"
+
+	"github.com/sockd/sockd/internal/privilege"
 )
 
 func newTestFlagSet() *flag.FlagSet {
@@ -13,3 +15,8 @@ func newTestFlagSet() *flag.FlagSet {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// summary is check's summary line for a sockd running as this process.
+func summary(counts string) string {
+	return counts + "; judged for sockd as " + privilege.Current().String() + "\n"
+}

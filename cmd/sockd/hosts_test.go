@@ -27,7 +27,7 @@ func TestCheckAndPrintHostLimits(t *testing.T) {
 	there := writeFile(t, dir, "b-there.plist", hostsDoc("org.svc", "LimitLoadToHosts", "other-host.invalid"), 0o644)
 	out, _, code := sockd(t, "check", dir)
 	want := there + `: LimitLoadToHosts: info: not loaded on this host (LimitLoadToHosts): this host, "` + host + `", is not among "other-host.invalid"` + "\n" +
-		"2 files checked, 2 jobs valid (1 not loaded on this host): 0 errors, 0 warnings\n"
+		summary("2 files checked, 2 jobs valid (1 not loaded on this host): 0 errors, 0 warnings")
 	if code != 0 || out != want {
 		t.Errorf("check: exit %d\n%swant:\n%s", code, out, want)
 	}
@@ -65,7 +65,7 @@ func TestCheckMisspeltKey(t *testing.T) {
 		`<key>Sockets</key><dict><key>L</key><dict><key>SockNodeName</key><string>127.0.0.1</string><key>SockServiceName</key><string>9</string></dict></dict>`), 0o644)
 	out, _, code := sockd(t, "check", p)
 	want := p + ":4: inetdCompatability: error: unknown top-level key; did you mean inetdCompatibility? a misspelt inetdCompatibility would serve the job in handoff mode, which an inetd program cannot serve\n" +
-		"1 file checked, 0 jobs valid: 1 error, 0 warnings\n"
+		summary("1 file checked, 0 jobs valid: 1 error, 0 warnings")
 	if code != 1 || out != want {
 		t.Errorf("exit %d\n%swant:\n%s", code, out, want)
 	}

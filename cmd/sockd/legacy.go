@@ -12,46 +12,16 @@ import (
 	"github.com/sockd/sockd/job"
 )
 
-// Legacy configurations: `sockd check` and `sockd print` accept inetd.conf
-// and xinetd files (told apart by compat.Detect), and `sockd convert` writes
-// launchd job files from them.
+// Legacy configurations: check, print and serve load inetd.conf and xinetd
+// files through package jobset; `sockd convert` writes launchd job files
+// from them.
 
 func init() {
-	importers = append(importers, importLegacy)
 	register(command{
 		name:    "convert",
 		summary: "write launchd job files from an inetd.conf or xinetd configuration",
 		run:     runConvert,
 	})
-}
-
-// importLegacy handles inetd.conf and xinetd files for check and print.
-func importLegacy(path string, data []byte) (bool, []*job.Job, job.Diags, int) {
-	switch compat.Detect(path, data) {
-	case compat.FormatInetd:
-		js, ds := compat.ParseInetd(data, path)
-		return true, js, ds, 1
-	case compat.FormatXinetd:
-		n := 0
-		js, ds := compat.LoadXinetdWith(path, compat.XinetdOptions{OnRead: func(string) { n++ }})
-		return true, js, ds, n
-	}
-	return false, nil, nil, 0
-}
-
-// loadLegacy loads the --inetd-conf and --xinetd sources of serve.
-func loadLegacy(inetdConfs, xinetds []string) ([]*job.Job, job.Diags) {
-	var jobs []*job.Job
-	var diags job.Diags
-	for _, p := range inetdConfs {
-		js, ds := compat.LoadInetd(p)
-		jobs, diags = append(jobs, js...), append(diags, ds...)
-	}
-	for _, p := range xinetds {
-		js, ds := compat.LoadXinetd(p)
-		jobs, diags = append(jobs, js...), append(diags, ds...)
-	}
-	return jobs, diags
 }
 
 func runConvert(args []string) error {
@@ -151,11 +121,4 @@ func safeFileName(label string) string {
 		}
 		return r
 	}, label)
-}
-
-// isXinetdDir reports whether path is a directory of xinetd service files
-// (named xinetd.d), which check and print read as xinetd.
-func isXinetdDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir() && filepath.Base(filepath.Clean(path)) == "xinetd.d"
 }

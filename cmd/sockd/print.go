@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 )
 
 func init() {
@@ -26,86 +27,139 @@ func runPrint(args []string) error {
 	fs := flag.NewFlagSet("print", flag.ContinueOnError)
 	var dirs stringsFlag
 	fs.Var(&dirs, "jobs", fmt.Sprintf("job directory or file to find LABEL in (repeatable; default %v)", defaultJobDirs()))
+	var src sourceFlags
+	src.add(fs)
+	var vf viewFlags
+	vf.add(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	noPerms := fs.Bool("no-permissions", false, "skip the ownership and permission checks")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd print [--json] [--jobs DIR] FILE|LABEL\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: sockd print [--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--uid UID] FILE [LABEL] | LABEL\n\n"+
 			"Shows the job as sockd understands it: defaults filled in, mode, resolved\n"+
-			"program and argv, every socket endpoint in hand-off order, and every problem.\n\n")
+			"program and argv, every socket endpoint in hand-off order, and every problem.\n"+
+			"It loads as check and serve do. A FILE that holds several jobs (an inetd.conf,\n"+
+			"an xinetd configuration) needs the LABEL of the one to show; LABEL alone is\n"+
+			"looked for in the --jobs directories and the --inetd-conf and --xinetd files.\n"+
+			"Exit status 1 when sockd would not load the job.\n\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(pos) != 1 {
+	if len(pos) != 1 && len(pos) != 2 {
 		fs.Usage()
-		return usageError(errors.New("want exactly one FILE or LABEL"))
+		return usageError(errors.New("want FILE, FILE LABEL, or LABEL"))
 	}
-	opts := job.LoadOptions{UID: os.Geteuid(), SkipPermissions: *noPerms}
-	j, diags, err := findJob(pos[0], dirs, opts)
+	opts, err := vf.options()
+	if err != nil {
+		return usageError(err)
+	}
+	set, j, err := findJob(pos, dirs, src, opts)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	if j == nil {
-		for _, d := range diags {
-			fmt.Fprintln(os.Stderr, d.String())
-		}
-		return &exitError{code: 1, err: fmt.Errorf("%s has errors; the job would not be loaded", pos[0])}
-	}
-	here, hostDiags := loadsHere(j, opts)
-	diags = append(diags, hostDiags...)
+	diags := set.DiagsOf(j)
+	state := set.State(j)
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(jobView(j, diags, here))
+		if err := enc.Encode(jobView(j, diags, state)); err != nil {
+			return err
+		}
+	} else {
+		printText(os.Stdout, j, diags, state, opts)
+		if n := len(fileDiags(set, j)) - len(diags); n > 0 {
+			fmt.Fprintf(os.Stdout, "  (%s about other entries of %s: sockd check %s)\n", plural(n, "more problem"), fileOf(j), fileOf(j))
+		}
 	}
-	printText(os.Stdout, j, diags, here, opts)
+	if state == jobset.Refused {
+		return &exitError{code: 1, err: fmt.Errorf("job %s has errors; sockd would not load it", j.Label)}
+	}
 	return nil
 }
 
-// loadsHere is serve's decision (job.SelectForHost) for one job: whether
-// this host loads it, and the info line (or error) when it does not.
-func loadsHere(j *job.Job, opts job.LoadOptions) (bool, job.Diags) {
-	kept, diags := job.SelectForHost([]*job.Job{j}, opts)
-	return len(kept) == 1, diags
-}
-
-// findJob loads arg as a file when it names one, else looks for the label
-// in the job directories: the first job with that label that this host
-// loads, else the first with that label.
-func findJob(arg string, dirs []string, opts job.LoadOptions) (*job.Job, job.Diags, error) {
-	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
-		js, ds, _ := loadOne(arg, opts)
-		if len(js) == 0 {
-			return nil, ds, nil
+// findJob loads as serve would and picks the job to show. pos is FILE,
+// FILE LABEL, or LABEL: a FILE's jobs are loaded alone (one of several
+// needs its LABEL); a LABEL alone is the job of that label in the job
+// directories and legacy sources that serve would load, else one this
+// host does not load, else the first with that label.
+func findJob(pos, dirs []string, src sourceFlags, opts jobset.Options) (*jobset.Set, *job.Job, error) {
+	arg := pos[0]
+	if fi, err := os.Stat(arg); err == nil && (!fi.IsDir() || len(pos) == 2) {
+		set := jobset.Load(jobset.Sources{Paths: []string{arg}}, opts)
+		label := ""
+		if len(pos) == 2 {
+			label = pos[1]
 		}
-		return js[0], ds, nil
+		j, err := pickJob(arg, set, label)
+		return set, j, err
+	}
+	if len(pos) == 2 {
+		return nil, nil, fmt.Errorf("%s: no such job file", arg)
 	}
 	if len(dirs) == 0 {
 		dirs = defaultJobDirs()
 	}
-	files, _ := job.ExpandPaths(dirs)
-	var first *job.Job
-	var firstDiags job.Diags
-	for _, f := range files {
-		js, ds, _ := loadOne(f, opts)
-		for _, j := range js {
-			if j.Label != arg {
-				continue
-			}
-			if here, _ := loadsHere(j, opts); here {
-				return j, ds, nil
-			}
-			if first == nil {
-				first, firstDiags = j, ds
-			}
+	opts.MissingOK = true
+	set := jobset.Load(src.sources(dirs), opts)
+	var best *job.Job
+	for _, j := range set.All {
+		if j.Label == arg && (best == nil || set.State(j) < set.State(best)) {
+			best = j
 		}
 	}
-	if first != nil {
-		return first, firstDiags, nil
+	if best == nil {
+		where := append(append(append([]string(nil), dirs...), src.inetd...), src.xinetd...)
+		return nil, nil, fmt.Errorf("%q is neither a job file nor the Label of a job in %s", arg, strings.Join(where, ", "))
 	}
-	return nil, nil, fmt.Errorf("%q is neither a job file nor the Label of a valid job in %s", arg, strings.Join(dirs, ", "))
+	return set, best, nil
+}
+
+// pickJob is the job of file to show: its only job, or the one labelled
+// label. A file without jobs, or with several and no label, is an error
+// that says so.
+func pickJob(file string, set *jobset.Set, label string) (*job.Job, error) {
+	var labels []string
+	for _, j := range set.All {
+		if label != "" && j.Label == label {
+			return j, nil
+		}
+		labels = append(labels, j.Label)
+	}
+	switch {
+	case len(labels) == 0:
+		for _, d := range set.Diags {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		return nil, fmt.Errorf("%s has errors; the job would not be loaded", file)
+	case label != "":
+		return nil, fmt.Errorf("%s has no job labelled %q; its jobs: %s", file, label, strings.Join(labels, ", "))
+	case len(labels) > 1:
+		return nil, fmt.Errorf("%s holds %d jobs (%s): name the one to show: sockd print %s LABEL", file, len(labels), strings.Join(labels, ", "), file)
+	}
+	return set.All[0], nil
+}
+
+// fileOf is the file a job was read from (without the line of an
+// imported entry).
+func fileOf(j *job.Job) string {
+	if i := strings.LastIndexByte(j.File, ':'); i > 0 && j.Source != "" && !strings.HasPrefix(j.Source, "launchd") {
+		return j.File[:i]
+	}
+	return j.File
+}
+
+// fileDiags are the diagnostics of j's file: its own and its other
+// entries'.
+func fileDiags(set *jobset.Set, j *job.Job) job.Diags {
+	f := fileOf(j)
+	var out job.Diags
+	for _, d := range set.Diags {
+		if d.File == f || strings.HasPrefix(d.File, f+":") {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // endpointView is one socket in hand-off order.
@@ -165,6 +219,7 @@ type view struct {
 	Mode                string            `json:"mode"`
 	Disabled            bool              `json:"disabled"`
 	LoadedOnThisHost    bool              `json:"loaded_on_this_host"`
+	Loaded              bool              `json:"loaded"`
 	LimitLoadToHosts    []string          `json:"limit_load_to_hosts,omitempty"`
 	LimitLoadFromHosts  []string          `json:"limit_load_from_hosts,omitempty"`
 	Program             string            `json:"program,omitempty"`
@@ -199,10 +254,10 @@ type view struct {
 	Diagnostics         []string          `json:"diagnostics"`
 }
 
-func jobView(j *job.Job, diags job.Diags, here bool) view {
+func jobView(j *job.Job, diags job.Diags, state jobset.State) view {
 	v := view{
 		Label: j.Label, File: j.File, Source: j.Source, Mode: j.Mode().String(), Disabled: j.Disabled,
-		LoadedOnThisHost: here, LimitLoadToHosts: j.Hosts.To, LimitLoadFromHosts: j.Hosts.From,
+		LoadedOnThisHost: state != jobset.OtherHost, Loaded: state == jobset.Loaded, LimitLoadToHosts: j.Hosts.To, LimitLoadFromHosts: j.Hosts.From,
 		Program: j.Program, Path: j.Path, Argv: j.Argv, EnableGlobbing: j.EnableGlobbing,
 		UserName: j.UserName, GroupName: j.GroupName, InitGroups: j.InitGroups,
 		WorkingDirectory: j.WorkingDirectory, RootDirectory: j.RootDirectory, Nice: j.Nice,
@@ -307,8 +362,9 @@ func modeHelp(m job.Mode) string {
 	return ""
 }
 
-func printText(w io.Writer, j *job.Job, diags job.Diags, here bool, opts job.LoadOptions) {
-	v := jobView(j, diags, here)
+func printText(w io.Writer, j *job.Job, diags job.Diags, state jobset.State, opts jobset.Options) {
+	v := jobView(j, diags, state)
+	here := state != jobset.OtherHost
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, args...)) }
 	orDefault := func(s, def string) string {
@@ -325,6 +381,9 @@ func printText(w io.Writer, j *job.Job, diags job.Diags, here bool, opts job.Loa
 	}
 	if j.Hosts.IsSet() {
 		row("This host", "%s", hostText(j, diags, here, opts))
+	}
+	if state == jobset.Refused {
+		row("Loaded", "no: sockd (as %s) refuses the job for the errors below", opts.View)
 	}
 	switch {
 	case j.Internal != "":
@@ -432,7 +491,7 @@ func printText(w io.Writer, j *job.Job, diags job.Diags, here bool, opts job.Loa
 }
 
 // hostText says whether this host loads a job with host limits, and why.
-func hostText(j *job.Job, diags job.Diags, here bool, opts job.LoadOptions) string {
+func hostText(j *job.Job, diags job.Diags, here bool, opts jobset.Options) string {
 	if here {
 		var keys []string
 		if j.Hosts.To != nil {
@@ -441,7 +500,7 @@ func hostText(j *job.Job, diags job.Diags, here bool, opts job.LoadOptions) stri
 		if len(j.Hosts.From) > 0 {
 			keys = append(keys, "LimitLoadFromHosts "+strings.Join(j.Hosts.From, " "))
 		}
-		host, _ := opts.HostName()
+		host, _ := job.LoadOptions{Hostname: opts.Hostname}.HostName()
 		return fmt.Sprintf("%s loads the job (%s)", host, strings.Join(keys, "; "))
 	}
 	for _, d := range diags {

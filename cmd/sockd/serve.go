@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 	"github.com/sockd/sockd/spawn"
 	"github.com/sockd/sockd/supervisor"
 )
@@ -24,10 +25,18 @@ func init() {
 	})
 }
 
-func runServe(args []string) error {
+// serveFlags are serve's command line.
+type serveFlags struct {
+	sources             jobset.Sources
+	logFormat, logLevel string
+}
+
+// parseServe parses serve's flags; the sources default to
+// defaultJobDirs().
+func parseServe(args []string) (serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var dirs stringsFlag
-	fs.Var(&dirs, "jobs", "job directory or file (repeatable; default "+fmt.Sprint(defaultJobDirs())+")")
+	fs.Var(&dirs, "jobs", "job directory or file (repeatable; a file may be an inetd.conf or xinetd file; default "+fmt.Sprint(defaultJobDirs())+")")
 	var inetdConfs, xinetds stringsFlag
 	fs.Var(&inetdConfs, "inetd-conf", "an inetd.conf file to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	fs.Var(&xinetds, "xinetd", "an xinetd.conf file or xinetd.d directory to serve beside the jobs (repeatable; reloaded on SIGHUP)")
@@ -36,17 +45,26 @@ func runServe(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--log-format F] [--log-level L]\n\n"+
 			"Binds every job's sockets and serves them until SIGTERM or SIGINT. SIGHUP reloads\n"+
-			"every source, SIGUSR1 logs one line of figures per job.\n\n")
+			"every source, SIGUSR1 logs one line of figures per job. The jobs load as\n"+
+			"sockd check loads them: what check calls valid is what serve loads.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return serveFlags{}, usageError(err)
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
+		return serveFlags{}, usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
 	}
 	if len(dirs) == 0 {
 		dirs = defaultJobDirs()
+	}
+	return serveFlags{sources: jobset.Sources{Paths: dirs, Inetd: inetdConfs, Xinetd: xinetds}, logFormat: *logFormat, logLevel: *logLevel}, nil
+}
+
+func runServe(args []string) error {
+	sf, err := parseServe(args)
+	if err != nil {
+		return err
 	}
 	if err := ensureStdio(); err != nil {
 		return err
@@ -61,33 +79,13 @@ func runServe(args []string) error {
 	if err := spawn.QuietChildExits(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
-	log, err := newLogger(*logFormat, *logLevel)
+	log, err := newLogger(sf.logFormat, sf.logLevel)
 	if err != nil {
 		return usageError(err)
 	}
 	defer func() { _ = log.Sync() }()
 
-	opts := job.LoadOptions{UID: os.Geteuid()}
-	load := func() ([]*job.Job, job.Diags) {
-		var paths []string
-		var diags job.Diags
-		for _, d := range dirs {
-			if _, err := os.Stat(d); err != nil {
-				diags = append(diags, job.Diag{File: d, Severity: job.Warning, Msg: "job directory not readable: " + err.Error()})
-				continue
-			}
-			paths = append(paths, d)
-		}
-		jobs, ds := job.LoadPaths(paths, opts)
-		diags = append(diags, logInfos(log, ds)...)
-		if len(inetdConfs)+len(xinetds) == 0 {
-			return jobs, diags
-		}
-		legacy, ds := loadLegacy(inetdConfs, xinetds)
-		jobs, ds2 := job.CrossCheck(append(jobs, legacy...))
-		return jobs, append(append(diags, ds...), ds2...)
-	}
-
+	load := serveLoader(sf.sources, log)
 	sup, err := supervisor.New(supervisor.Config{Load: load, Log: log, Notify: true})
 	if err != nil {
 		return err
@@ -117,8 +115,20 @@ func runServe(args []string) error {
 			}
 		}
 	}()
-	log.Info("sockd starting", zap.Strings("jobs", dirs), zap.String("version", versionString()))
+	log.Info("sockd starting", zap.Strings("jobs", sf.sources.Paths), zap.String("version", versionString()))
 	return sup.Run(ctx)
+}
+
+// serveLoader is serve's Config.Load: the job-set loader (the one check
+// and print use) for a sockd running as this process, at start and on
+// every SIGHUP. A job directory that does not exist is only a warning.
+func serveLoader(src jobset.Sources, log *zap.Logger) func() ([]*job.Job, job.Diags) {
+	return func() ([]*job.Job, job.Diags) {
+		opts := jobset.ForThisProcess()
+		opts.MissingOK = true
+		set := jobset.Load(src, opts)
+		return set.Jobs, logInfos(log, set.Diags)
+	}
 }
 
 // logInfos logs the info lines of diags (a job this host does not load:

@@ -53,6 +53,9 @@ type View struct {
 	User string
 	// Caps is the effective capability set (bit c for capability c).
 	Caps uint64
+	// Groups are the gids whose files sockd may give to a socket without
+	// CAP_CHOWN (its effective and supplementary groups); nil: unknown.
+	Groups []int
 	// Nice is the nice value children start with; Limits the resource
 	// limits they inherit, by RLIMIT_* resource.
 	Nice   int
@@ -67,6 +70,20 @@ type View struct {
 	Assumed bool
 }
 
+// InGroup reports whether gid is one of the view's groups; known is false
+// where the view does not know them.
+func (v View) InGroup(gid int) (in, known bool) {
+	if v.Groups == nil {
+		return false, false
+	}
+	for _, g := range v.Groups {
+		if g == gid {
+			return true, true
+		}
+	}
+	return false, true
+}
+
 // Has reports whether the view has capability c.
 func (v View) Has(c Cap) bool { return v.Caps&(1<<c) != 0 }
 
@@ -75,7 +92,7 @@ func (v View) Root() bool { return v.UID == 0 }
 
 // Current is this process's view.
 func Current() View {
-	v := View{UID: geteuid(), Caps: effectiveCaps(), Nice: currentNice(), Limits: currentLimits(),
+	v := View{UID: geteuid(), Caps: effectiveCaps(), Groups: groups(), Nice: currentNice(), Limits: currentLimits(),
 		NrOpen: nrOpen(), PortStart: unprivilegedPortStart()}
 	v.User = userName(v.UID)
 	return v
@@ -88,7 +105,7 @@ func For(uid int) View {
 	if uid == v.UID {
 		return v
 	}
-	v.UID, v.User, v.Assumed, v.Caps = uid, userName(uid), true, 0
+	v.UID, v.User, v.Assumed, v.Caps, v.Groups = uid, userName(uid), true, 0, nil
 	if uid == 0 {
 		v.Caps = allCaps
 	}
@@ -97,7 +114,7 @@ func For(uid int) View {
 
 // String says whose view it is, for check's summary: "root",
 // "uid 1000 (alice)", with the capabilities that matter where they differ
-// from what that uid usually has.
+// from what that uid usually has, and whether they are assumed.
 func (v View) String() string {
 	who := "root"
 	if !v.Root() {
@@ -119,7 +136,7 @@ func (v View) String() string {
 		who += " " + strings.Join(notes, ", ")
 	}
 	if v.Assumed {
-		who += ", assumed"
+		who += ", capabilities and limits assumed"
 	}
 	return who
 }

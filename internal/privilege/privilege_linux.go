@@ -10,6 +10,15 @@ import (
 
 func geteuid() int { return unix.Geteuid() }
 
+// groups are the effective and supplementary gids of this process.
+func groups() []int {
+	gs, err := unix.Getgroups()
+	if err != nil {
+		return nil
+	}
+	return append(gs, unix.Getegid())
+}
+
 // effectiveCaps is this process's effective capability set; none when it
 // cannot be read.
 func effectiveCaps() uint64 {

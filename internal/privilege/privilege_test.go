@@ -44,7 +44,7 @@ func TestCurrent(t *testing.T) {
 		t.Errorf("%+v", v)
 	}
 	other := For(v.UID + 1)
-	if !other.Assumed || other.UID != v.UID+1 || (v.UID+1 != 0 && other.Caps != 0) || !strings.HasSuffix(other.String(), ", assumed") {
+	if !other.Assumed || other.UID != v.UID+1 || (v.UID+1 != 0 && other.Caps != 0) || !strings.HasSuffix(other.String(), ", capabilities and limits assumed") {
 		t.Errorf("For: %+v %q", other, other.String())
 	}
 	if r := For(0); !r.Root() || (v.UID != 0 && r.Caps != allCaps) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sockd/sockd/bench/loadgen"
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 )
 
 func res(thr, p50, p99 float64) *loadgen.Result {
@@ -120,10 +121,13 @@ func TestJobsLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jobs, diags := job.LoadPaths([]string{dir}, job.LoadOptions{UID: os.Geteuid(), SkipPermissions: true})
-	if len(diags) > 0 {
-		t.Fatalf("diagnostics: %v", diags)
+	opts := jobset.ForThisProcess()
+	opts.SkipPermissions = true
+	set := jobset.Load(jobset.Sources{Paths: []string{dir}}, opts)
+	if len(set.Diags) > 0 {
+		t.Fatalf("diagnostics: %v", set.Diags)
 	}
+	jobs := set.Jobs
 	byLabel := map[string]*job.Job{}
 	for _, j := range jobs {
 		byLabel[j.Label] = j

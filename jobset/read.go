@@ -1,0 +1,140 @@
+package jobset
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sockd/sockd/compat"
+	"github.com/sockd/sockd/job"
+)
+
+// task is one thing to read: a file in a format (compat.FormatUnknown:
+// told by compat.Detect), or an xinetd directory.
+type task struct {
+	path      string
+	format    compat.Format
+	xinetdDir bool
+}
+
+// result is what one task gave.
+type result struct {
+	jobs  []*job.Job
+	diags job.Diags
+	files int
+}
+
+// read reads every source into s.All, s.Diags and s.Files.
+func (s *Set) read(src Sources, opts Options) {
+	ts, ds := tasks(src, opts.MissingOK)
+	s.note(ds)
+	results := make([]result, len(ts))
+	// Files load in parallel (one worker per CPU); results keep their order.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0) && w < len(ts); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ts) {
+					return
+				}
+				results[i] = readTask(ts[i], opts)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		s.note(r.diags)
+		s.All = append(s.All, r.jobs...)
+		s.Files += r.files
+	}
+}
+
+// tasks lists what the sources name, in order.
+func tasks(src Sources, missingOK bool) ([]task, job.Diags) {
+	var ts []task
+	var diags job.Diags
+	for _, p := range src.Paths {
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil && missingOK:
+			diags = append(diags, job.Diag{File: p, Severity: job.Warning, Msg: "job directory not readable: " + err.Error()})
+		case err != nil:
+			diags = append(diags, job.Diag{File: p, Severity: job.Error, Msg: fmt.Sprintf("cannot read: %v", err)})
+		case fi.IsDir() && isXinetdDir(p):
+			ts = append(ts, task{path: p, xinetdDir: true})
+		case fi.IsDir():
+			files, ds := job.ExpandPaths([]string{p})
+			diags = append(diags, ds...)
+			for _, f := range files {
+				ts = append(ts, task{path: f})
+			}
+		default:
+			ts = append(ts, task{path: p})
+		}
+	}
+	for _, p := range src.Inetd {
+		ts = append(ts, task{path: p, format: compat.FormatInetd})
+	}
+	for _, p := range src.Xinetd {
+		fi, err := os.Stat(p)
+		ts = append(ts, task{path: p, format: compat.FormatXinetd, xinetdDir: err == nil && fi.IsDir()})
+	}
+	return ts, diags
+}
+
+// isXinetdDir reports whether a directory is named xinetd.d, which is read
+// as xinetd reads its includedir.
+func isXinetdDir(path string) bool {
+	return filepath.Base(filepath.Clean(path)) == "xinetd.d"
+}
+
+// readTask reads one task. Every file given obeys the job files' rules
+// (job.ReadFile: a regular file, not group- or world-writable, owned by
+// root or sockd's user); the files an xinetd configuration includes are
+// read by compat.
+func readTask(t task, opts Options) result {
+	if t.xinetdDir {
+		return readXinetd(t.path)
+	}
+	data, diags := job.ReadFile(t.path, opts.loadOptions())
+	if diags.HasErrors() {
+		return result{diags: diags, files: 1}
+	}
+	format := t.format
+	if format == compat.FormatUnknown {
+		format = compat.Detect(t.path, data)
+	}
+	var r result
+	switch format {
+	case compat.FormatInetd:
+		r.jobs, r.diags = compat.ParseInetd(data, t.path)
+		r.files = 1
+	case compat.FormatXinetd:
+		r = readXinetd(t.path)
+		r.files = max(r.files, 1)
+	default:
+		r.files = 1
+		if j, ds := job.Decode(data, t.path); j != nil {
+			r.jobs, r.diags = []*job.Job{j}, ds
+		} else {
+			r.diags = ds
+		}
+	}
+	r.diags = append(diags, r.diags...)
+	return r
+}
+
+// readXinetd loads an xinetd.conf, service file or directory, counting the
+// files read.
+func readXinetd(path string) result {
+	var r result
+	r.jobs, r.diags = compat.LoadXinetdWith(path, compat.XinetdOptions{OnRead: func(string) { r.files++ }})
+	return r
+}
