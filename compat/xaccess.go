@@ -218,6 +218,7 @@ func hostPrefix(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).St
 // service is an error: an empty Allow would let everyone in.
 func (x *ximport) allowList(ln int, vals []string) ([]string, bool) {
 	var out prefixSet
+	inert := 0
 	for _, v := range vals {
 		ps, ok, err := addrPattern(v)
 		if err != nil {
@@ -226,7 +227,15 @@ func (x *ximport) allowList(ln int, vals []string) ([]string, bool) {
 		if !ok {
 			ps = x.namedAllow(ln, v)
 		}
-		out.add(ps...)
+		forms := x.accessForms(ln, "only_from", v, ps)
+		if len(ps) > 0 && len(forms) == 0 {
+			inert++
+		}
+		out.add(forms...)
+	}
+	if len(out.list) == 0 && inert == len(vals) {
+		x.closeJob(ln, "only_from", "none of its entries ("+strings.Join(vals, " ")+") can match a client of this IPv4 service: xinetd serves nobody")
+		return nil, true
 	}
 	if len(out.list) == 0 {
 		return nil, x.fail(ln, "only_from", "none of its entries (%s) matches an address sockd can admit (xinetd matches names by the client's reverse DNS name, sockd addresses only), and an empty only_from would admit everyone: list the clients' addresses", strings.Join(vals, " "))
@@ -282,9 +291,37 @@ func (x *ximport) denyList(ln int, vals []string) ([]string, bool) {
 			}
 			return nil, x.fail(ln, "no_access", "%q is a name: xinetd refuses every client whose reverse DNS name matches it, and sockd, which matches addresses only, could not refuse them all: list the addresses to refuse%s", v, hint)
 		}
-		out.add(ps...)
+		out.add(x.accessForms(ln, "no_access", v, ps)...)
 	}
 	return out.list, true
+}
+
+// accessForms turns the prefixes of one only_from or no_access entry into
+// those sockd matches exactly as xinetd matches the entry. sockd matches
+// IPv4 clients in IPv4 form, so an IPv6 prefix that names IPv4-mapped
+// addresses gets its IPv4 form (job.AccessForms): with flags = IPv6,
+// xinetd serves IPv4 clients on its IPv6 socket as ::ffff:a.b.c.d and
+// matches IPv6 entries against that (no_access = :: refuses them too). On
+// an IPv4 socket such an entry matches no client of xinetd's, so it is
+// dropped, with a warning.
+func (x *ximport) accessForms(ln int, key, entry string, ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		if !job.NamesIPv4(p) {
+			out = append(out, p)
+			continue
+		}
+		if x.sp.family == job.IPv4 {
+			x.warnf(ln, key, "%s dropped: it names IPv4 clients in IPv6 form (%s), which xinetd matches only on an IPv6 socket (flags = IPv6); this service listens on IPv4, where xinetd matches no client with it", entry, p)
+			continue
+		}
+		forms, err := job.AccessForms(p)
+		if err != nil { // addrPattern gives netip forms: not reached
+			forms = []string{p}
+		}
+		out = append(out, forms...)
+	}
+	return out
 }
 
 // waitService fits a wait = yes server to sockd, which hands it the

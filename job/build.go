@@ -380,12 +380,13 @@ func (d *decoder) limits(key string, v any) Limits {
 		if !ok {
 			return nil
 		}
-		for i, s := range list {
-			if !validAddrOrCIDR(s) {
-				d.errorf(index(k, i), "%q is neither an IP address nor a CIDR prefix (e.g. 192.0.2.0/24)", s)
+		out, bad := accessList(list)
+		for i := range list {
+			if err, ok := bad[i]; ok {
+				d.errorf(index(k, i), "%v", err)
 			}
 		}
-		return list
+		return out
 	}
 	l.Allow = addrList("Allow")
 	l.Deny = addrList("Deny")
@@ -582,12 +583,4 @@ func (d *decoder) checkOwnAddresses(j *Job) {
 	for _, c := range ownConflicts(j.Endpoints()) {
 		d.errorf(c.Key, "%s", c.Msg)
 	}
-}
-
-func validAddrOrCIDR(s string) bool {
-	if strings.Contains(s, "/") {
-		_, _, err := parseCIDR(s)
-		return err == nil
-	}
-	return parseIP(s) != nil
 }

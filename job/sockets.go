@@ -560,7 +560,3 @@ func conflict(a, b *Endpoint) bool {
 	}
 	return pa.Addr() == pb.Addr() || pa.Addr().IsUnspecified() || pb.Addr().IsUnspecified()
 }
-
-func parseIP(s string) net.IP { return net.ParseIP(s) }
-
-func parseCIDR(s string) (net.IP, *net.IPNet, error) { return net.ParseCIDR(s) }

@@ -10,8 +10,9 @@ import (
 
 // backstop refuses what the job file loader refuses when decoding, for
 // jobs that an importer built by hand: a datagram socket in a mode that
-// accepts connections, a Unix socket path longer than the kernel takes, a
-// proxy Backend sockd cannot connect to. A job decoded from a job file
+// accepts connections, a Unix socket path longer than the kernel takes, an
+// Allow or Deny entry the supervisor cannot parse, a proxy Backend sockd
+// cannot connect to. A job decoded from a job file
 // never trips it (Decode reported the same and gave no job).
 func backstop(j *job.Job) job.Diags {
 	var ds job.Diags
@@ -21,6 +22,16 @@ func backstop(j *job.Job) job.Diags {
 			ds = append(ds, diag(j, job.Error, ep.Key+".SockType", "a datagram socket cannot be served with inetd nowait (there is no connection to accept), so sockd would never start the job: use wait"))
 		case strings.HasPrefix(ep.Network, "unix") && len(ep.Address) > job.MaxUnixPath:
 			ds = append(ds, diag(j, job.Error, ep.Key+".SockPathName", fmt.Sprintf("path is %d bytes long; Unix socket paths are limited to %d bytes: choose a shorter path", len(ep.Address), job.MaxUnixPath)))
+		}
+	}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"SockdLimits.Allow", j.Limits.Allow}, {"SockdLimits.Deny", j.Limits.Deny}} {
+		for i, s := range l.list {
+			if _, err := job.ParseAccess(s); err != nil {
+				ds = append(ds, diag(j, job.Error, fmt.Sprintf("%s[%d]", l.key, i), err.Error()))
+			}
 		}
 	}
 	if j.Proxy != nil {

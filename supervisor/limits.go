@@ -67,6 +67,11 @@ func (lm *limiter) reconfigure(l job.Limits, log func() *zap.Logger) {
 	}
 }
 
+// parsePrefixes parses an Allow or Deny list. The loader refuses every
+// entry it could not parse (job.ParseAccess), so none should fail here; one
+// that does fails closed, never wider: a bad Allow entry leaves the list
+// non-empty and matching nothing it did not name, a bad Deny entry denies
+// every client.
 func parsePrefixes(list []string, key string, log func() *zap.Logger) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range list {
@@ -79,7 +84,14 @@ func parsePrefixes(list []string, key string, log func() *zap.Logger) []netip.Pr
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
-		log().Warn("SockdLimits."+key+": not an address or CIDR prefix; ignored", zap.String("entry", s))
+		why := "it admits nobody, and clients the other entries do not name stay refused"
+		if key == "Deny" {
+			out = append(out, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+			why = "every client is denied"
+		} else {
+			out = append(out, netip.Prefix{}) // matches no address, keeps the list non-empty
+		}
+		log().Error("SockdLimits."+key+": not an address or CIDR prefix: "+why+" until the entry is fixed", zap.String("entry", s))
 	}
 	return out
 }
