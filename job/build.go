@@ -505,6 +505,7 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 			}
 		}
 	}
+	d.checkBackendPath(j)
 	// launchd forces AbandonProcessGroup for inetd jobs (job_import_dictionary),
 	// which leaves the grandchildren of a per-connection child running for
 	// ever. sockd deliberately does not: every child's process group is

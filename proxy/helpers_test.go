@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +42,9 @@ func TestMain(m *testing.M) {
 //
 // With HELPER_MODE=echo it is a plain echo server on HELPER_ADDR instead.
 func helperMain() int {
+	if os.Getenv("HELPER_MODE") == "notify-send" {
+		return notifySend()
+	}
 	ln, err := net.Listen("tcp", os.Getenv("HELPER_ADDR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper: listen:", err)
@@ -64,6 +69,17 @@ func helperMain() int {
 			os.Exit(3)
 		}
 		readySent.Store(true)
+		if os.Getenv("HELPER_NOTIFY_VIA_CHILD") == "1" {
+			// READY=1 from a child of the backend, as systemd-notify sends it.
+			c.Close()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "HELPER_MODE=notify-send", "HELPER_MSG=READY=1")
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				os.Exit(3)
+			}
+			return
+		}
 		c.Write([]byte("STATUS=serving\nREADY=1\n"))
 		c.Close()
 	}()
@@ -79,6 +95,41 @@ func helperMain() int {
 			fmt.Fprintf(c, "ready=%t pid=%d %s", ready, os.Getpid(), line)
 		}()
 	}
+}
+
+// notifySend sends HELPER_MSG to $NOTIFY_SOCKET once: exit 0 when sent,
+// 5 when the send failed (the error on stderr). Like systemd-notify's
+// barrier, it passes a pipe's write end along and waits (at most 5 s)
+// until the receiver closed it, so that it is still alive when the
+// receiver looks at who sent the datagram.
+func notifySend() int {
+	if err := sendWithBarrier(os.Getenv("NOTIFY_SOCKET"), os.Getenv("HELPER_MSG")); err != nil {
+		fmt.Fprintln(os.Stderr, "helper: notify-send:", err)
+		return 5
+	}
+	return 0
+}
+
+func sendWithBarrier(path, msg string) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	err = syscall.Sendmsg(fd, []byte(msg), syscall.UnixRights(int(w.Fd())), &syscall.SockaddrUnix{Name: path}, 0)
+	syscall.Close(fd)
+	w.Close()
+	if err != nil {
+		return err
+	}
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, r)
+	return nil
 }
 
 // handler serves one backend connection.
@@ -177,6 +228,10 @@ func (b *fakeBackend) Start(env []string) error {
 	}()
 	return nil
 }
+
+// MainPID implements Backend: an in-process backend has no process of
+// its own (sd_notify datagrams are refused).
+func (b *fakeBackend) MainPID() int { return 0 }
 
 func (b *fakeBackend) Stop() {
 	b.stops.Add(1)

@@ -54,6 +54,16 @@ func (b *nginxBackend) Start(env []string) error {
 	return nil
 }
 
+// MainPID implements Backend.
+func (b *nginxBackend) MainPID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 func (b *nginxBackend) startCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -7,13 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/internal/unixdial"
 )
 
 // DefaultReadyTimeout is used when Config.ReadyTimeout is 0 (the same value
@@ -56,6 +57,12 @@ type Config struct {
 	// Gate admits clients (the job's SockdLimits): every stream connection
 	// and every datagram that would open a UDP flow. nil admits everyone.
 	Gate Gate
+	// BackendUser is who the backend process runs as (the job's UserName,
+	// GroupName and groups); nil: sockd's own user. A root sockd connects
+	// to a Unix socket Backend with these rights (unixdial.Dial: without
+	// them, as root, only through directories no other user may change),
+	// and the NOTIFY_SOCKET belongs to this user, mode 0600.
+	BackendUser *unixdial.Cred
 }
 
 // Gate decides who is served; the supervisor implements it with the job's
@@ -82,10 +89,14 @@ type Gate interface {
 // extra environment variables for the process (NOTIFY_SOCKET=... when
 // Config.Notify). Stop stops the process (SIGTERM, ExitTimeOut, SIGKILL); the
 // Server calls it for the idle stop. The Server never calls Start and Stop
-// concurrently, but calls them from its own goroutines.
+// concurrently, but calls them from its own goroutines. MainPID is the pid
+// of the backend's main process while it runs, 0 otherwise (and always for
+// an external backend); the Server accepts sd_notify datagrams only from
+// that process and its descendants, and asks from its own goroutine.
 type Backend interface {
 	Start(env []string) error
 	Stop()
+	MainPID() int
 }
 
 // Stats are counters since New.
@@ -141,6 +152,7 @@ type Server struct {
 	notifyDir  string
 	notifyPath string
 	notifyConn *net.UnixConn
+	refused    refusedNotify // readNotify's goroutine only
 
 	ctx         context.Context // Run's context
 	wg          sync.WaitGroup
@@ -343,65 +355,6 @@ func (s *Server) NotifySocket() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.notifyPath
-}
-
-func (s *Server) openNotify() error {
-	dir, err := os.MkdirTemp("", "sockd-proxy-")
-	if err != nil {
-		return fmt.Errorf("proxy %s: notify socket directory: %w", s.cfg.Label, err)
-	}
-	path := filepath.Join(dir, "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		os.RemoveAll(dir)
-		return fmt.Errorf("proxy %s: notify socket: %w", s.cfg.Label, err)
-	}
-	// A backend may run as another user: it must be able to reach the socket
-	// (whose name is unguessable and not listable: the directory is 0711).
-	err = os.Chmod(dir, 0o711)
-	if err == nil {
-		err = os.Chmod(path, 0o622)
-	}
-	if err != nil {
-		c.Close()
-		os.RemoveAll(dir)
-		return fmt.Errorf("proxy %s: notify socket permissions: %w", s.cfg.Label, err)
-	}
-	s.mu.Lock()
-	s.notifyDir, s.notifyPath, s.notifyConn = dir, path, c
-	s.mu.Unlock()
-	return nil
-}
-
-// readNotify reads sd_notify datagrams. READY=1 makes the backend ready,
-// STOPPING=1 makes it not ready. Passed fds (FDSTORE) are closed.
-func (s *Server) readNotify() {
-	defer s.wg.Done()
-	buf := make([]byte, 4096)
-	oob := make([]byte, 1024)
-	for {
-		n, oobn, _, _, err := s.notifyConn.ReadMsgUnix(buf, oob)
-		if oobn > 0 {
-			closePassedFDs(oob[:oobn])
-		}
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			switch line {
-			case "READY=1":
-				s.notified()
-			case "STOPPING=1":
-				s.mu.Lock()
-				s.setReadyLocked(false)
-				s.dropSpareLocked()
-				s.mu.Unlock()
-			}
-		}
-	}
 }
 
 // users counts clients for the idle stop.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/internal/unixdial"
 )
 
 // Probe timing: the first connect probe right after Start, then every
@@ -26,6 +28,7 @@ type episode struct {
 	err      error
 	exited   chan struct{} // BackendExited during the attempt
 	notified chan struct{} // READY=1 during the attempt
+	lastErr  error         // the last failed connect probe (runEpisode's goroutine)
 }
 
 // waitReady returns nil when the backend is ready, starting it when needed.
@@ -142,6 +145,9 @@ func (s *Server) runEpisode(ep *episode) {
 		case probeGrace:
 			how = "start grace did not end"
 		}
+		if s.probe == probeConnect && ep.lastErr != nil {
+			how += " (" + ep.lastErr.Error() + ")"
+		}
 		if exits > 0 {
 			how += fmt.Sprintf("; the process exited %d time(s) while starting", exits)
 		}
@@ -212,13 +218,13 @@ func (s *Server) awaitReady(ctx context.Context, ep *episode, deadline <-chan ti
 			return nil, ctx.Err()
 		}
 	}
-	d := net.Dialer{Timeout: probeDial}
 	wait := probeMin
 	for {
-		c, err := d.DialContext(ctx, s.network, s.cfg.Backend)
+		c, err := s.dial(ctx, probeDial)
 		if err == nil {
 			return c, nil
 		}
+		ep.lastErr = err
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -255,9 +261,18 @@ func (s *Server) dialBackend(ctx context.Context) (net.Conn, uint64, error) {
 	} else {
 		s.mu.Unlock()
 	}
-	d := net.Dialer{Timeout: min(s.cfg.ReadyTimeout, 10*time.Second)}
-	c, err := d.DialContext(ctx, s.network, s.cfg.Backend)
+	c, err := s.dial(ctx, min(s.cfg.ReadyTimeout, 10*time.Second))
 	return c, gen, err
+}
+
+// dial connects to the backend once: a Unix socket path through
+// unixdial.Dial, with the backend user's rights (see Config.BackendUser).
+func (s *Server) dial(ctx context.Context, timeout time.Duration) (net.Conn, error) {
+	if s.network == "unix" {
+		return unixdial.Dial(ctx, s.cfg.Backend, s.cfg.BackendUser, timeout)
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, s.network, s.cfg.Backend)
 }
 
 func (s *Server) dropSpareLocked() {

@@ -102,13 +102,22 @@ func (s *Server) pace(ctx context.Context) bool {
 	return true
 }
 
-// clientAddr is the client's IP address (IPv4-mapped addresses unmapped),
+// clientAddr is the client's IP address as the Gate takes it (gateAddr),
 // or the invalid address for a client without one (Unix sockets).
 func clientAddr(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
+		return gateAddr(ta.AddrPort().Addr())
 	}
 	return netip.Addr{}
+}
+
+// gateAddr is a client address as SockdLimits judge it, the way the inetd
+// path gives it (supervisor.sockaddrIPPort): IPv4-mapped addresses
+// unmapped, and no zone. A link-local client (fe80::1%eth0) must meet
+// Allow and Deny prefixes, which netip.Prefix.Contains never matches with
+// a zoned address.
+func gateAddr(a netip.Addr) netip.Addr {
+	return a.Unmap().WithZone("")
 }
 
 // serveConn waits for readiness, connects to the backend, sends the PROXY

@@ -417,6 +417,9 @@ type helperBackend struct {
 	addr  string
 	delay time.Duration
 	srv   atomic.Pointer[Server] // set once the Server exists
+	exe   string                 // the binary to run (default: this test binary)
+	cred  *syscall.Credential    // run it as this user (nil: as the test)
+	env   []string               // more environment
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -434,10 +437,16 @@ func (b *helperBackend) Start(env []string) error {
 	if err != nil {
 		return err
 	}
+	if b.exe != "" {
+		exe = b.exe
+	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=1", "HELPER_ADDR="+b.addr,
 		"HELPER_READY_DELAY="+b.delay.String())
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(cmd.Env, b.env...), env...)
+	if b.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred}
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
@@ -455,6 +464,16 @@ func (b *helperBackend) Start(env []string) error {
 		close(exited)
 	}()
 	return nil
+}
+
+// MainPID implements Backend.
+func (b *helperBackend) MainPID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
 }
 
 func (b *helperBackend) startCount() int {

@@ -3,11 +3,14 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -27,22 +30,75 @@ func pollReadable(fd uintptr) bool {
 	}
 }
 
-// closePassedFDs closes file descriptors passed with SCM_RIGHTS (sd_notify
-// FDSTORE=1 messages): the proxy does not keep them.
-func closePassedFDs(oob []byte) {
+// setPassCred turns SO_PASSCRED on: every datagram then carries its
+// sender's SCM_CREDENTIALS.
+func setPassCred(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("SO_PASSCRED: %w", serr)
+	}
+	return nil
+}
+
+// notifyControl parses a datagram's control messages: the sender's
+// credentials (ok false without them) and the fds passed with SCM_RIGHTS
+// (sd_notify FDSTORE=1, BARRIER=1), which the caller closes.
+func notifyControl(oob []byte) (snd sender, ok bool, fds []int) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return
+		return sender{}, false, nil
 	}
 	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err != nil {
+		if m.Header.Level != unix.SOL_SOCKET {
 			continue
 		}
-		for _, fd := range fds {
-			unix.Close(fd)
+		switch m.Header.Type {
+		case unix.SCM_CREDENTIALS:
+			if c, err := unix.ParseUnixCredentials(&m); err == nil {
+				snd, ok = sender{pid: c.Pid, uid: c.Uid, gid: c.Gid}, true
+			}
+		case unix.SCM_RIGHTS:
+			if rights, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, rights...)
+			}
 		}
 	}
+	return snd, ok, fds
+}
+
+// closeFDs closes passed file descriptors: the proxy does not keep them.
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// parentPID reads a process's parent from /proc/PID/stat (the field after
+// the state, which follows the last ')' of the command name).
+func parentPID(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
 
 // splicePipeSize is the pipe size asked for in spliceUnix (Go's own splice

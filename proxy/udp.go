@@ -30,6 +30,7 @@ type flowKey struct {
 type flow struct {
 	s      *Server
 	key    flowKey
+	src    netip.Addr // the client as the Gate was asked about it
 	pc     *net.UDPConn
 	conn   *net.UDPConn
 	hdr    []byte // PROXY v2 header prepended to every datagram, or nil
@@ -75,7 +76,7 @@ func (s *Server) flowFor(ctx context.Context, idx int, pc *net.UDPConn, client n
 	if full {
 		return nil
 	}
-	src := client.Addr().Unmap()
+	src := gateAddr(client.Addr())
 	if g := s.cfg.Gate; g != nil && !g.Admit(src, true) {
 		return nil
 	}
@@ -86,7 +87,7 @@ func (s *Server) flowFor(ctx context.Context, idx int, pc *net.UDPConn, client n
 		s.logDialError(err)
 		return nil
 	}
-	fl = &flow{s: s, key: key, pc: pc, conn: c.(*net.UDPConn)}
+	fl = &flow{s: s, key: key, src: src, pc: pc, conn: c.(*net.UDPConn)}
 	if s.cfg.ProxyProtocol == "v2" {
 		fl.hdr = v2Header(net.UDPAddrFromAddrPort(client), pc.LocalAddr(), v2Dgram)
 	}
@@ -211,7 +212,7 @@ func (fl *flow) readBackend() {
 	}
 	s.mu.Unlock()
 	s.nflows.Add(-1)
-	s.done(fl.key.client.Addr().Unmap())
+	s.done(fl.src)
 }
 
 // done tells the Gate that a client's connection or flow ended.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/unixdial"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/proxy"
 	"github.com/sockd/sockd/spawn"
@@ -22,6 +24,7 @@ import (
 // the waiters of a backend stop.
 type proxyState struct {
 	srv     *proxy.Server
+	be      *proxyBackend
 	cancel  context.CancelFunc
 	running bool // Run has not returned yet (loop goroutine only)
 	waiters []chan struct{}
@@ -68,6 +71,12 @@ func (rj *runJob) activateProxy() {
 			pcs = append(pcs, pc)
 		}
 	}
+	user, err := rj.backendUser()
+	if err != nil {
+		closeAll()
+		rj.log().Error("proxy job not served: the backend's user", zap.Error(err))
+		return
+	}
 	p := rj.def.Proxy
 	cfg := proxy.Config{
 		Label:         rj.def.Label,
@@ -79,21 +88,48 @@ func (rj *runJob) activateProxy() {
 		ProxyProtocol: p.ProxyProtocol,
 		MaxConns:      rj.def.Limits.MaxChildren,
 		Gate:          newProxyGate(rj),
+		BackendUser:   user,
 	}
+	be := &proxyBackend{rj: rj}
 	// The server adds the job and backend fields to its lines itself.
-	srv, err := proxy.New(cfg, lns, pcs, &proxyBackend{rj: rj}, rj.s.log)
+	srv, err := proxy.New(cfg, lns, pcs, be, rj.s.log)
 	if err != nil {
 		closeAll()
 		rj.log().Error("proxy job not served", zap.Error(err))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rj.px = &proxyState{srv: srv, cancel: cancel, running: true}
+	rj.px = &proxyState{srv: srv, be: be, cancel: cancel, running: true}
 	px := rj.px
 	go func() {
 		err := srv.Run(ctx)
 		rj.s.loop.post(func() { rj.proxyDone(px, err) })
 	}()
+}
+
+// backendUser is who the backend runs as, for a root sockd: the job's
+// UserName, GroupName and groups as its process gets them (resolved now
+// for an external backend); nil when it runs as sockd's own user. The
+// proxy connects to a Unix socket Backend with these rights and gives the
+// NOTIFY_SOCKET to this user.
+func (rj *runJob) backendUser() (*unixdial.Cred, error) {
+	if !rj.s.asRoot {
+		return nil, nil
+	}
+	var c spawn.Credentials
+	var ok bool
+	if rj.tmpl != nil {
+		c, ok = rj.tmpl.Credentials()
+	} else {
+		var err error
+		if c, ok, err = spawn.JobCredentials(rj.def); err != nil {
+			return nil, fmt.Errorf("job %s: %w", rj.def.Label, err)
+		}
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &unixdial.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, nil
 }
 
 func (rj *runJob) proxyDone(px *proxyState, err error) {
@@ -169,12 +205,19 @@ func (rj *runJob) proxyExited() {
 		close(w)
 	}
 	rj.px.waiters = nil
+	rj.px.be.pid.Store(0)
 	rj.px.srv.BackendExited()
 }
 
 // proxyBackend is the supervisor's side of proxy.Backend: it starts and
 // stops the job's process on the loop goroutine.
-type proxyBackend struct{ rj *runJob }
+type proxyBackend struct {
+	rj  *runJob
+	pid atomic.Int64 // the running backend's pid, 0 when none (set on the loop)
+}
+
+// MainPID implements proxy.Backend.
+func (b *proxyBackend) MainPID() int { return int(b.pid.Load()) }
 
 // Start starts the backend process (a no-op for an external backend or a
 // running one). A start that the throttle delays is scheduled; the proxy
@@ -247,6 +290,9 @@ func (rj *runJob) proxyStart(env []string) error {
 		return err
 	}
 	rj.stats.spawned++
+	if rj.px != nil {
+		rj.px.be.pid.Store(int64(p.Pid))
+	}
 	c := &child{p: p}
 	rj.main = c
 	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))

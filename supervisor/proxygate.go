@@ -23,8 +23,11 @@ type proxyGate struct {
 
 func newProxyGate(rj *runJob) *proxyGate { return &proxyGate{rj: rj, lm: rj.limits} }
 
-// Admit implements proxy.Gate.
+// Admit implements proxy.Gate. The proxy gives addresses as the inetd
+// path does (sockaddrIPPort: unmapped, no zone); the gate makes sure of it,
+// since Allow and Deny prefixes never contain a zoned address.
 func (g *proxyGate) Admit(src netip.Addr, flow bool) bool {
+	src = limitAddr(src)
 	if flow {
 		// A datagram cannot wait in a backlog: a new flow over the rate is
 		// refused (its datagram dropped).
@@ -45,6 +48,7 @@ func (g *proxyGate) Admit(src netip.Addr, flow bool) bool {
 
 // Done implements proxy.Gate.
 func (g *proxyGate) Done(src netip.Addr) {
+	src = limitAddr(src)
 	if src.IsValid() {
 		g.lm.dropSource(src)
 	}
@@ -72,3 +76,7 @@ func (g *proxyGate) refuse(src netip.Addr, why string, fromSrc int) {
 	rj := g.rj
 	rj.s.loop.post(func() { rj.refused(src, why, fromSrc) })
 }
+
+// limitAddr is a client address as SockdLimits match it: IPv4-mapped
+// addresses unmapped, no zone.
+func limitAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }

@@ -75,3 +75,31 @@ func TestLimiterRate(t *testing.T) {
 		t.Fatal("no token 0.5s later at Rate 2/s")
 	}
 }
+
+// TestProxyGateZone: a link-local client is judged without its zone, and
+// an IPv4-mapped one as IPv4: Deny fe80::/10 and 10.0.0.0/8 refuse them,
+// and the per-source count is released under the same address.
+func TestProxyGateZone(t *testing.T) {
+	l, err := newLoop() // refusals are posted to it; it need not run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	s := &Supervisor{log: zap.NewNop(), loop: l}
+	j := &job.Job{Label: "gate", Limits: job.Limits{Deny: []string{"fe80::/10", "10.0.0.0/8"}, MaxPerSource: 1}}
+	rj := newRunJob(s, j, nil)
+	g := &proxyGate{rj: rj, lm: rj.limits}
+	for _, a := range []string{"fe80::1%eth0", "::ffff:10.1.2.3"} {
+		if g.Admit(netip.MustParseAddr(a), false) {
+			t.Errorf("%s admitted despite Deny fe80::/10, 10.0.0.0/8", a)
+		}
+	}
+	ok := netip.MustParseAddr("2001:db8::1%eth0")
+	if !g.Admit(ok, false) {
+		t.Fatalf("%s refused", ok)
+	}
+	g.Done(ok)
+	if n := rj.limits.perSource[netip.MustParseAddr("2001:db8::1")]; n != 0 {
+		t.Errorf("per-source count %d after Done, want 0", n)
+	}
+}

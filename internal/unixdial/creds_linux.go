@@ -1,0 +1,92 @@
+//go:build linux
+
+package unixdial
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// keepID is -1 as a uid_t or gid_t: setresuid and setresgid leave that id.
+const keepID = ^uint32(0)
+
+// savedCreds are a thread's effective uid and gid and its groups.
+type savedCreds struct {
+	euid, egid uint32
+	groups     []uint32
+}
+
+// threadCreds reads the calling thread's credentials.
+func threadCreds() (savedCreds, error) {
+	_, euid, _ := unix.Getresuid()
+	_, egid, _ := unix.Getresgid()
+	gs, err := unix.Getgroups()
+	if err != nil {
+		return savedCreds{}, fmt.Errorf("getgroups: %w", err)
+	}
+	s := savedCreds{euid: uint32(euid), egid: uint32(egid), groups: make([]uint32, len(gs))}
+	for i, g := range gs {
+		s.groups[i] = uint32(g)
+	}
+	return s, nil
+}
+
+// setThreadCreds gives the calling thread c's groups, effective gid and
+// effective uid, in the order that keeps the rights to set the next one.
+// The file-system ids follow the effective ones, and the effective uid
+// leaving 0 drops the thread's effective capabilities (CAP_DAC_OVERRIDE
+// among them); the permitted ones stay, with the real and saved uid 0.
+func setThreadCreds(c *Cred) error {
+	if err := setThreadGroups(c.Groups); err != nil {
+		return err
+	}
+	if err := setresgid(keepID, c.GID, keepID); err != nil {
+		return fmt.Errorf("setresgid %d: %w", c.GID, err)
+	}
+	if err := setresuid(keepID, c.UID, keepID); err != nil {
+		return fmt.Errorf("setresuid %d: %w", c.UID, err)
+	}
+	return nil
+}
+
+// restoreThreadCreds puts back what threadCreds read: the uid first (which
+// gives back the capabilities to set the rest).
+func restoreThreadCreds(s savedCreds) error {
+	if err := setresuid(keepID, s.euid, keepID); err != nil {
+		return fmt.Errorf("setresuid %d: %w", s.euid, err)
+	}
+	if err := setresgid(keepID, s.egid, keepID); err != nil {
+		return fmt.Errorf("setresgid %d: %w", s.egid, err)
+	}
+	return setThreadGroups(s.groups)
+}
+
+// setThreadGroups sets the calling thread's supplementary groups
+// (x/sys/unix.Setgroups is the raw system call: this thread only).
+func setThreadGroups(groups []uint32) error {
+	gs := make([]int, len(groups))
+	for i, g := range groups {
+		gs[i] = int(g)
+	}
+	if err := unix.Setgroups(gs); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	return nil
+}
+
+// setresuid and setresgid are the raw system calls, which change the
+// calling thread only (unix.Setresuid changes every thread of the process).
+func setresuid(r, e, s uint32) error {
+	if _, _, errno := unix.RawSyscall(sysSetresuid, uintptr(r), uintptr(e), uintptr(s)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func setresgid(r, e, s uint32) error {
+	if _, _, errno := unix.RawSyscall(sysSetresgid, uintptr(r), uintptr(e), uintptr(s)); errno != 0 {
+		return errno
+	}
+	return nil
+}

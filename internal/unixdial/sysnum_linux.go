@@ -1,0 +1,11 @@
+//go:build linux && !386 && !arm
+
+package unixdial
+
+import "golang.org/x/sys/unix"
+
+// The system calls with 32-bit ids.
+const (
+	sysSetresuid = unix.SYS_SETRESUID
+	sysSetresgid = unix.SYS_SETRESGID
+)
