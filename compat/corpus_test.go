@@ -126,9 +126,9 @@ func TestCorpus(t *testing.T) {
 			var jobs []*job.Job
 			var diags job.Diags
 			if c.xinetd {
-				jobs, diags = loadXinetd(p, XinetdOptions{Relocate: true}, offlineInfo())
+				jobs, diags = loadXinetd(p, XinetdOptions{Relocate: true, Files: corpusFiles}, offlineInfo())
 			} else {
-				jobs, diags = loadInetd(p, offlineInfo())
+				jobs, diags = loadInetd(p, corpusFiles, offlineInfo())
 			}
 			got := diagStrings(diags, root+string(filepath.Separator))
 			if len(jobs) != c.jobs {

@@ -27,6 +27,11 @@ func corpusRoot(t testing.TB) string {
 	return root
 }
 
+// corpusFiles reads the corpus whatever its files' owners and modes (a
+// checkout may be group-writable): the rule itself is tested on files of
+// the tests' own.
+var corpusFiles = job.LoadOptions{SkipPermissions: true}
+
 // corpusPath is where the corpus is, whether or not it is there (fuzz
 // seeds: a missing corpus only means fewer seeds).
 func corpusPath() string {

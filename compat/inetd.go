@@ -2,6 +2,9 @@ package compat
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,13 +26,20 @@ const (
 
 // LoadInetd reads an inetd.conf file and imports its entries. An entry
 // that cannot be imported yields an error Diag and no job; the other
-// entries still load.
+// entries still load. The file obeys the job files' rule for a sockd
+// running as this process (job.CheckFile).
 func LoadInetd(path string) ([]*job.Job, job.Diags) {
-	return loadInetd(path, systemInfo())
+	return loadInetd(path, thisUser(), systemInfo())
 }
 
-func loadInetd(path string, sys sysInfo) ([]*job.Job, job.Diags) {
-	data, err := readConfig(path)
+// thisUser is the job files' rule for a sockd running as this process.
+func thisUser() job.LoadOptions { return job.LoadOptions{UID: os.Geteuid()} }
+
+func loadInetd(path string, files job.LoadOptions, sys sysInfo) ([]*job.Job, job.Diags) {
+	data, d, err := readConfig(path, files)
+	if d != nil {
+		return nil, job.Diags{*d}
+	}
 	if err != nil {
 		return nil, job.Diags{{File: path, Severity: job.Error, Msg: err.Error()}}
 	}
@@ -45,10 +55,28 @@ func ParseInetd(data []byte, name string) ([]*job.Job, job.Diags) {
 	return parseInetd(data, name, systemInfo())
 }
 
-// readConfig reads a configuration file of at most MaxFileSize bytes. It
-// never blocks: a FIFO, a directory or a device is an error saying so.
-func readConfig(path string) ([]byte, error) {
-	return cfgfile.Read(path, MaxFileSize)
+// readConfig reads a configuration file of at most MaxFileSize bytes
+// under the job files' rule (job.CheckFile: not group- or world-writable,
+// owned by root or files.UID, a link too): a file that fails it gives its
+// Diag, naming it. It never blocks: a FIFO, a directory or a device is an
+// error saying so.
+func readConfig(path string, files job.LoadOptions) ([]byte, *job.Diag, error) {
+	f, fi, err := cfgfile.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if d := job.CheckFile(path, fi, files); d != nil {
+		return nil, d, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileSize)
+	}
+	return data, nil, nil
 }
 
 // inetdEntry is one configuration line (with its continuation lines).

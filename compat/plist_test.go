@@ -95,13 +95,13 @@ func TestWritePlistRoundTripCorpus(t *testing.T) {
 	var all []*job.Job
 	inetd, _ := filepath.Glob(filepath.Join(root, "inetd", "*"))
 	for _, f := range inetd {
-		jobs, _ := loadInetd(f, offlineInfo())
+		jobs, _ := loadInetd(f, corpusFiles, offlineInfo())
 		all = append(all, jobs...)
 	}
 	for _, f := range []string{"apple-xinetd/xinetd.conf", "debian-xinetd/xinetd.conf", "opensuse-xinetd/sample.conf",
 		"checkmk/xinetd.conf", "debian-amanda-client/xinetd.amandaclient", "debian-cfingerd/cfingerd.xinetd",
 		"debian-fingerd/finger.xinetd", "debian-vsftpd/vsftpd.xinetd", "rsync-upstream/rsync.xinetd"} {
-		jobs, _ := loadXinetd(filepath.Join(root, "xinetd", f), XinetdOptions{Relocate: true}, offlineInfo())
+		jobs, _ := loadXinetd(filepath.Join(root, "xinetd", f), XinetdOptions{Relocate: true, Files: corpusFiles}, offlineInfo())
 		all = append(all, jobs...)
 	}
 	if len(all) < 90 {

@@ -31,7 +31,7 @@ func TestXinetdDirectoryKeepsSiblingDefaults(t *testing.T) {
 	}
 
 	write("defaults\n{\n\tonly_from = 127.0.0.2\n}\nincludedir " + dir + "\n")
-	jobs, diags := loadXinetd(dir, XinetdOptions{}, offlineInfo())
+	jobs, diags := loadXinetd(dir, XinetdOptions{Files: thisUser()}, offlineInfo())
 	if len(jobs) != 1 {
 		t.Fatalf("jobs %d:\n%s", len(jobs), diagText(diags))
 	}
@@ -43,7 +43,7 @@ func TestXinetdDirectoryKeepsSiblingDefaults(t *testing.T) {
 	}
 
 	write("defaults\n{\n\tonly_from = 127.0.0.2\n}\nincludedir /elsewhere\n")
-	jobs, diags = loadXinetd(dir, XinetdOptions{}, offlineInfo())
+	jobs, diags = loadXinetd(dir, XinetdOptions{Files: thisUser()}, offlineInfo())
 	if len(jobs) != 1 || len(jobs[0].Limits.Allow) != 0 {
 		t.Errorf("a xinetd.conf that does not include the directory was applied: %v\n%s", jobs, diagText(diags))
 	}

@@ -26,13 +26,21 @@ type XinetdOptions struct {
 	Relocate bool
 	// OnRead, when set, is called with the path of every file read.
 	OnRead func(path string)
+	// Files is the rule every file read (the one given, includes, the
+	// files of an includedir) and every includedir directory obeys:
+	// job.CheckFile and job.CheckDir for the sockd of Files.UID. A file or
+	// directory that fails it is an error naming it, and nothing in it is
+	// read.
+	Files job.LoadOptions
 }
 
 // LoadXinetd imports an xinetd configuration: path is xinetd.conf (its
 // include and includedir directives are followed), a directory such as
-// xinetd.d (read as includedir reads it), or a single service file.
+// xinetd.d (read as includedir reads it), or a single service file. Every
+// file and directory read obeys the job files' rule for a sockd running as
+// this process (XinetdOptions.Files).
 func LoadXinetd(path string) ([]*job.Job, job.Diags) {
-	return LoadXinetdWith(path, XinetdOptions{})
+	return LoadXinetdWith(path, XinetdOptions{Files: thisUser()})
 }
 
 // LoadXinetdWith is LoadXinetd with options.
@@ -49,8 +57,9 @@ func loadXinetd(path string, opts XinetdOptions, sys sysInfo) ([]*job.Job, job.D
 	}
 	l.root = filepath.Dir(filepath.Clean(path))
 	if fi.IsDir() {
-		l.siblingDefaults(path)
-		l.includeDir(path, path, 0, 0)
+		if l.siblingDefaults(path) {
+			l.includeDir(path, path, 0, 0)
+		}
 	} else {
 		l.includeFile(path, "", 0, 0)
 	}
@@ -61,13 +70,20 @@ func loadXinetd(path string, opts XinetdOptions, sys sysInfo) ([]*job.Job, job.D
 // that file reads dir (includedir): xinetd applies them to dir's services,
 // and they may narrow access (only_from, no_access, instances, per_source,
 // cps), so a directory read alone must not lose them. Only the defaults
-// block is taken; the file's services and other includes are not read.
-func (l *xloader) siblingDefaults(dir string) {
+// block is taken; the file's services and other includes are not read. It
+// returns false when that file fails the job files' rule: its defaults can
+// be neither trusted nor dropped, so dir is not read.
+func (l *xloader) siblingDefaults(dir string) bool {
 	dir = filepath.Clean(dir)
 	conf := filepath.Join(filepath.Dir(dir), "xinetd.conf")
-	data, err := readConfig(conf)
+	data, d, err := readConfig(conf, l.opts.Files)
+	if d != nil {
+		l.s.diags = append(l.s.diags, *d)
+		l.s.errorf(dir, 0, "", "not read: xinetd applies the defaults of %s, which sockd cannot trust, to its services: fix that file", conf)
+		return false
+	}
 	if err != nil || !includesDir(data, conf, dir) {
-		return
+		return true
 	}
 	sub := newXLoader(false, l.opts, l.sys)
 	sub.parse(data, conf, 0)
@@ -87,6 +103,7 @@ func (l *xloader) siblingDefaults(dir string) {
 		}
 		l.s.warnf(conf, 0, "defaults", "applied to the services of %s: xinetd reads that directory through this file's includedir, so its defaults apply there (read %s to import its own services too)", dir, conf)
 	}
+	return true
 }
 
 // includesDir reports whether the xinetd text of conf has an includedir
@@ -182,7 +199,11 @@ func (l *xloader) includeFile(path, from string, line, depth int) {
 		l.s.errorf(from, line, "include", "more than %d files; %s not read", MaxFiles, path)
 		return
 	}
-	data, err := readConfig(path)
+	data, d, err := readConfig(path, l.opts.Files)
+	if d != nil {
+		l.s.diags = append(l.s.diags, *d)
+		return
+	}
 	if err != nil {
 		l.s.errorf(from, line, "include", "%v", err)
 		return
@@ -198,6 +219,10 @@ func (l *xloader) includeFile(path, from string, line, depth int) {
 func (l *xloader) includeDir(dir, from string, line, depth int) {
 	if depth > MaxIncludeDepth {
 		l.s.errorf(from, line, "includedir", "includes nested more than %d deep; %s not read", MaxIncludeDepth, dir)
+		return
+	}
+	if d := job.CheckDir(dir, l.opts.Files); d != nil {
+		l.s.diags = append(l.s.diags, *d)
 		return
 	}
 	ents, err := os.ReadDir(dir)

@@ -378,7 +378,7 @@ func TestXinetdIncludes(t *testing.T) {
 		"xinetd.d/loop":            "includedir /etc/xinetd.d\ninclude ../xinetd.conf\n",
 		"xinetd.d/sub/ignored_dir": "x",
 	})
-	jobs, diags := loadXinetd(filepath.Join(dir, "xinetd.conf"), XinetdOptions{Relocate: true}, offlineInfo())
+	jobs, diags := loadXinetd(filepath.Join(dir, "xinetd.conf"), XinetdOptions{Relocate: true, Files: thisUser()}, offlineInfo())
 	got := diagStrings(diags, dir+"/")
 	if !eq(labels(jobs), []string{"xinetd.telnet", "xinetd.finger", "xinetd.ftp"}) {
 		t.Errorf("jobs %v (want telnet from include, then a, b in order; c.rpmsave and d~ skipped)\n%s", labels(jobs), strings.Join(got, "\n"))
@@ -414,7 +414,7 @@ func TestXinetdIncludes(t *testing.T) {
 	}
 
 	// A directory loads like includedir; a single file loads by itself.
-	if jobs, _ := loadXinetd(filepath.Join(dir, "xinetd.d"), XinetdOptions{Relocate: true}, offlineInfo()); !eq(labels(jobs), []string{"xinetd.finger", "xinetd.ftp", "xinetd.telnet"}) {
+	if jobs, _ := loadXinetd(filepath.Join(dir, "xinetd.d"), XinetdOptions{Relocate: true, Files: thisUser()}, offlineInfo()); !eq(labels(jobs), []string{"xinetd.finger", "xinetd.ftp", "xinetd.telnet"}) {
 		t.Errorf("directory: %v", labels(jobs))
 	}
 	if jobs, _ := LoadXinetd(filepath.Join(dir, "xinetd.d", "a")); !eq(labels(jobs), []string{"xinetd.finger"}) {

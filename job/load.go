@@ -54,10 +54,8 @@ func ReadFile(path string, opts LoadOptions) ([]byte, Diags) {
 		return fail("cannot read the job file: %v", err)
 	}
 	defer f.Close()
-	if !opts.SkipPermissions {
-		if d := checkPermissions(path, fi, opts.UID); d != nil {
-			return nil, Diags{*d}
-		}
+	if d := CheckFile(path, fi, opts); d != nil {
+		return nil, Diags{*d}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
@@ -67,6 +65,74 @@ func ReadFile(path string, opts LoadOptions) ([]byte, Diags) {
 		return fail("file is larger than the %d bytes sockd accepts for a job file", MaxFileSize)
 	}
 	return data, nil
+}
+
+// CheckFile applies the job files' rule to the file opened at path, fi
+// being its fstat: not group- or world-writable, owned by root or by
+// opts.UID (checkPermissions); where path is a symbolic link, the link
+// itself must be owned by root or opts.UID too. Every configuration file
+// sockd reads, an import's included ones as well, obeys it. It returns
+// nil with opts.SkipPermissions.
+func CheckFile(path string, fi os.FileInfo, opts LoadOptions) *Diag {
+	if opts.SkipPermissions {
+		return nil
+	}
+	if d := checkLink(path, opts.UID); d != nil {
+		return d
+	}
+	return checkPermissions(path, fi, opts.UID)
+}
+
+// CheckDir applies launchctl's rule for a job directory to dir, whose
+// entries sockd loads: owned by root or by opts.UID and not group- or
+// world-writable, or another user could add jobs to it (a link named dir
+// must be owned by root or opts.UID too). Nothing from a directory that
+// fails it may be loaded. It returns nil with opts.SkipPermissions.
+func CheckDir(dir string, opts LoadOptions) *Diag {
+	if opts.SkipPermissions {
+		return nil
+	}
+	if d := checkLink(dir, opts.UID); d != nil {
+		return d
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return &Diag{File: dir, Severity: Error, Msg: fmt.Sprintf("cannot read the directory: %v", err)}
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return &Diag{File: dir, Severity: Error, Msg: fmt.Sprintf(
+			"directory is group- or world-writable (mode %#o), so anyone in that group could add a job that root runs; nothing in it is loaded: chmod go-w %s",
+			uint32(perm), dir)}
+	}
+	if owner, ok := fileOwner(fi); ok && owner != 0 && owner != opts.UID {
+		return &Diag{File: dir, Severity: Error, Msg: fmt.Sprintf(
+			"directory is owned by uid %d, which is neither root nor the user sockd runs as (uid %d), so that user could add jobs to it; nothing in it is loaded: %s",
+			owner, opts.UID, chownFix(dir, opts.UID))}
+	}
+	return nil
+}
+
+// checkLink refuses a symbolic link at path owned by another user than
+// root or uid: that user could point it elsewhere.
+func checkLink(path string, uid int) *Diag {
+	li, err := os.Lstat(path)
+	if err != nil || li.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	if owner, ok := fileOwner(li); ok && owner != 0 && owner != uid {
+		return &Diag{File: path, Severity: Error, Msg: fmt.Sprintf(
+			"is a symbolic link owned by uid %d, which is neither root nor the user sockd runs as (uid %d), so that user could point it at another file; launchd skips such links too: replace it with a link of root's (ln -sfn TARGET %s as root) or with the file itself",
+			owner, uid, path)}
+	}
+	return nil
+}
+
+// chownFix is the command that gives path to root (or to uid).
+func chownFix(path string, uid int) string {
+	if uid != 0 {
+		return fmt.Sprintf("chown %d %s (or chown root %s)", uid, path, path)
+	}
+	return "chown root " + path
 }
 
 // checkPermissions applies launchctl's path_goodness_check: a job file
@@ -79,13 +145,9 @@ func checkPermissions(path string, fi os.FileInfo, uid int) *Diag {
 			uint32(perm), path)}
 	}
 	if owner, ok := fileOwner(fi); ok && owner != 0 && owner != uid {
-		fix := "chown root " + path
-		if uid != 0 {
-			fix = fmt.Sprintf("chown %d %s (or chown root %s)", uid, path, path)
-		}
 		return &Diag{File: path, Severity: Error, Msg: fmt.Sprintf(
 			"file is owned by uid %d, which is neither root nor the user sockd runs as (uid %d); launchd skips such files too: %s",
-			owner, uid, fix)}
+			owner, uid, chownFix(path, uid))}
 	}
 	return nil
 }

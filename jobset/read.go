@@ -29,7 +29,7 @@ type result struct {
 
 // read reads every source into s.All, s.Diags and s.Files.
 func (s *Set) read(src Sources, opts Options) {
-	ts, ds := tasks(src, opts.MissingOK)
+	ts, ds := tasks(src, opts)
 	s.note(ds)
 	results := make([]result, len(ts))
 	// Files load in parallel (one worker per CPU); results keep their order.
@@ -56,20 +56,25 @@ func (s *Set) read(src Sources, opts Options) {
 	}
 }
 
-// tasks lists what the sources name, in order.
-func tasks(src Sources, missingOK bool) ([]task, job.Diags) {
+// tasks lists what the sources name, in order. A job directory that
+// fails the directories' rule (job.CheckDir) gives no task.
+func tasks(src Sources, opts Options) ([]task, job.Diags) {
 	var ts []task
 	var diags job.Diags
 	for _, p := range src.Paths {
 		fi, err := os.Stat(p)
 		switch {
-		case err != nil && missingOK:
+		case err != nil && opts.MissingOK:
 			diags = append(diags, job.Diag{File: p, Severity: job.Warning, Msg: "job directory not readable: " + err.Error()})
 		case err != nil:
 			diags = append(diags, job.Diag{File: p, Severity: job.Error, Msg: fmt.Sprintf("cannot read: %v", err)})
 		case fi.IsDir() && isXinetdDir(p):
 			ts = append(ts, task{path: p, xinetdDir: true})
 		case fi.IsDir():
+			if d := job.CheckDir(p, opts.loadOptions()); d != nil {
+				diags = append(diags, *d)
+				continue
+			}
 			files, ds := job.ExpandPaths([]string{p})
 			diags = append(diags, ds...)
 			for _, f := range files {
@@ -97,11 +102,11 @@ func isXinetdDir(path string) bool {
 
 // readTask reads one task. Every file given obeys the job files' rules
 // (job.ReadFile: a regular file, not group- or world-writable, owned by
-// root or sockd's user); the files an xinetd configuration includes are
-// read by compat.
+// root or sockd's user), and so do the files and directories an xinetd
+// configuration includes (compat applies them).
 func readTask(t task, opts Options) result {
 	if t.xinetdDir {
-		return readXinetd(t.path)
+		return readXinetd(t.path, opts)
 	}
 	data, diags := job.ReadFile(t.path, opts.loadOptions())
 	if diags.HasErrors() {
@@ -117,7 +122,7 @@ func readTask(t task, opts Options) result {
 		r.jobs, r.diags = compat.ParseInetd(data, t.path)
 		r.files = 1
 	case compat.FormatXinetd:
-		r = readXinetd(t.path)
+		r = readXinetd(t.path, opts)
 		r.files = max(r.files, 1)
 	default:
 		r.files = 1
@@ -133,8 +138,8 @@ func readTask(t task, opts Options) result {
 
 // readXinetd loads an xinetd.conf, service file or directory, counting the
 // files read.
-func readXinetd(path string) result {
+func readXinetd(path string, opts Options) result {
 	var r result
-	r.jobs, r.diags = compat.LoadXinetdWith(path, compat.XinetdOptions{OnRead: func(string) { r.files++ }})
+	r.jobs, r.diags = compat.LoadXinetdWith(path, compat.XinetdOptions{Files: opts.loadOptions(), OnRead: func(string) { r.files++ }})
 	return r
 }
