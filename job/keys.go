@@ -229,11 +229,48 @@ func (d *decoder) reportRest(v *dictView, table []KeyInfo, what string) {
 	}
 }
 
-// unknownKey reports a key that table does not know. A key within a few
-// typos of a known one gets "did you mean ...?"; when a misspelling of that
-// key would make the job run wider than its file says (KeyInfo.Misspelt),
-// it is an error. Any other unknown key is a warning ending in farOff.
+// keyHomes are the dictionaries a key can belong to, with where each is in
+// a job file, for a key found in the wrong one.
+var keyHomes = []struct {
+	table []KeyInfo
+	where string
+}{
+	{TopLevelKeys, "at the top level of the job"},
+	{SocketKeys, "in a socket dictionary (Sockets.NAME)"},
+	{InetdKeys, "in inetdCompatibility"},
+	{KeepAliveKeys, "in the KeepAlive dictionary"},
+	{LimitsKeys, "in SockdLimits"},
+	{ProxyKeys, "in SockdProxy"},
+	{resourceLimitKeys(), "in SoftResourceLimits or HardResourceLimits"},
+}
+
+// homeOf finds the dictionary of another table than the one a key was
+// not found in that knows name exactly (case-insensitively).
+func homeOf(name string) (KeyInfo, string, bool) {
+	for _, h := range keyHomes {
+		if k, ok := lookupKey(h.table, name); ok {
+			return k, h.where, true
+		}
+	}
+	return KeyInfo{}, "", false
+}
+
+// unknownKey reports a key that table does not know. A key another
+// dictionary knows is misplaced: an error when, ignored there, it would
+// make the job run wider than its file says (KeyInfo.Misspelt: it narrows
+// access, exposure or identity), else a warning; both say where it belongs.
+// A key within a few typos of a known one gets "did you mean ...?"; when a
+// misspelling of that key would make the job run wider, it is an error. Any
+// other unknown key is a warning ending in farOff.
 func (d *decoder) unknownKey(key, name string, table []KeyInfo, noun, farOff string) {
+	if k, where, ok := homeOf(name); ok {
+		if k.Misspelt != "" {
+			d.errorf(key, "%s belongs %s, not here: as %s it is ignored, and a misplaced %s %s; move it there", k.Name, where, withArticle(noun), k.Name, k.Misspelt)
+		} else {
+			d.warnf(key, "%s belongs %s, not here: as %s it is ignored; move it there", k.Name, where, withArticle(noun))
+		}
+		return
+	}
 	near := nearKeys(table, name)
 	if len(near) == 0 {
 		d.warnf(key, "unknown %s; %s", noun, farOff)
@@ -251,6 +288,14 @@ func (d *decoder) unknownKey(key, name string, table []KeyInfo, noun, farOff str
 		}
 	}
 	d.warnf(key, "unknown %s; did you mean %s? it is ignored", noun, guess)
+}
+
+// withArticle puts "a" or "an" before noun.
+func withArticle(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiouAEIOU", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 // nearKeys returns the keys of table closest to name (case-insensitive

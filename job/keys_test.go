@@ -134,3 +134,57 @@ func TestKeyTablesFarApart(t *testing.T) {
 		}
 	}
 }
+
+// TestMisplacedKeys: a key of another dictionary, written where it has no
+// effect, says where it belongs; when ignoring it there would make the job
+// run wider (it narrows access, exposure or identity) it is an error and
+// the job does not load.
+func TestMisplacedKeys(t *testing.T) {
+	port := `<key>SockServiceName</key><string>8080</string>`
+	listen := sockets(sock("L", port))
+	cases := []struct {
+		name string
+		body string
+		ok   bool
+		want string
+	}{
+		{"top-level Allow", base + nowait + `<key>Allow</key><array><string>127.0.0.1</string></array>` + listen, false,
+			`t.plist:4: Allow: error: Allow belongs in SockdLimits, not here: as a top-level key it is ignored, and a misplaced Allow would let clients connect that the file refuses; move it there`},
+		{"top-level SockNodeName", base + `<key>SockNodeName</key><string>127.0.0.1</string>` + listen, false,
+			`t.plist:4: SockNodeName: error: SockNodeName belongs in a socket dictionary (Sockets.NAME), not here: as a top-level key it is ignored, and a misplaced SockNodeName would let the socket listen wider than the file says; move it there`},
+		{"UserName in a socket", base + sockets(sock("L", port+`<key>UserName</key><string>nobody</string>`)), false,
+			`t.plist:4: Sockets.L.UserName: error: UserName belongs at the top level of the job, not here: as a socket key it is ignored, and a misplaced UserName would run the job as sockd's own user; move it there`},
+		{"Deny in a socket", base + nowait + sockets(sock("L", port+`<key>deny</key><array><string>10.0.0.1</string></array>`)), false,
+			`t.plist:4: Sockets.L.deny: error: Deny belongs in SockdLimits, not here: as a socket key it is ignored, and a misplaced Deny would let clients connect that the file refuses; move it there`},
+		{"inetdCompatibility.UserName", base + `<key>inetdCompatibility</key><dict><key>Wait</key><false/><key>UserName</key><string>nobody</string></dict>` + listen, false,
+			`t.plist:4: inetdCompatibility.UserName: error: UserName belongs at the top level of the job, not here: as an inetdCompatibility key it is ignored, and a misplaced UserName would run the job as sockd's own user; move it there`},
+		{"SockdLimits.SockNodeName", base + nowait + `<key>SockdLimits</key><dict><key>SockNodeName</key><string>127.0.0.1</string></dict>` + listen, false,
+			`t.plist:4: SockdLimits.SockNodeName: error: SockNodeName belongs in a socket dictionary (Sockets.NAME), not here: as a SockdLimits key it is ignored, and a misplaced SockNodeName would let the socket listen wider than the file says; move it there`},
+		{"top-level NumberOfFiles", base + `<key>NumberOfFiles</key><integer>64</integer>`, false,
+			`t.plist:4: NumberOfFiles: error: NumberOfFiles belongs in SoftResourceLimits or HardResourceLimits, not here: as a top-level key it is ignored, and a misplaced NumberOfFiles would run the job without that limit; move it there`},
+		{"RootDirectory in a resource limit dictionary", base + `<key>SoftResourceLimits</key><dict><key>RootDirectory</key><string>/srv</string></dict>`, false,
+			`t.plist:4: SoftResourceLimits.RootDirectory: error: RootDirectory belongs at the top level of the job, not here: as a resource limit it is ignored, and a misplaced RootDirectory would run the job outside the chroot the file names; move it there`},
+		{"Label in a socket", base + sockets(sock("L", port+`<key>Label</key><string>x</string>`)), true,
+			`t.plist:4: Sockets.L.Label: warning: Label belongs at the top level of the job, not here: as a socket key it is ignored; move it there`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j, diags := Decode(xmlJob(tc.body), "t.plist")
+			if (j != nil) != tc.ok {
+				t.Errorf("loaded = %v, want %v", j != nil, tc.ok)
+			}
+			if !strings.Contains(diagText(diags), tc.want+"\n") {
+				t.Errorf("missing diagnostic\n  %s\ngot:\n%s", tc.want, diagText(diags))
+			}
+		})
+	}
+	seen := map[string]string{}
+	for _, h := range keyHomes {
+		for _, k := range h.table {
+			if w, dup := seen[strings.ToLower(k.Name)]; dup {
+				t.Errorf("%s is a key %s and %s: a misplaced one could not say where it belongs", k.Name, w, h.where)
+			}
+			seen[strings.ToLower(k.Name)] = h.where
+		}
+	}
+}
