@@ -283,7 +283,8 @@ func (rj *runJob) proxyStart(env []string) error {
 	}
 	rj.lastStart = time.Now()
 	fds := []int{rj.s.devnull, 1, 2}
-	p, err := rj.tmpl.Start(fds, append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label), false)
+	benv := append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label)
+	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, benv, false) })
 	if err != nil {
 		rj.stats.spawnFailed++
 		rj.log().Error("cannot start proxy backend", zap.Error(err))

@@ -23,6 +23,7 @@ const minRetry = time.Second
 
 type jobStats struct {
 	accepted, refused, spawned, spawnFailed, exits uint64
+	deferred                                       uint64 // starts that waited for fds (parked connections)
 }
 
 // runJob is the running state of one loaded job. Loop goroutine only.
@@ -52,7 +53,8 @@ type runJob struct {
 	acceptHold  string // why accepting is paused ("" = accepting)
 	holdTimer   *loopTimer
 	backoff     time.Duration
-	exhaust     *exhaustion       // accept out of resources; nil until it first happens
+	exhaust     *exhaustion       // accepting paused for lack of resources; nil until it first is
+	parked      *parkedConn       // accepted, waiting for fds to be started (see park)
 	startFails  *startFailures    // per-connection starts that failed; nil until one does
 	maxChildren *maxChildrenLines // MaxChildren reached; nil until it first is
 	limits      *limiter
@@ -156,6 +158,7 @@ func (rj *runJob) retire() {
 	rj.retiring = true
 	rj.logPending()
 	rj.stopRetry()
+	rj.dropParked()
 	rj.stopInternal()
 	rj.stopProxy()
 	rj.unwatchSockets()
@@ -194,6 +197,7 @@ func (rj *runJob) stopRetry() {
 		rj.holdTimer.Stop()
 		rj.holdTimer = nil
 	}
+	unwaitFds(rj)
 	rj.acceptHold = ""
 }
 
@@ -203,20 +207,18 @@ func (rj *runJob) activate(initial bool) {
 		return // running or throttled: it re-arms when that ends
 	}
 	switch rj.mode {
-	case job.ModeInetdNowait:
-		if rj.acceptHold == "" {
-			rj.watchSockets()
-		}
-		return
-	case job.ModeInternal:
-		if rj.acceptHold == "" {
+	case job.ModeInetdNowait, job.ModeInternal:
+		// A connection parked before a redefinition is served first.
+		if rj.acceptHold == "" && rj.parkedServed() {
 			rj.watchSockets()
 		}
 		return
 	case job.ModeProxy:
+		rj.dropParked()
 		rj.activateProxy()
 		return
 	}
+	rj.dropParked() // redefined as a job that takes no connections from sockd
 	if initial || rj.lastStart.IsZero() {
 		if rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad() {
 			rj.start("run at load", nil)
@@ -328,7 +330,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	}
 
 	rj.lastStart = time.Now()
-	p, err := rj.tmpl.Start(fds, env, listenPID)
+	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
 	if err != nil {
 		rj.stats.spawnFailed++
 		delay := rj.def.ThrottleInterval
@@ -379,6 +381,7 @@ func (rj *runJob) retryAfter(d time.Duration) {
 
 // mainExited handles the exit of the main process. Loop only.
 func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
+	fdsFreed() // the child's pidfd
 	if c.kill != nil {
 		c.kill.Stop()
 	}
@@ -526,6 +529,7 @@ func (rj *runJob) stop(c *child) {
 func (rj *runJob) stopAll() {
 	rj.logPending()
 	rj.stopRetry()
+	rj.dropParked()
 	rj.stopInternal()
 	rj.stopProxy()
 	if rj.main != nil {
