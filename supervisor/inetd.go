@@ -132,10 +132,12 @@ func (rj *runJob) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) er
 	}
 	rj.stats.spawned++
 	c := &child{p: p}
-	if src, _, ok := sockaddrIPPort(peer); ok {
+	src, port, ok := sockaddrIPPort(peer)
+	if ok {
 		rj.limits.addSource(src)
 		c.src = src
 	}
+	rj.hist.connStarted(netip.AddrPortFrom(src, uint16(port)), ok)
 	if rj.conns == nil {
 		rj.conns = map[int]*child{}
 	}

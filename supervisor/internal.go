@@ -73,7 +73,6 @@ func (rj *runJob) serveInternal(sk *listener.Socket, cfd int, peer unix.Sockaddr
 		return
 	}
 	in := rj.internal()
-	rj.stats.spawned++
 	in.active++
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if hasSrc {

@@ -35,6 +35,8 @@ type runJob struct {
 	logger *zap.Logger // built on first use: see log
 	socks  []*listener.Socket
 	stats  jobStats
+	hist   history    // for list, print and blame
+	kick   *kickstart // a kickstart -k waiting for the main process to exit
 
 	// The main process of a handoff, wait-mode or socketless job.
 	main          *child
@@ -69,10 +71,11 @@ type runJob struct {
 
 // child is one running process.
 type child struct {
-	p        *spawn.Process
-	stopping bool // sockd sent SIGTERM
-	kill     *loopTimer
-	src      netip.Addr // source address of a per-connection child
+	p         *spawn.Process
+	stopping  bool // sockd sent SIGTERM
+	byControl bool // sockd stop asked: KeepAlive still applies
+	kill      *loopTimer
+	src       netip.Addr // source address of a per-connection child
 }
 
 func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {
@@ -120,20 +123,6 @@ func (rj *runJob) running() int {
 		n++
 	}
 	return n
-}
-
-func (rj *runJob) state() string {
-	switch {
-	case rj.main != nil && rj.main.stopping:
-		return "stopping"
-	case rj.main != nil:
-		return "running"
-	case rj.retryTimer != nil:
-		return "throttled"
-	case rj.acceptHold != "":
-		return "paused: " + rj.acceptHold
-	}
-	return "waiting"
 }
 
 // redefine applies a changed job definition. A running main process is
@@ -333,6 +322,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
 	if err != nil {
 		rj.stats.spawnFailed++
+		rj.hist.startFailed(err)
 		delay := rj.def.ThrottleInterval
 		if delay < minRetry {
 			delay = minRetry
@@ -345,6 +335,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 		return
 	}
 	rj.stats.spawned++
+	rj.hist.started(why)
 	rj.failLogged = time.Time{}
 	c := &child{p: p}
 	rj.main = c
@@ -387,6 +378,7 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 	}
 	rj.main = nil
 	rj.stats.exits++
+	rj.hist.exited(st)
 	ran := time.Since(c.p.Started)
 	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
 	switch {
@@ -416,6 +408,9 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 		rj.s.maybeFinish()
 		return
 	}
+	if rj.kicked() {
+		return
+	}
 
 	switch rj.mode {
 	case job.ModeProxy:
@@ -435,7 +430,7 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 		}
 		rj.watchSockets()
 	default:
-		if rj.wantsKeepAlive(&st) && !c.stopping {
+		if rj.wantsKeepAlive(&st) && (!c.stopping || c.byControl) {
 			rj.start("keep alive after exit ("+st.String()+")", nil)
 			return
 		}
