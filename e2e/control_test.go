@@ -408,3 +408,48 @@ func TestControlAuthorisation(t *testing.T) {
 		t.Error("the user's kickstart -k left the old instance")
 	}
 }
+
+// TestProxyCountsAcrossRedefinition: after a reload that changes a proxy
+// job (its server is replaced), list and the SIGUSR1 line still count
+// every connection since the job was loaded (one counter used to restart
+// and the other not).
+func TestProxyCountsAcrossRedefinition(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	proxyJob := func(ready int) map[string]any {
+		return map[string]any{
+			"Label": "test.pxcount",
+			"ProgramArguments": []string{"socat",
+				fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'echo px'"},
+			"ExitTimeOut": 2,
+			"Sockets":     map[string]any{"Listeners": tcpSocket(pub)},
+			"SockdProxy":  map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv), "ReadyTimeout": ready},
+		}
+	}
+	writeJob(t, dir, "job", proxyJob(10))
+	d := startSockd(t, dir)
+	addr := fmt.Sprintf("127.0.0.1:%d", pub)
+	for range 3 {
+		if got := dialRead(t, "tcp4", addr, ""); got != "px\n" {
+			t.Fatalf("through the proxy: %q", got)
+		}
+	}
+	writeJob(t, dir, "job", proxyJob(11))
+	if code, out, _ := d.ctl(t, nil, "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	if !eventually(10*time.Second, func() bool { return dialRead(t, "tcp4", addr, "") == "px\n" }) {
+		t.Fatal("not served after the reload")
+	}
+	dialRead(t, "tcp4", addr, "")
+	code, out, _ := d.ctl(t, nil, "print", "test.pxcount")
+	if code != 0 || !strings.Contains(out, `"accepted": 5`) || !strings.Contains(out, `"total": 5`) {
+		t.Errorf("print after the redefinition: exit %d, want accepted and total 5:\n%s", code, out)
+	}
+	d.signal(syscall.SIGUSR1)
+	stats := d.jobStats("test.pxcount", nil)
+	if stats == nil || stats["accepted"].(float64) != 5 {
+		t.Errorf("SIGUSR1 after the redefinition: %v, want accepted 5", stats)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
+	"github.com/sockd/sockd/proxy"
 	"github.com/sockd/sockd/spawn"
 )
 
@@ -66,6 +67,7 @@ type runJob struct {
 	in *internalState
 	// Proxy state (ModeProxy).
 	px       *proxyState
+	pxDone   proxy.Stats // counters of the proxy servers that ended
 	proxyEnv []string
 }
 

@@ -12,10 +12,7 @@ import (
 // status is the job as list and print show it. Loop only.
 func (rj *runJob) status(detail bool) control.Job {
 	st := rj.stats
-	accepted := st.accepted
-	if rj.mode == job.ModeProxy && rj.px != nil {
-		accepted = rj.px.srv.Stats().Accepted
-	}
+	accepted, _ := rj.proxyStats(st.accepted)
 	why, at := rj.hist.why()
 	j := control.Job{
 		Label: rj.def.Label, File: rj.def.File, Mode: rj.mode.String(), State: rj.stateText(),
@@ -74,10 +71,10 @@ func (rj *runJob) limitsStatus() *control.Limits {
 
 // proxyStatus is a proxy job's figures, or nil.
 func (rj *runJob) proxyStatus() *control.Proxy {
-	if rj.mode != job.ModeProxy || rj.px == nil || rj.def.Proxy == nil {
+	if rj.mode != job.ModeProxy || rj.def.Proxy == nil {
 		return nil
 	}
-	st := rj.px.srv.Stats()
+	st := rj.proxyTotals()
 	p := &control.Proxy{Backend: rj.def.Proxy.Backend, Active: st.Active, Total: st.Accepted}
 	if rj.main != nil {
 		p.BackendPid = rj.main.p.Pid
