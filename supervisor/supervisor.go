@@ -234,7 +234,21 @@ func (s *Supervisor) LogStats() {
 				zap.Int("running", rj.processes()),
 				zap.Int("sockets", len(rj.socks))}, extra...)...)
 		}
+		for _, l := range sortedKeys(s.disabledJobs) {
+			s.log.Info("job stats", zap.String("job", l), zap.String("mode", s.disabledJobs[l].Mode().String()),
+				zap.String("state", stateDisabled.String()))
+		}
 	})
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // schedulePathCheck polls KeepAlive PathState and OtherJobEnabled
