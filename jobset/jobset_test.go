@@ -154,7 +154,7 @@ func TestImportedKeys(t *testing.T) {
 		conf + `:1: user: error: user "sockd-no-such-user" does not exist on this machine`,
 		conf + `:2: service: error: port 80 is below`,
 		x + `:1: nice: error: -20 is below sockd's own nice value 0`,
-		x + `:1: user: warning: "root" ignored: sockd is not running as root`,
+		x + `:1: user: error: "root": sockd is not running as root, so it cannot run the job as that user and does not load it`,
 	} {
 		if !strings.Contains(d, want) {
 			t.Errorf("missing %q in\n%s", want, d)

@@ -126,15 +126,8 @@ func (c *Checker) checkCredentials(j *job.Job, ps *problems) {
 	userName, groupName := j.UserName, j.GroupName
 	known := c.checkKnown(userName, groupName, ps)
 	if !c.opts.AsRoot {
-		if userName != "" && userName != c.view.User && known {
-			ps.warn("UserName", "%q ignored: sockd is not running as root, so the job runs as %s", userName, c.whoami())
-		} else if userName != "" {
-			if _, err := c.user(userName); err != nil && !isUnknown(err) {
-				ps.fatal("UserName", "%v: sockd does not load the job", err)
-			}
-		}
-		if groupName != "" && known {
-			ps.warn("GroupName", "%q ignored: sockd is not running as root", groupName)
+		if known {
+			c.checkOwnCredentials(userName, groupName, ps)
 		}
 		if j.RootDirectory != "" {
 			ps.fatal("RootDirectory", "needs a sockd running as root (chroot(2)); this one runs as %s and cannot honour it, so the job is not loaded: remove RootDirectory, or load the job in root's sockd", c.whoami())
@@ -175,6 +168,42 @@ func (c *Checker) checkCredentials(j *job.Job, ps *problems) {
 		}
 	}
 	c.checkSetid(u.uid, gid, ps)
+}
+
+// checkOwnCredentials: a sockd not running as root runs every job as
+// itself, so a UserName other than its own user, or a GroupName other than
+// its own group, would run the job as someone else than the file says: an
+// error, as NewTemplate refuses it.
+func (c *Checker) checkOwnCredentials(userName, groupName string, ps *problems) {
+	if userName != "" {
+		u, err := c.user(userName)
+		switch {
+		case err != nil:
+			ps.fatal("UserName", "%v: sockd does not load the job", err)
+		case int(u.uid) != c.view.UID:
+			ps.fatal("UserName", "%q: sockd is not running as root, so it cannot run the job as that user and does not load it (it would run as %s): remove UserName, or load the job in root's sockd", userName, c.whoami())
+		}
+	}
+	if groupName != "" {
+		g, err := c.group(groupName)
+		switch {
+		case err != nil:
+			ps.fatal("GroupName", "%v: sockd does not load the job", err)
+		case c.view.GID < 0 || int(g) != c.view.GID:
+			ps.fatal("GroupName", "%q: sockd is not running as root, so it cannot run the job with that group and does not load it (it would run with %s): remove GroupName, or load the job in root's sockd", groupName, c.ownGroup())
+		}
+	}
+}
+
+// ownGroup names the group a non-root sockd runs its jobs with.
+func (c *Checker) ownGroup() string {
+	if c.view.GID < 0 {
+		return "its own group"
+	}
+	if g, err := user.LookupGroupId(fmt.Sprint(c.view.GID)); err == nil {
+		return fmt.Sprintf("group %s (gid %d)", g.Name, c.view.GID)
+	}
+	return fmt.Sprintf("gid %d", c.view.GID)
 }
 
 // checkKnown reports a UserName or GroupName this machine does not know,

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,14 +21,11 @@ import (
 	"github.com/sockd/sockd/job"
 )
 
-// checkCase is one job for TestCheckTellsTheTruth. policy marks a job a
-// non-root sockd could start, but not as the file says (an unknown user's
-// job as sockd's user, RootDirectory ignored): Check refuses it on purpose.
+// checkCase is one job for TestCheckTellsTheTruth.
 type checkCase struct {
-	name   string
-	job    *job.Job
-	key    string // the key Check must name when it refuses
-	policy bool
+	name string
+	job  *job.Job
+	key  string // the key Check must name when it refuses
 }
 
 // checkCases builds the cases for a sockd with view: limits and nice
@@ -49,13 +48,26 @@ func checkCases(view privilege.View) []checkCase {
 	u := func(v uint64) *uint64 { return &v }
 	nice := func(n int) *job.Job { return with(func(j *job.Job) { j.Nice = &n }) }
 	hard := view.Limits[unix.RLIMIT_NOFILE].Max
-	nonRoot := !view.Root()
+	// A sockd not running as root refuses another user or group: it
+	// would run the job as itself.
+	otherKey := func(key string) string {
+		if view.Root() {
+			return ""
+		}
+		return key
+	}
+	ownGroup := "root"
+	if g, err := user.LookupGroupId(strconv.Itoa(view.GID)); err == nil {
+		ownGroup = g.Name
+	}
 	cs := []checkCase{
 		{name: "plain", job: base()},
-		{name: "unknown user", job: with(func(j *job.Job) { j.UserName = "sockd-no-such-user" }), key: "UserName", policy: nonRoot},
-		{name: "unknown group", job: with(func(j *job.Job) { j.GroupName = "sockd-no-such-group" }), key: "GroupName", policy: nonRoot},
-		{name: "user root", job: with(func(j *job.Job) { j.UserName = "root" })},
-		{name: "RootDirectory", job: with(func(j *job.Job) { j.RootDirectory = "/" }), key: "RootDirectory", policy: nonRoot},
+		{name: "unknown user", job: with(func(j *job.Job) { j.UserName = "sockd-no-such-user" }), key: "UserName"},
+		{name: "unknown group", job: with(func(j *job.Job) { j.GroupName = "sockd-no-such-group" }), key: "GroupName"},
+		{name: "user root", job: with(func(j *job.Job) { j.UserName = "root" }), key: otherKey("UserName")},
+		{name: "group root", job: with(func(j *job.Job) { j.UserName, j.GroupName = view.User, "root" }), key: otherKey("GroupName")},
+		{name: "own user and group", job: with(func(j *job.Job) { j.UserName, j.GroupName = view.User, ownGroup })},
+		{name: "RootDirectory", job: with(func(j *job.Job) { j.RootDirectory = "/" }), key: otherKey("RootDirectory")},
 		{name: "nice above", job: nice(min(view.Nice+1, 19))},
 		{name: "nice below", job: nice(max(view.Nice-1, -20)), key: "Nice"},
 		{name: "nice lowest", job: nice(-20), key: "Nice"},
@@ -98,7 +110,7 @@ func compareCheck() []string {
 		}
 		failed, why := startFails(tc.job, opts, null)
 		switch {
-		case fatal != (failed || tc.policy):
+		case fatal != failed:
 			out = append(out, fmt.Sprintf("%s (uid %d): Check refuses %v (%v), but the start %s", tc.name, view.UID, fatal, keys, why))
 		case fatal && (len(keys) == 0 || keys[0] != tc.key):
 			out = append(out, fmt.Sprintf("%s (uid %d): Check names %v, want %s first", tc.name, view.UID, keys, tc.key))
@@ -125,8 +137,9 @@ func startFails(j *job.Job, opts Options, null int) (bool, string) {
 }
 
 // TestCheckTellsTheTruth: Check refuses a job exactly when NewTemplate or
-// every start of it would fail (or on purpose, policy), in this process and
-// in one running as an unprivileged user.
+// every start of it would fail, in this process and in one running as an
+// unprivileged user (whose sockd refuses another user, group or a
+// RootDirectory: it would run the job as itself).
 func TestCheckTellsTheTruth(t *testing.T) {
 	for _, m := range compareCheck() {
 		t.Error(m)
@@ -201,5 +214,42 @@ func TestCheckLookupsCached(t *testing.T) {
 	ps := c.Check(&job.Job{Label: "t", Path: "/bin/true", Argv: []string{"true"}, UserName: "sockd-no-such-user"})
 	if len(ps) != 1 || !ps[0].Fatal || !strings.Contains(ps[0].Msg, `user "sockd-no-such-user" does not exist on this machine`) {
 		t.Errorf("%+v", ps)
+	}
+}
+
+// TestCheckOtherUserNotAsRoot: a sockd not running as root would run every
+// job as itself, so Check refuses a UserName other than its user and a
+// GroupName other than its group (NewTemplate refuses them too), and
+// accepts its own.
+func TestCheckOtherUserNotAsRoot(t *testing.T) {
+	view := privilege.For(65534)
+	if view.User == "" || view.GID < 0 {
+		t.Skip("uid 65534 is not in the user database")
+	}
+	g, err := user.LookupGroupId(strconv.Itoa(view.GID))
+	if err != nil {
+		t.Skipf("gid %d: %v", view.GID, err)
+	}
+	c := NewChecker(Options{}, view)
+	for _, tc := range []struct{ user, group, key string }{
+		{"root", "", "UserName"},
+		{"", "root", "GroupName"},
+		{view.User, "root", "GroupName"},
+		{view.User, g.Name, ""},
+		{view.User, "", ""},
+	} {
+		j := &job.Job{Label: "t", Path: "/bin/true", Argv: []string{"true"}, UserName: tc.user, GroupName: tc.group}
+		var keys []string
+		for _, p := range c.Check(j) {
+			if p.Fatal {
+				keys = append(keys, p.Key+": "+p.Msg)
+			}
+		}
+		switch {
+		case tc.key == "" && len(keys) > 0:
+			t.Errorf("user %q group %q: refused: %v", tc.user, tc.group, keys)
+		case tc.key != "" && (len(keys) != 1 || !strings.HasPrefix(keys[0], tc.key+": ") || !strings.Contains(keys[0], "sockd is not running as root")):
+			t.Errorf("user %q group %q: %v, want one refusal naming %s", tc.user, tc.group, keys, tc.key)
+		}
 	}
 }

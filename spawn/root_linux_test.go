@@ -127,12 +127,22 @@ func TestCredentials(t *testing.T) {
 		})
 	}
 
+	// A sockd not running as root would run the job as itself: another
+	// user or group is refused, never ignored.
 	t.Run("NotAsRoot", func(t *testing.T) {
 		j := programJob(t, "cat", "/proc/self/status")
 		j.UserName = a.name
+		if tpl, _, err := NewTemplate(j, Options{AsRoot: false}); tpl != nil || err == nil || !strings.Contains(err.Error(), "job test.cat: UserName: ") {
+			t.Fatalf("another user: err %v, want the job refused naming UserName", err)
+		}
+		j.UserName, j.GroupName = "", a.g2
+		if tpl, _, err := NewTemplate(j, Options{AsRoot: false}); tpl != nil || err == nil || !strings.Contains(err.Error(), "job test.cat: GroupName: ") {
+			t.Fatalf("another group: err %v, want the job refused naming GroupName", err)
+		}
+		j.UserName, j.GroupName = "root", "root"
 		tpl, warns, err := NewTemplate(j, Options{AsRoot: false})
-		if err != nil || len(warns) != 1 {
-			t.Fatalf("err %v warnings %q, want one warning", err, warns)
+		if err != nil || len(warns) != 0 {
+			t.Fatalf("sockd's own user and group: err %v warnings %q", err, warns)
 		}
 		out, _ := runOutput(t, tpl)
 		if uid, _, _ := creds(t, out); uid != os.Getuid() {

@@ -52,9 +52,11 @@ import (
 // Options are the daemon-wide settings a Template depends on.
 type Options struct {
 	// AsRoot says sockd runs as root: UserName, GroupName, InitGroups and
-	// RootDirectory are honoured. Otherwise they are ignored with a warning
-	// (as launchd does), except that a UserName naming the current user
-	// still sets HOME, USER, LOGNAME and SHELL.
+	// RootDirectory are honoured. Otherwise the job runs as sockd itself,
+	// so a UserName other than sockd's user, a GroupName other than its
+	// group and a RootDirectory are refused (launchd ignores them with a
+	// warning, which runs the job wider than its file says); a UserName
+	// naming sockd's own user still sets HOME, USER, LOGNAME and SHELL.
 	AsRoot bool
 	// BaseEnv is sockd's own environment (os.Environ()). NOTIFY_SOCKET,
 	// LISTEN_*, LAUNCH_*, REMOTE_ADDR, REMOTE_PORT, PROTO, TCP* and UNIX*

@@ -185,6 +185,43 @@ const (
 	prioMax = 20
 )
 
+// keyError is a failure of one job key.
+type keyError struct {
+	key string
+	err error
+}
+
+// ownCredentials checks a job for a sockd not running as root, which runs
+// it as itself: a UserName other than sockd's own user, a GroupName other
+// than its own group, or a RootDirectory would run it wider than its file
+// says, so the job is refused. It returns the user UserName names.
+func ownCredentials(userName, groupName, rootDir string) (*userInfo, *keyError) {
+	var u *userInfo
+	if userName != "" {
+		info, err := lookupUser(userName)
+		if err != nil {
+			return nil, &keyError{"UserName", err}
+		}
+		if int(info.uid) != os.Geteuid() {
+			return nil, &keyError{"UserName", fmt.Errorf("%q is not the user sockd runs as (uid %d), and sockd is not running as root, so it cannot run the job as that user", userName, os.Geteuid())}
+		}
+		u = &info
+	}
+	if groupName != "" {
+		gid, err := lookupGroup(groupName)
+		if err != nil {
+			return nil, &keyError{"GroupName", err}
+		}
+		if int(gid) != os.Getegid() {
+			return nil, &keyError{"GroupName", fmt.Errorf("%q is not the group sockd runs with (gid %d), and sockd is not running as root, so it cannot run the job with that group", groupName, os.Getegid())}
+		}
+	}
+	if rootDir != "" {
+		return nil, &keyError{"RootDirectory", fmt.Errorf("%q needs a sockd running as root (chroot(2))", rootDir)}
+	}
+	return u, nil
+}
+
 // NewTemplate prepares the start of j's process: argv, environment, user
 // and group lookups, limits. It returns warnings for attributes it ignores.
 func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
@@ -240,22 +277,12 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 	var uenv *userEnv
 	rootDir := j.RootDirectory
 	if !opts.AsRoot {
-		cur := currentUserName()
-		if userName != "" && userName != cur {
-			warn("UserName %q ignored: sockd is not running as root", userName)
-		} else if userName != "" {
-			u, err := lookupUser(userName)
-			if err != nil {
-				return fail("UserName", err)
-			}
+		u, err := ownCredentials(userName, groupName, rootDir)
+		if err != nil {
+			return fail(err.key, err.err)
+		}
+		if u != nil {
 			uenv = &userEnv{name: userName, home: u.home, shell: u.shell}
-		}
-		if groupName != "" {
-			warn("GroupName %q ignored: sockd is not running as root", groupName)
-		}
-		if rootDir != "" {
-			warn("RootDirectory %q ignored: sockd is not running as root", rootDir)
-			rootDir = ""
 		}
 	} else {
 		if groupName != "" && userName == "" {
@@ -932,13 +959,6 @@ func lookupHome(name string) (string, bool) {
 		return "", false
 	}
 	return u.home, true
-}
-
-func currentUserName() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return os.Getenv("USER")
 }
 
 // QuietChildExits gives SIGCHLD its default disposition: the kernel

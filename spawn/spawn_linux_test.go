@@ -799,12 +799,17 @@ func TestNewTemplateErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "job test.true: GroupName:") {
 		t.Errorf("unknown group: %v, want an error naming the job and GroupName", err)
 	}
-	// Not root: ignored with warnings.
-	j.UserName = "sockd-no-such-user"
-	j.RootDirectory = "/nonexistent"
-	_, warns, err := NewTemplate(j, Options{AsRoot: false})
-	if err != nil || len(warns) != 3 {
-		t.Errorf("as non-root: err %v, warnings %q; want 3 warnings", err, warns)
+	// Not root: refused, never ignored (the job would run as sockd).
+	j.GroupName = ""
+	for key, set := range map[string]func(){
+		"UserName":      func() { j.UserName = "sockd-no-such-user" },
+		"RootDirectory": func() { j.RootDirectory = "/nonexistent" },
+	} {
+		j.UserName, j.RootDirectory = "", ""
+		set()
+		if _, _, err := NewTemplate(j, Options{AsRoot: false}); err == nil || !strings.Contains(err.Error(), "job test.true: "+key+":") {
+			t.Errorf("as non-root, %s: %v, want an error naming it", key, err)
+		}
 	}
 	// Path empty: argv[0] looked up on PATH.
 	tpl, _, err := NewTemplate(&job.Job{Label: "y", ProgramArguments: []string{"true"}}, Options{})

@@ -7,6 +7,7 @@ package privilege
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -51,6 +52,10 @@ type View struct {
 	// UID is the uid sockd runs as; User its name ("" when unknown).
 	UID  int
 	User string
+	// GID is the gid sockd's children keep when sockd cannot change it
+	// (its effective gid; for an assumed view the user's primary group;
+	// -1 when unknown).
+	GID int
 	// Caps is the effective capability set (bit c for capability c).
 	Caps uint64
 	// Groups are the gids whose files sockd may give to a socket without
@@ -92,7 +97,7 @@ func (v View) Root() bool { return v.UID == 0 }
 
 // Current is this process's view.
 func Current() View {
-	v := View{UID: geteuid(), Caps: effectiveCaps(), Groups: groups(), Nice: currentNice(), Limits: currentLimits(),
+	v := View{UID: geteuid(), GID: os.Getegid(), Caps: effectiveCaps(), Groups: groups(), Nice: currentNice(), Limits: currentLimits(),
 		NrOpen: nrOpen(), PortStart: unprivilegedPortStart()}
 	v.User = userName(v.UID)
 	return v
@@ -105,7 +110,7 @@ func For(uid int) View {
 	if uid == v.UID {
 		return v
 	}
-	v.UID, v.User, v.Assumed, v.Caps, v.Groups = uid, userName(uid), true, 0, nil
+	v.UID, v.User, v.GID, v.Assumed, v.Caps, v.Groups = uid, userName(uid), primaryGID(uid), true, 0, nil
 	if uid == 0 {
 		v.Caps = allCaps
 	}
@@ -146,6 +151,17 @@ func userName(uid int) string {
 		return u.Username
 	}
 	return ""
+}
+
+// primaryGID is the primary group of uid in the user database, -1 when
+// unknown.
+func primaryGID(uid int) int {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		if g, err := strconv.Atoi(u.Gid); err == nil {
+			return g
+		}
+	}
+	return -1
 }
 
 // parseCapEff reads the CapEff line of /proc/PID/status.
