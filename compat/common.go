@@ -137,6 +137,21 @@ func dropWaitLimits(j *job.Job) {
 	}
 }
 
+// dropDatagramLimits leaves an internal service with only datagram sockets
+// without MaxChildren and MaxPerSource, which a job file may not set for it
+// (they would restrict nothing: sockd answers each datagram itself). inetd
+// and xinetd answer such a service themselves too, with no server to count
+// against max-child, instances or per_source, so this changes nothing. It
+// reports whether a limit was set.
+func dropDatagramLimits(j *job.Job, typ job.SockType) bool {
+	if j.Internal == "" || typ != job.Dgram {
+		return false
+	}
+	set := j.Limits.MaxChildren != DefaultMaxChildren || j.Limits.MaxPerSource != 0
+	j.Limits.MaxChildren, j.Limits.MaxPerSource = DefaultMaxChildren, 0
+	return set
+}
+
 // setProgram sets Program, ProgramArguments, Path and Argv for a server
 // path (no PATH search, as launchd does for Program).
 func setProgram(j *job.Job, server string, args []string) {

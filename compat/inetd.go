@@ -337,6 +337,9 @@ func importInetdEntry(e inetdEntry, file string, s *sink, v6twin map[string]int,
 		return nil
 	}
 	dropWaitLimits(j) // inetd's rate for a wait server is a restart guard, which sockd's wait mode has too
+	if dropDatagramLimits(j, typ) {
+		s.warnf(file, e.line, keyWait, "the child limits of %s are not applied: inetd answers internal datagram services itself, with no child to count, and so does sockd", waitField)
+	}
 
 	if err := attachSocket(j, group, sp, sys.lookup); err != nil {
 		s.errorf(file, e.line, keyService, "%v; skipped", err)

@@ -118,7 +118,7 @@ func WritePlist(j *job.Job) ([]byte, error) {
 		}
 		m["Sockets"] = socks
 	}
-	if l := limitsDict(j.Limits); l != nil {
+	if l := limitsDict(j.Limits, j.Internal != "" && job.DatagramOnly(j)); l != nil {
 		m["SockdLimits"] = l
 	}
 	str("SockdInternal", j.Internal)
@@ -247,12 +247,18 @@ func socketDict(s *job.Socket) map[string]any {
 	return d
 }
 
-func limitsDict(l job.Limits) map[string]any {
+// limitsDict is the SockdLimits dictionary of l; datagrams says the job is
+// an internal service with only datagram sockets, which may not set
+// MaxChildren or MaxPerSource.
+func limitsDict(l job.Limits, datagrams bool) map[string]any {
 	if l.MaxChildren == DefaultMaxChildren && l.MaxPerSource == 0 && l.Rate == 0 && l.Burst == 0 &&
 		l.Pause == DefaultPause && len(l.Allow) == 0 && len(l.Deny) == 0 {
 		return nil
 	}
 	d := map[string]any{}
+	if datagrams {
+		l.MaxChildren, l.MaxPerSource = 0, 0
+	}
 	if l.MaxChildren != 0 {
 		d["MaxChildren"] = int64(l.MaxChildren)
 	}

@@ -331,3 +331,29 @@ func TestHostsTable(t *testing.T) {
 		t.Error("unknown names resolve")
 	}
 }
+
+// TestInternalDatagramLimits: an internal datagram service gets no
+// MaxChildren or MaxPerSource, which a job file may not set for it (inetd
+// and xinetd count nothing for it either), and its converted job file
+// loads; the attributes the service sets itself draw a warning.
+func TestInternalDatagramLimits(t *testing.T) {
+	runAccessCases(t, []accessCase{
+		{name: "xinetd instances and per_source", label: "xinetd.echo-dgram",
+			text: svc("echo", "type = INTERNAL", "id = echo-dgram", "socket_type = dgram", "wait = yes", "instances = 5", "per_source = 2"),
+			check: func(t *testing.T, j *job.Job) {
+				if j.Limits.MaxChildren != DefaultMaxChildren || j.Limits.MaxPerSource != 0 || j.Limits.Rate == 0 {
+					t.Errorf("limits %+v", j.Limits)
+				}
+			},
+			diags: []string{"x.conf:7: instances: warning: not applied: xinetd answers an internal datagram service itself",
+				"x.conf:8: per_source: warning: not applied"}},
+	})
+	jobs, diags := parseInetdTest(t, "echo dgram udp wait/5/10/2 root internal\n")
+	if len(jobs) != 1 {
+		t.Fatalf("jobs %v\n%s", labels(jobs), strings.Join(diags, "\n"))
+	}
+	if l := jobs[0].Limits; l.MaxChildren != DefaultMaxChildren || l.MaxPerSource != 0 {
+		t.Errorf("inetd: limits %+v", l)
+	}
+	roundTrip(t, jobs[0])
+}

@@ -49,6 +49,7 @@ func (l *xloader) service(sv *xservice, s *sink, enabled, disabled map[string]bo
 		return nil, "", ""
 	}
 	x.unhonoured()
+	x.datagramLimits()
 	if err := attachSocket(x.j, groupName(x.b.name), x.sp, l.sys.lookup); err != nil {
 		x.fail(x.b.line, "bind", "%v", err)
 		return nil, "", ""
@@ -518,4 +519,18 @@ func internalName(name, id string) string {
 		}
 	}
 	return ""
+}
+
+// datagramLimits drops instances and per_source of an internal datagram
+// service (dropDatagramLimits), with a warning where the service itself
+// sets them (from defaults they apply to other services).
+func (x *ximport) datagramLimits() {
+	if !dropDatagramLimits(x.j, x.sp.typ) {
+		return
+	}
+	for _, a := range x.b.attrs {
+		if a.name == "instances" || a.name == "per_source" {
+			x.warnf(a.line, a.name, "not applied: xinetd answers an internal datagram service itself, with no server to count, and so does sockd")
+		}
+	}
 }

@@ -517,7 +517,7 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 // socket, whose clients have no address. Either would let the job serve
 // wider than the file says.
 func (d *decoder) checkLimitsApply(j *Job, top *dictView) {
-	key, _, ok := top.get("SockdLimits")
+	key, v, ok := top.get("SockdLimits")
 	if !ok {
 		return
 	}
@@ -531,6 +531,7 @@ func (d *decoder) checkLimitsApply(j *Job, top *dictView) {
 		d.errorf(key, "applies only to jobs whose connections sockd accepts (inetdCompatibility Wait=false, SockdInternal, SockdProxy); this is %s, so the limits would restrict nothing: remove SockdLimits, or limit clients in the service itself", why)
 		return
 	}
+	d.checkDatagramInternal(j, key, v)
 	var addressKeys []string
 	if len(j.Limits.Allow) > 0 {
 		addressKeys = append(addressKeys, "Allow")
@@ -548,6 +549,39 @@ func (d *decoder) checkLimitsApply(j *Job, top *dictView) {
 			}
 		}
 	}
+}
+
+// checkDatagramInternal refuses MaxChildren and MaxPerSource on an internal
+// service with only datagram sockets: sockd answers each datagram itself,
+// with no connection or child to count, so they would restrict nothing
+// (Rate, Allow and Deny do apply).
+func (d *decoder) checkDatagramInternal(j *Job, key string, limits any) {
+	if j.Internal == "" || !DatagramOnly(j) {
+		return
+	}
+	m, _ := limits.(map[string]any)
+	for _, k := range []string{"MaxChildren", "MaxPerSource"} {
+		for name := range m {
+			if strings.EqualFold(name, k) {
+				d.errorf(join(key, name), "an internal service with only datagram sockets answers each datagram itself, with no connection or child to count, so %s would restrict nothing: remove it (Rate, Allow and Deny do apply to datagrams)", k)
+			}
+		}
+	}
+}
+
+// DatagramOnly reports whether every socket of j is a datagram socket
+// (and it has one).
+func DatagramOnly(j *Job) bool {
+	n := 0
+	for _, g := range j.Sockets {
+		for _, s := range g.Sockets {
+			if s.Type != Dgram {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 // checkProxyExhaustion warns about a proxy job that clients beyond this host
