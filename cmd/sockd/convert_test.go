@@ -88,3 +88,43 @@ func TestConvertBindInterface(t *testing.T) {
 		t.Errorf("files written: %v", files)
 	}
 }
+
+// TestConvertDoesNotFollowLinks: a link another user left at an output
+// name is replaced by --force (the link, not its target), and without
+// --force is an error that leaves it alone: convert, run as root, never
+// writes through it.
+func TestConvertDoesNotFollowLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := writeFile(t, dir, "xinetd.conf", strings.Replace(fingerSvc, "%s", "", 1), 0o644)
+	secret := writeFile(t, dir, "secret", "secret\n", 0o600)
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(out, "xinetd.finger.plist")
+	if err := os.Symlink(secret, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := sockd(t, "convert", "-o", out, src); code == 0 || !strings.Contains(stderr, name+" already exists (use --force to overwrite)") {
+		t.Errorf("without --force: exit %d\n%s", code, stderr)
+	}
+	if fi, err := os.Lstat(name); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("without --force the link was replaced: %v", err)
+	}
+	if stdout, stderr, code := sockd(t, "convert", "--force", "-o", out, src); code != 0 {
+		t.Fatalf("--force: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(secret); string(data) != "secret\n" {
+		t.Errorf("the link's target was written: %q", data)
+	}
+	fi, err := os.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("%s: %v %v, want a regular file of mode 0644", name, fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(name); !strings.Contains(string(data), "xinetd.finger") {
+		t.Errorf("converted job:\n%s", data)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +83,10 @@ func runConvert(args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
+	if d := job.CheckDir(*out, job.LoadOptions{UID: os.Geteuid()}); d != nil {
+		d.Severity = job.Warning
+		fmt.Fprintln(os.Stderr, d.String())
+	}
 	written := 0
 	for _, j := range jobs {
 		data, err := compat.WritePlist(j)
@@ -88,20 +94,8 @@ func runConvert(args []string) error {
 			return fmt.Errorf("convert: job %s: %w", j.Label, err)
 		}
 		name := filepath.Join(*out, safeFileName(j.Label)+".plist")
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if *force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		}
-		f, err := os.OpenFile(name, flags, 0o644)
-		if err != nil {
-			return fmt.Errorf("convert: %w (use --force to overwrite)", err)
-		}
-		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return fmt.Errorf("convert: %s: %w", name, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("convert: %s: %w", name, err)
+		if err := writeJobFile(name, data, *force); err != nil {
+			return fmt.Errorf("convert: %w", err)
 		}
 		fmt.Println(name)
 		written++
@@ -111,6 +105,52 @@ func runConvert(args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("convert: %s has errors; the services with errors were not converted", src)}
 	}
 	return nil
+}
+
+// writeJobFile writes data to name (mode 0644) without following a link or
+// writing through a file another user prepared there: the data goes into a
+// new file of the same directory (O_EXCL, a random name) that is then
+// renamed to name, which replaces the directory entry itself (a link at
+// name, not its target). Without force an existing name, a link included,
+// is an error and is left alone.
+func writeJobFile(name string, data []byte, force bool) error {
+	dir, base := filepath.Split(name)
+	f, err := os.CreateTemp(dir, "."+base+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a rename or link: gone, or a second name
+	if err := writeSynced(f, data); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !force {
+		// link(2) fails when name exists, whatever it is: nothing is
+		// overwritten, and nothing is followed.
+		if err := os.Link(tmp, name); errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists (use --force to overwrite)", name)
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	}
+	return os.Rename(tmp, name)
+}
+
+// writeSynced writes data to f, gives it mode 0644 through the descriptor
+// and closes it.
+func writeSynced(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // safeFileName keeps a label usable as a file name.
