@@ -44,30 +44,33 @@ func (h HostLimits) LoadsOn(host string) (ok bool, key, why string) {
 	if len(h.To) == 0 {
 		return false, "LimitLoadToHosts", "the list is empty, so no host loads the job"
 	}
-	return false, "LimitLoadToHosts", fmt.Sprintf("this host, %q, is not among %s", host, quoteList(h.To))
+	why = fmt.Sprintf("this host, %q, is not among %s", host, quoteList(h.To))
+	if near := nearHosts(h.To, host); len(near) > 0 {
+		why += fmt.Sprintf(" (%s only differs in the domain: names are compared whole, as launchd does; write %q to load the job here)", quoteList(near), host)
+	}
+	return false, "LimitLoadToHosts", why
 }
 
 // HostMatches reports whether a LimitLoadToHosts or LimitLoadFromHosts
-// entry names the host called host. Case is ignored (launchctl uses
-// strcasecmp; host names are case-insensitive) and so is one trailing dot.
-// A name matches when it is the same, or when one of the two is a single
-// label (no dot) equal to the other's first label: "web1" matches the host
-// "web1.example.com" and "web1.example.com" matches the host "web1"; two
-// dotted names must be equal ("web1.example.com" does not match
-// "web1.example.org").
+// entry names the host called host: the same name, ignoring case, as
+// launchctl compares them (strcasecmp with the kernel's host name). A
+// short name does not match a longer one ("web1" is not the host
+// "web1.example.com"), nor a trailing dot its absence.
 func HostMatches(entry, host string) bool {
-	e, h := normHost(entry), normHost(host)
-	switch {
-	case e == "" || h == "":
-		return false
-	case e == h:
-		return true
-	case !strings.Contains(e, "."):
-		return e == firstLabel(h)
-	case !strings.Contains(h, "."):
-		return h == firstLabel(e)
+	return entry != "" && strings.EqualFold(entry, host)
+}
+
+// nearHosts are the entries of list that name host's first label with
+// another domain, or none ("web1" for the host "web1.example.com"): they
+// do not match it (HostMatches), which a warning or info line says.
+func nearHosts(list []string, host string) []string {
+	var out []string
+	for _, e := range list {
+		if !HostMatches(e, host) && strings.EqualFold(firstLabel(normHost(e)), firstLabel(normHost(host))) {
+			out = append(out, e)
+		}
 	}
-	return false
+	return out
 }
 
 func normHost(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
@@ -123,6 +126,10 @@ func SelectForHost(jobs []*Job, opts LoadOptions) ([]*Job, Diags) {
 		if d := hostDiag(j, host, hostErr); d != nil {
 			diags = append(diags, *d)
 			continue
+		}
+		if near := nearHosts(j.Hosts.From, host); len(near) > 0 {
+			diags = append(diags, Diag{File: j.File, Key: "LimitLoadFromHosts", Severity: Warning, Msg: fmt.Sprintf(
+				"%s does not exclude this host, %q: names are compared whole, ignoring case, as launchd does; write %q to exclude it", quoteList(near), host, host)})
 		}
 		kept = append(kept, j)
 	}

@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// TestHostMatches: a name matches as launchctl compares it, whole and
+// ignoring case (strcasecmp with the kernel's host name): a short name is
+// not a longer one.
 func TestHostMatches(t *testing.T) {
 	for _, c := range []struct {
 		entry, host string
@@ -13,17 +16,14 @@ func TestHostMatches(t *testing.T) {
 	}{
 		{"web1", "web1", true},
 		{"WEB1", "web1", true},
-		{"web1", "web1.example.com", true},              // first label of the host
-		{"web1.example.com", "web1", true},              // first label of the entry
-		{"Web1.Example.Com.", "web1.example.com", true}, // case, trailing dot
-		{"web1.example.com", "web1.example.com", true},
-		{"web1.example.com", "web1.example.org", false}, // two dotted names must be equal
-		{"web1.example", "web1.example.com", false},
+		{"Web1.Example.Com", "web1.example.com", true},
+		{"web1", "web1.prod.example.com", false}, // not the host's first label
+		{"web1.prod.example.com", "web1", false}, // nor the entry's
+		{"web1.example.com.", "web1.example.com", false},
+		{"web1.example.com", "web1.example.org", false},
 		{"web", "web1", false},
-		{"web1", "web10.example.com", false},
-		{"example.com", "web1.example.com", false},
 		{"", "web1", false},
-		{".", "web1", false},
+		{"", "", false},
 	} {
 		if got := HostMatches(c.entry, c.host); got != c.want {
 			t.Errorf("HostMatches(%q, %q) = %v, want %v", c.entry, c.host, got, c.want)
@@ -41,10 +41,14 @@ func TestLoadsOn(t *testing.T) {
 	}{
 		{"no limits", HostLimits{}, "web1", true, "", ""},
 		{"to this host", HostLimits{To: []string{"db1", "web1"}}, "web1", true, "", ""},
-		{"to this host, first label", HostLimits{To: []string{"web1"}}, "web1.example.com", true, "", ""},
+		{"to this host, other case", HostLimits{To: []string{"WEB1.prod.example.com"}}, "web1.Prod.example.com", true, "", ""},
+		{"to a short name of this host", HostLimits{To: []string{"web1"}}, "web1.prod.example.com", false, "LimitLoadToHosts",
+			`this host, "web1.prod.example.com", is not among "web1" ("web1" only differs in the domain: names are compared whole, as launchd does; write "web1.prod.example.com" to load the job here)`},
+		{"to a long name of this host", HostLimits{To: []string{"web1.prod.example.com"}}, "web1", false, "LimitLoadToHosts", `is not among "web1.prod.example.com"`},
 		{"to another host", HostLimits{To: []string{"db1", "db2"}}, "web1", false, "LimitLoadToHosts", `this host, "web1", is not among "db1", "db2"`},
 		{"to no host", HostLimits{To: []string{}}, "web1", false, "LimitLoadToHosts", "the list is empty"},
-		{"from this host", HostLimits{From: []string{"web1.example.com"}}, "web1", false, "LimitLoadFromHosts", `this host, "web1", is excluded by "web1.example.com"`},
+		{"from this host", HostLimits{From: []string{"web1.example.com"}}, "WEB1.example.com", false, "LimitLoadFromHosts", `this host, "WEB1.example.com", is excluded by "web1.example.com"`},
+		{"from a short name of this host", HostLimits{From: []string{"web1"}}, "web1.example.com", true, "", ""},
 		{"from another host", HostLimits{From: []string{"db1"}}, "web1", true, "", ""},
 		{"from wins over to", HostLimits{To: []string{"web1"}, From: []string{"WEB1"}}, "web1", false, "LimitLoadFromHosts", "excluded"},
 	} {
@@ -108,13 +112,19 @@ func TestSelectForHost(t *testing.T) {
 	all := []*Job{here, there, notHere, anywhere}
 
 	kept, diags := SelectForHost(all, LoadOptions{Hostname: "web1.example.com"})
-	if labels(kept) != "org.here org.any" {
+	if labels(kept) != "org.any" {
 		t.Errorf("kept %s", labels(kept))
 	}
-	want := `there.plist: LimitLoadToHosts: info: not loaded on this host (LimitLoadToHosts): this host, "web1.example.com", is not among "db1", "db2"` + "\n" +
+	want := `here.plist: LimitLoadToHosts: info: not loaded on this host (LimitLoadToHosts): this host, "web1.example.com", is not among "web1" ("web1" only differs in the domain: names are compared whole, as launchd does; write "web1.example.com" to load the job here)` + "\n" +
+		`there.plist: LimitLoadToHosts: info: not loaded on this host (LimitLoadToHosts): this host, "web1.example.com", is not among "db1", "db2"` + "\n" +
 		`nothere.plist: LimitLoadFromHosts: info: not loaded on this host (LimitLoadFromHosts): this host, "web1.example.com", is excluded by "web1.example.com"` + "\n"
 	if got := diagsText(diags); got != want {
 		t.Errorf("diags:\n%swant:\n%s", got, want)
+	}
+	kept, diags = SelectForHost(all, LoadOptions{Hostname: "WEB1"})
+	want = `nothere.plist: LimitLoadFromHosts: warning: "web1.example.com" does not exclude this host, "WEB1": names are compared whole, ignoring case, as launchd does; write "WEB1" to exclude it` + "\n"
+	if labels(kept) != "org.here org.nothere org.any" || !strings.Contains(diagsText(diags), want) {
+		t.Errorf("WEB1: kept %s\n%swant:\n%s", labels(kept), diagsText(diags), want)
 	}
 
 	kept, diags = SelectForHost(all, LoadOptions{Hostname: "db2"})

@@ -103,7 +103,7 @@ func TestHostLimits(t *testing.T) {
 	port := freeport.Port(t, "tcp")
 	write(t, dir, "a.plist", plist("org.svc", listen(port)+`<key>LimitLoadToHosts</key><array><string>web1</string></array>`))
 	write(t, dir, "b.plist", plist("org.svc", listen(port)+`<key>LimitLoadToHosts</key><array><string>web2</string></array>`))
-	for host, file := range map[string]string{"web1": "a.plist", "web2.example.com": "b.plist"} {
+	for host, file := range map[string]string{"web1": "a.plist", "WEB2": "b.plist"} {
 		o := opts()
 		o.Hostname = host
 		set := Load(Sources{Paths: []string{dir}}, o)

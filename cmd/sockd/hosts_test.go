@@ -57,6 +57,29 @@ func TestCheckAndPrintHostLimits(t *testing.T) {
 	}
 }
 
+// TestHostNamesCompareWhole: as in launchctl (strcasecmp with the kernel's
+// host name), a name loads a job only when it is this host's whole name:
+// its first label with a domain, or this host's first label when it has a
+// domain, does not load a job limited to it, and check says so.
+func TestHostNamesCompareWhole(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	other := host + ".prod.example.invalid" // a longer name of this host's first label
+	if short, _, dotted := strings.Cut(host, "."); dotted {
+		other = short
+	}
+	dir := t.TempDir()
+	p := writeFile(t, dir, "a.plist", hostsDoc("org.svc", "LimitLoadToHosts", other), 0o644)
+	out, _, code := sockd(t, "check", "--list", dir)
+	want := p + `: LimitLoadToHosts: info: not loaded on this host (LimitLoadToHosts): this host, "` + host + `", is not among "` + other +
+		`" ("` + other + `" only differs in the domain: names are compared whole, as launchd does; write "` + host + `" to load the job here)` + "\n"
+	if code != 0 || !strings.HasPrefix(out, want) || strings.Contains(out, "loaded (") {
+		t.Errorf("check: exit %d\n%swant:\n%s", code, out, want)
+	}
+}
+
 // TestCheckMisspeltKey: check refuses a job whose misspelt key would
 // change how it is served, naming the file, the key and the fix.
 func TestCheckMisspeltKey(t *testing.T) {
