@@ -1,10 +1,10 @@
 package control
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -41,9 +41,13 @@ func Do(path string, req Request, timeout time.Duration) (Response, error) {
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return Response{}, fmt.Errorf("control socket %s: send: %w", path, err)
 	}
+	// The server closes after its answer: read it whole, in large reads.
+	data, err := io.ReadAll(&limitedReader{c, MaxMessage})
+	if err != nil {
+		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
+	}
 	var resp Response
-	dec := json.NewDecoder(bufio.NewReader(&limitedReader{c, MaxMessage}))
-	if err := dec.Decode(&resp); err != nil {
+	if err := json.Unmarshal(data, &resp); err != nil {
 		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
 	}
 	return resp, nil

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,8 @@ type daemon struct {
 	logBuf *lockedBuffer
 	exited chan struct{}
 	err    error
+	// control is the daemon's control socket (--control).
+	control string
 }
 
 type lockedBuffer struct {
@@ -202,10 +205,28 @@ func startSockdWith(t *testing.T, prefix []string, cred *syscall.Credential, env
 		args = args[3:]
 		args = append([]string{"serve"}, args...)
 	}
+	// Each daemon has its own control socket and overrides file, in a
+	// directory of the daemon's user.
+	ctlDir := nsDir
+	if cred != nil {
+		ctlDir = publicTempDir(t)
+		if err := os.Chown(ctlDir, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	control := filepath.Join(ctlDir, "control.sock")
+	if i := slices.Index(args, "--control"); i >= 0 && i+1 < len(args) {
+		control = args[i+1]
+	} else {
+		args = append(args, "--control", control)
+	}
+	if !slices.Contains(args, "--overrides") {
+		args = append(args, "--overrides", filepath.Join(ctlDir, "overrides.json"))
+	}
 	argv := append(append(append([]string{}, prefix...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+nsPath), env...)
-	d := &daemon{t: t, cmd: cmd, logBuf: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &daemon{t: t, cmd: cmd, logBuf: &lockedBuffer{}, exited: make(chan struct{}), control: control}
 	cmd.Stdout = d.logBuf
 	cmd.Stderr = d.logBuf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}

@@ -584,8 +584,10 @@ func TestBindFailuresAffectOnlyTheirJob(t *testing.T) {
 	}
 }
 
-// TestJobFileBrokenWhileRunning: a job file truncated, then deleted while
-// sockd runs: after a reload the job stops cleanly and the others go on.
+// TestJobFileBrokenWhileRunning: a job file truncated while sockd runs (a
+// half-saved edit) and a reload: the job keeps serving under its last good
+// definition, the log names the file; deleted and reloaded, the job stops
+// and the others go on.
 func TestJobFileBrokenWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	p1, p2 := freePort(t, "tcp"), freePort(t, "tcp")
@@ -604,21 +606,26 @@ func TestJobFileBrokenWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.signal(syscall.SIGHUP)
-	if !eventually(10*time.Second, func() bool {
-		_, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", p1), time.Second)
-		return errors.Is(err, syscall.ECONNREFUSED)
-	}) {
-		t.Errorf("job of the truncated file still listening")
+	if !d.waitLog("last good definition", 10*time.Second) {
+		t.Fatalf("no line says the job keeps its last good definition")
 	}
 	if !strings.Contains(d.logBuf.String(), "victim.plist") {
 		t.Errorf("the broken file is not named in the log")
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", p1), ""); got != "victim\n" {
+		t.Errorf("the job of the broken file: %q, want it still served", got)
 	}
 	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", p2), ""); got != "other\n" {
 		t.Errorf("other job: %q", got)
 	}
 	os.Remove(victim)
 	d.signal(syscall.SIGHUP)
-	time.Sleep(300 * time.Millisecond)
+	if !eventually(10*time.Second, func() bool {
+		_, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", p1), time.Second)
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}) {
+		t.Errorf("job of the deleted file still listening")
+	}
 	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", p2), ""); got != "other\n" {
 		t.Errorf("other job after delete: %q", got)
 	}

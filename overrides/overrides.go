@@ -53,7 +53,7 @@ func Load(path string) (*File, error) {
 	}
 	var d onDisk
 	if err := json.Unmarshal(data, &d); err != nil {
-		return f, fmt.Errorf("overrides file %s is corrupt (%v): no job is disabled by it until it is fixed or removed; `sockd disable` rewrites it", path, err)
+		return f, fmt.Errorf("overrides file %s is corrupt (%v): no job is disabled by it until it is fixed or removed", path, err)
 	}
 	if d.Version != 1 {
 		return f, fmt.Errorf("overrides file %s: version %d, this sockd reads version 1", path, d.Version)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/internal/fdreserve"
 )
 
 // acceptLoop serves one listener. With MaxConns it takes a slot before
@@ -31,7 +33,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 	}
 	backoff := 5 * time.Millisecond
 	for {
-		if !s.pace(ctx) {
+		if !s.pace(ctx) || !s.waitAcceptFds(ctx) {
 			return
 		}
 		if s.sem != nil {
@@ -48,7 +50,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 				return
 			}
 		}
-		c, err := ln.Accept()
+		c, hold, err := s.acceptClient(ln)
 		if err != nil {
 			if s.sem != nil {
 				<-s.sem
@@ -56,7 +58,8 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			// EMFILE, ENFILE, ECONNABORTED...: back off and go on.
+			// EMFILE, ENFILE (the reserve was taken meanwhile),
+			// ECONNABORTED...: back off and go on.
 			s.log.Debug("accept", zap.Error(err))
 			select {
 			case <-time.After(backoff):
@@ -71,6 +74,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 		src := clientAddr(c.RemoteAddr())
 		if g := s.cfg.Gate; g != nil && !g.Admit(src, false) {
 			c.Close()
+			hold.Release()
 			if s.sem != nil {
 				<-s.sem
 			}
@@ -79,7 +83,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 		s.active.Add(1)
 		s.addUser(1)
 		s.wg.Add(1)
-		go s.serveConn(ctx, c, src)
+		go s.serveConn(ctx, c, src, hold)
 	}
 }
 
@@ -122,8 +126,10 @@ func gateAddr(a netip.Addr) netip.Addr {
 
 // serveConn waits for readiness, connects to the backend, sends the PROXY
 // header and forwards until both directions ended.
-func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold fdreserve.Hold) {
 	defer func() {
+		hold.Release()
+		fdsFreed()
 		s.done(src)
 		s.active.Add(-1)
 		s.addUser(-1)
@@ -139,7 +145,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr) {
 	}
 	defer s.untrack(f)
 
-	b, err := s.connect(ctx)
+	b, err := s.connect(ctx, &hold)
 	if err != nil {
 		s.failures.Add(1)
 		c.Close()
@@ -163,10 +169,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr) {
 	s.forward(f)
 }
 
-// connect waits for readiness and dials; a refused dial after readiness
-// (backend died without BackendExited yet, or an external backend went away)
-// waits for readiness once more.
-func (s *Server) connect(ctx context.Context) (net.Conn, error) {
+// connect waits for readiness and dials (releasing the client's Hold
+// first); a refused dial after readiness (backend died without
+// BackendExited yet, or an external backend went away) waits for readiness
+// once more.
+func (s *Server) connect(ctx context.Context, hold *fdreserve.Hold) (net.Conn, error) {
 	var err error
 	for try := 0; try < 2; try++ {
 		if err = s.waitReady(ctx); err != nil {
@@ -174,9 +181,12 @@ func (s *Server) connect(ctx context.Context) (net.Conn, error) {
 		}
 		var b net.Conn
 		var gen uint64
-		b, gen, err = s.dialBackend(ctx)
+		b, gen, err = s.dialFds(ctx, hold)
 		if err == nil {
 			return b, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
 		}
 		s.markNotReady(gen)
 		s.logDialError(err)
@@ -221,6 +231,7 @@ type fwd struct {
 	closed  bool
 	stop    func()       // set once the relay took the connections over
 	last    atomic.Int64 // unix nanoseconds of the last observed transfer
+	plain   bool         // copy through a buffer, without splice (set before the copy)
 }
 
 func (f *fwd) setBackend(b net.Conn) bool {
@@ -352,7 +363,8 @@ func releaseRelay() {
 // on as a shutdown of the write side) or one failed: on the relay where
 // there is one (Linux), else with a goroutine per direction.
 func (s *Server) forward(f *fwd) {
-	if rl := s.getRelay(); rl != nil {
+	rl := s.getRelay()
+	if rl != nil {
 		if r, ok := rl.forward(f, s.cfg.IdleTimeout, s.log); ok {
 			if r.handed {
 				s.relayed.Add(1)
@@ -368,6 +380,10 @@ func (s *Server) forward(f *fwd) {
 			return
 		}
 	}
+	// A connection the relay could not take (no fds for its duplicates and
+	// pipes, most likely) is copied through a buffer: splice would take
+	// pipes too, which Go keeps cached afterwards.
+	f.plain = rl != nil
 	f.touch()
 	done := make(chan struct{})
 	go func() {
@@ -396,7 +412,7 @@ func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
 		if idle > 0 {
 			src.SetReadDeadline(time.Now().Add(win))
 		}
-		n, err := copyConn(dst, src)
+		n, err := copyConn(dst, src, f.plain)
 		if n > 0 {
 			counter.Add(uint64(n))
 			f.touch()
@@ -426,8 +442,14 @@ func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
 
 // copyConn is io.Copy with splice for every pair of stream sockets: Go
 // splices TCP -> TCP, Unix -> TCP and TCP -> Unix itself; copyUnix does
-// Unix -> Unix.
-func copyConn(dst, src net.Conn) (int64, error) {
+// Unix -> Unix. plain copies through a buffer instead, taking no fd.
+func copyConn(dst, src net.Conn, plain bool) (int64, error) {
+	if plain {
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		// Only the Reader and Writer methods: no ReadFrom, WriteTo.
+		return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+	}
 	if du, ok := dst.(*net.UnixConn); ok {
 		if su, ok := src.(*net.UnixConn); ok {
 			return copyUnix(du, su)
@@ -435,3 +457,5 @@ func copyConn(dst, src net.Conn) (int64, error) {
 	}
 	return io.Copy(dst, src)
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

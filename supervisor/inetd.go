@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/fdreserve"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
 )
@@ -18,8 +19,9 @@ import (
 // one busy job cannot starve the others.
 const acceptBatch = 32
 
-// Accept back-off on resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM):
-// a growing delay, capped, so sockd never busy-loops while starved.
+// Accept back-off on resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM,
+// no fds for the next start: see startFds): a growing delay, capped, so
+// sockd never busy-loops while starved.
 const (
 	backoffMin = 10 * time.Millisecond
 	backoffMax = time.Second
@@ -44,10 +46,14 @@ func (rj *runJob) acceptReady(sk *listener.Socket) {
 
 // acceptNext accepts the next connection of a listener, given how many
 // connections of the job are being served. ok is false when accepting must
-// stop for now: MaxChildren reached or the spawn rate exhausted (accepting
-// is paused), nothing pending, or an error (handled here: back-off on
-// resource exhaustion, a log line otherwise).
+// stop for now: a parked connection still waits for fds, MaxChildren
+// reached or the spawn rate exhausted (accepting is paused), no fds for the
+// connection's start (see startFds; paused), nothing pending, or an error
+// (handled here: back-off on resource exhaustion, a log line otherwise).
 func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockaddr, bool) {
+	if rj.acceptHold == "resources" || !rj.parkedServed() {
+		return -1, nil, false
+	}
 	if max := rj.def.Limits.MaxChildren; max > 0 && active >= max {
 		rj.holdAccept("max children", zap.Int("running", active), zap.Int("limit", max))
 		return -1, nil, false
@@ -55,6 +61,11 @@ func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockadd
 	if !rj.rateOK() {
 		return -1, nil, false
 	}
+	if !startFds.Ready() {
+		rj.exhausted(sk.String(), errReserveShort)
+		return -1, nil, false
+	}
+	released := false
 	for {
 		cfd, peer, err := acceptConn(sk.Fd)
 		switch {
@@ -66,8 +77,13 @@ func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockadd
 			continue // the client went away before we took it
 		case errors.Is(err, unix.EAGAIN):
 			rj.backoff = 0
-		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
-			rj.exhausted(sk, err)
+		case fdreserve.Shortage(err) && !released && startFds.Release():
+			// What the reserve is for: the connection and its start
+			// take its fds.
+			released = true
+			continue
+		case fdreserve.Shortage(err), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+			rj.exhausted(sk.String(), err)
 		default:
 			rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
 		}
@@ -75,10 +91,8 @@ func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockadd
 	}
 }
 
-// serveConn admits one accepted connection and starts its child with the
-// connection on fds 0, 1 and 2, or refuses and closes it. sockd's copy of
-// the connection is closed either way. A failure before the child's execve
-// is only known when the child is reaped (see connExited).
+// serveConn admits one accepted connection and starts its child, or
+// refuses and closes it.
 func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
@@ -87,21 +101,43 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 		return
 	}
 	rj.rateSpend()
+	if err := rj.startConn(sk, cfd, peer); err != nil {
+		rj.stats.deferred++
+		rj.park(sk, cfd, peer, err)
+	}
+}
+
+// startConn starts the child of an admitted connection with the connection
+// on fds 0, 1 and 2; sockd's copy of the connection is closed. A start that
+// finds no fd is made again with the reserve's; one that still finds none
+// returns its error and leaves the connection open, for the caller to park.
+// Other failures are counted and logged here, and a failure before the
+// child's execve is only known when the child is reaped (see connExited).
+func (rj *runJob) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) error {
 	fds := [3]int{cfd, cfd, cfd}
-	p, err := rj.tmpl.StartAsync(fds[:], connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer))
+	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
+	p, err := rj.tmpl.StartAsync(fds[:], env)
+	if err != nil && fdreserve.Shortage(err) && startFds.Release() {
+		p, err = rj.tmpl.StartAsync(fds[:], env) // with the reserve's fds
+	}
+	if err != nil && fdreserve.Shortage(err) {
+		return err
+	}
 	unix.Close(cfd)
 	if err != nil {
 		rj.stats.spawnFailed++
 		rj.spawnFailed(err)
 		rj.slotFreed()
-		return
+		return nil
 	}
 	rj.stats.spawned++
 	c := &child{p: p}
-	if hasSrc {
+	src, port, ok := sockaddrIPPort(peer)
+	if ok {
 		rj.limits.addSource(src)
 		c.src = src
 	}
+	rj.hist.connStarted(netip.AddrPortFrom(src, uint16(port)), ok)
 	if rj.conns == nil {
 		rj.conns = map[int]*child{}
 	}
@@ -110,6 +146,7 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 		rj.stop(c)
 	}
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
+	return nil
 }
 
 // startFailures is the log state of per-connection start failures: one
@@ -135,6 +172,7 @@ func (rj *runJob) spawnFailed(err error) {
 }
 
 func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
+	fdsFreed() // the child's pidfd
 	if c.kill != nil {
 		c.kill.Stop()
 	}
@@ -216,47 +254,6 @@ func (rj *runJob) noteMaxChildren(fields []zap.Field) {
 type maxChildrenLines struct {
 	lines  lineLimit
 	fields []zap.Field // of the newest time not yet in a line
-}
-
-// exhaustion is the log state of accept failures for lack of resources:
-// one line every 10 s at most, for the newest failure with the count.
-type exhaustion struct {
-	lines  lineLimit
-	socket string // of the newest failure not yet in a line
-	err    error
-}
-
-// exhausted handles EMFILE/ENFILE/ENOBUFS/ENOMEM on accept: pause accepting
-// with a growing, capped delay and resume by itself.
-func (rj *runJob) exhausted(sk *listener.Socket, err error) {
-	if rj.exhaust == nil {
-		ex := &exhaustion{}
-		ex.lines = lineLimit{every: 10 * time.Second, write: func(n uint64) {
-			rj.log().Error("accept failed: out of resources; backing off (10 ms doubling to 1 s) and retrying by itself",
-				zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", n))
-		}}
-		rj.exhaust = ex
-	}
-	rj.exhaust.socket, rj.exhaust.err = sk.String(), err
-	rj.exhaust.lines.note(rj.s.loop)
-	if rj.backoff == 0 {
-		rj.backoff = backoffMin
-	} else {
-		rj.backoff *= 2
-		if rj.backoff > backoffMax {
-			rj.backoff = backoffMax
-		}
-	}
-	rj.acceptHold = "resources"
-	rj.unwatchSockets()
-	rj.holdTimer.Stop() // one hold timer at a time
-	rj.holdTimer = rj.s.loop.after(rj.backoff, func() {
-		rj.holdTimer = nil
-		if rj.acceptHold == "resources" {
-			rj.acceptHold = ""
-			rj.watchSockets()
-		}
-	})
 }
 
 // connEnv is the environment naming both ends of a connection: the

@@ -5,9 +5,7 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"time"
 
@@ -59,28 +57,36 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 			rj.refuse(src, why)
 			continue
 		}
-		f := os.NewFile(uintptr(cfd), "conn")
-		conn, err := net.FileConn(f) // dups the fd into Go's poller
-		f.Close()
-		if err != nil {
-			rj.log().Error("internal service: connection closed unserved: it could not be handed to the service (no file descriptor left for it?)", zap.Error(err))
-			continue
-		}
 		rj.rateSpend()
-		rj.stats.spawned++
-		in.active++
-		if hasSrc {
-			rj.limits.addSource(src)
-		}
-		name, ctx := rj.def.Internal, in.ctx
-		go func() {
-			err := builtin.Stream(ctx, name, conn, internalIdle)
-			rj.s.loop.post(func() { rj.internalDone(src, hasSrc, err) })
-		}()
+		rj.serveInternal(sk, cfd, peer)
 	}
 }
 
+// serveInternal serves an admitted connection on a goroutine. The service
+// gets the accepted fd itself (no duplicate: at the fd limit there may be
+// none to be had), so nothing after the accept can fail for lack of fds.
+func (rj *runJob) serveInternal(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
+	conn, err := newFdConn(cfd, peer)
+	if err != nil {
+		unix.Close(cfd)
+		rj.log().Error("internal service: connection closed unserved", zap.Stringer("socket", sk), zap.Error(err))
+		return
+	}
+	in := rj.internal()
+	in.active++
+	src, _, hasSrc := sockaddrIPPort(peer)
+	if hasSrc {
+		rj.limits.addSource(src)
+	}
+	name, ctx := rj.def.Internal, in.ctx
+	go func() {
+		err := builtin.Stream(ctx, name, conn, internalIdle)
+		rj.s.loop.post(func() { rj.internalDone(src, hasSrc, err) })
+	}()
+}
+
 func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
+	fdsFreed() // the connection's
 	in := rj.internal()
 	in.active--
 	rj.stats.exits++

@@ -134,6 +134,7 @@ func (rj *runJob) backendUser() (*unixdial.Cred, error) {
 
 func (rj *runJob) proxyDone(px *proxyState, err error) {
 	px.running = false
+	rj.pxDone = addStats(rj.pxDone, px.srv.Stats())
 	if err != nil {
 		rj.log().Error("proxy server stopped", zap.Error(err))
 	}
@@ -174,14 +175,14 @@ func (rj *runJob) proxyRunning() int {
 }
 
 // proxyStats returns, for the SIGUSR1 line of a proxy job, the connections
-// its server accepted and its other figures; for other jobs accepted as
-// given and no fields. They count since the server last started: a
-// redefinition starts a new one.
+// its servers accepted and its other figures; for other jobs accepted as
+// given and no fields. The counts run since the job was loaded, across the
+// servers a redefinition replaces (proxyTotals).
 func (rj *runJob) proxyStats(accepted uint64) (uint64, []zap.Field) {
-	if rj.px == nil || rj.mode != job.ModeProxy {
+	if rj.mode != job.ModeProxy {
 		return accepted, nil
 	}
-	st := rj.px.srv.Stats()
+	st := rj.proxyTotals()
 	return st.Accepted, []zap.Field{
 		zap.Int64("connections_open", st.Active),
 		zap.Uint64("udp_flows_created", st.FlowsCreated),
@@ -193,6 +194,33 @@ func (rj *runJob) proxyStats(accepted uint64) (uint64, []zap.Field) {
 		zap.Uint64("bytes_to_backend", st.BytesToBackend),
 		zap.Uint64("bytes_to_client", st.BytesToClient),
 	}
+}
+
+// proxyTotals are the job's proxy figures: the counters of the servers
+// that ended (rj.pxDone) plus the running one's, and the running one's
+// gauges. The one source of every proxy figure list, print and SIGUSR1
+// show.
+func (rj *runJob) proxyTotals() proxy.Stats {
+	if rj.px == nil || !rj.px.running {
+		return rj.pxDone
+	}
+	cur := rj.px.srv.Stats()
+	t := addStats(rj.pxDone, cur)
+	t.Active, t.Flows, t.Ready = cur.Active, cur.Flows, cur.Ready
+	return t
+}
+
+// addStats adds b's counters to a's (the gauges are a's).
+func addStats(a, b proxy.Stats) proxy.Stats {
+	a.Accepted += b.Accepted
+	a.FlowsCreated += b.FlowsCreated
+	a.BytesToBackend += b.BytesToBackend
+	a.BytesToClient += b.BytesToClient
+	a.Failures += b.Failures
+	a.IdleClosed += b.IdleClosed
+	a.BackendStarts += b.BackendStarts
+	a.BackendStops += b.BackendStops
+	return a
 }
 
 // proxyExited tells the server its backend is gone and releases those
@@ -283,7 +311,8 @@ func (rj *runJob) proxyStart(env []string) error {
 	}
 	rj.lastStart = time.Now()
 	fds := []int{rj.s.devnull, 1, 2}
-	p, err := rj.tmpl.Start(fds, append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label), false)
+	benv := append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label)
+	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, benv, false) })
 	if err != nil {
 		rj.stats.spawnFailed++
 		rj.log().Error("cannot start proxy backend", zap.Error(err))

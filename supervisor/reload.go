@@ -4,6 +4,8 @@ package supervisor
 
 import (
 	"context"
+	"errors"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -41,13 +43,15 @@ type jobSnap struct {
 
 // reloadPlan is a reload worked out off the loop.
 type reloadPlan struct {
-	initial bool
-	enabled []*job.Job // the jobs to run, in load order
-	tmpls   map[string]*spawn.Template
-	removed []string
-	sync    *listener.SyncPlan
-	socks   map[string][]*listener.Socket
-	errs    map[string]error
+	initial  bool
+	disabled map[string]*job.Job // off: the file's Disabled key or an override
+	stale    map[string]string   // kept under the running definition: why
+	enabled  []*job.Job          // the jobs to run, in load order
+	tmpls    map[string]*spawn.Template
+	removed  []string
+	sync     *listener.SyncPlan
+	socks    map[string][]*listener.Socket
+	errs     map[string]error
 }
 
 // reloadTimes are the phases of one reload, logged at debug level.
@@ -56,64 +60,138 @@ type reloadTimes struct {
 	load, templates, bind, arm time.Duration
 }
 
+// reloadOp is one reload asked for: by SIGHUP (Reload: nobody waits, and
+// one pending is enough), or by a control request that waits for the
+// result (done) and may give the job set itself (preset: bootstrap and
+// bootout change only the jobs they name).
+type reloadOp struct {
+	done   chan reloadResult
+	preset func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error)
+	who    string // who asked, for the log
+}
+
+// reloadResult is what a reload found and did.
+type reloadResult struct {
+	diags job.Diags
+	err   error // the reload did not happen (shutting down, preset refused)
+}
+
 // Reload re-reads the jobs: added, removed and changed jobs take effect;
-// sockets whose definition did not change stay open throughout. Reloads
-// asked for while one runs are done once, after it. Safe from any
-// goroutine.
+// sockets whose definition did not change stay open throughout. A reload
+// asked for while another SIGHUP reload is pending is folded into it. Safe
+// from any goroutine.
 func (s *Supervisor) Reload() {
 	select {
-	case s.reloadReq <- struct{}{}:
+	case s.sighup <- struct{}{}:
 	default: // one is pending already
 	}
 }
 
-// reloader runs the reloads Reload asks for, one at a time, until ctx
-// ends; it closes done when it returns.
-func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.reloadReq:
-		}
-		s.notify(sdReloading)
-		s.reload(ctx, false)
-		s.notify(sdReady)
+// reloadAndWait runs op as the next reload and returns its result; ctx
+// bounds the wait.
+func (s *Supervisor) reloadAndWait(ctx context.Context, op reloadOp) reloadResult {
+	op.done = make(chan reloadResult, 1)
+	select {
+	case s.ops <- op:
+	case <-ctx.Done():
+		return reloadResult{err: ctx.Err()}
+	case <-s.loopDone:
+		return reloadResult{err: errShuttingDown}
+	}
+	select {
+	case r := <-op.done:
+		return r
+	case <-ctx.Done():
+		return reloadResult{err: ctx.Err()}
 	}
 }
 
-// reload loads the job set and moves the running state to it. It reports
-// false when the loop ended or ctx was cancelled before anything changed.
-func (s *Supervisor) reload(ctx context.Context, initial bool) bool {
+var errShuttingDown = errors.New("sockd is shutting down")
+
+// reloader runs the reloads asked for, one at a time, until ctx ends; it
+// closes done when it returns.
+func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for {
+		var op reloadOp
+		select {
+		case <-ctx.Done():
+			s.drainOps()
+			return
+		case <-s.sighup:
+		case op = <-s.ops:
+		}
+		s.notify(sdReloading)
+		r := s.reload(ctx, op, false)
+		s.notify(sdReady)
+		if op.done != nil {
+			op.done <- r
+		}
+	}
+}
+
+// drainOps answers the operations still queued at shutdown.
+func (s *Supervisor) drainOps() {
+	for {
+		select {
+		case op := <-s.ops:
+			op.done <- reloadResult{err: errShuttingDown}
+		default:
+			return
+		}
+	}
+}
+
+// reload loads the job set (or takes op's) and moves the running state to
+// it. Its error says why nothing changed: the loop ended, ctx was
+// cancelled, or op's job set was refused.
+func (s *Supervisor) reload(ctx context.Context, op reloadOp, initial bool) reloadResult {
 	t := reloadTimes{start: time.Now()}
 	snap, ok := s.snapshot()
 	if !ok || ctx.Err() != nil {
-		return false
+		return reloadResult{err: errShuttingDown}
 	}
-	jobs, diags := s.cfg.Load()
+	jobs, diags, err := s.load(op, snap)
 	t.load = time.Since(t.start)
+	if err != nil {
+		return reloadResult{diags: diags, err: err}
+	}
 	s.logDiags(diags)
 	if ctx.Err() != nil {
-		return false
+		return reloadResult{diags: diags, err: errShuttingDown}
 	}
-	p := s.plan(jobs, snap, initial)
+	p := s.plan(jobs, diags, snap, initial)
 	t.templates = time.Since(t.start)
 	if !s.detach(p) {
-		return false
+		return reloadResult{diags: diags, err: errShuttingDown}
 	}
 	p.sync.Close()
 	p.socks, p.errs = p.sync.Open()
 	t.bind = time.Since(t.start)
 	if !s.apply(p) {
-		return false
+		return reloadResult{diags: diags, err: errShuttingDown}
 	}
 	t.arm = time.Since(t.start)
 	// Loading leaves garbage many times the size of what it keeps (plist
 	// trees); give it back now rather than carry it as RSS.
 	debug.FreeOSMemory()
-	s.logReload(t)
-	return true
+	s.logReload(t, op.who)
+	return reloadResult{diags: diags}
+}
+
+// load returns the next job set: op's, or what the sources hold now (with
+// the files bootstrap added). The overrides file is read again each time.
+func (s *Supervisor) load(op reloadOp, snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
+	s.readOverrides()
+	if op.preset != nil {
+		return op.preset(snap)
+	}
+	if extra := s.extraFiles(); s.cfg.LoadExtra != nil && len(extra) > 0 {
+		jobs, diags := s.cfg.LoadExtra(extra)
+		return jobs, diags, nil
+	}
+	jobs, diags := s.cfg.Load()
+	return jobs, diags, nil
 }
 
 // snapshot copies the running definitions on the loop.
@@ -142,18 +220,30 @@ func (s *Supervisor) logDiags(diags job.Diags) {
 // enabled jobs, their templates (built for new and changed jobs; a job
 // whose process cannot be described, such as an unknown user, is not
 // loaded and binds nothing), the removed jobs and the socket plan.
-func (s *Supervisor) plan(jobs []*job.Job, snap map[string]jobSnap, initial bool) *reloadPlan {
+func (s *Supervisor) plan(jobs []*job.Job, diags job.Diags, snap map[string]jobSnap, initial bool) *reloadPlan {
 	next := map[string]*job.Job{}
+	p := &reloadPlan{initial: initial, disabled: map[string]*job.Job{}}
 	for _, j := range jobs {
-		if j.Disabled {
-			s.log.Info("job disabled, not loaded", zap.String("job", j.Label), zap.String("file", j.File))
+		if j.Disabled || s.disabledByOverride(j.Label) {
+			if _, was := snap[j.Label]; was || initial {
+				s.log.Info("job disabled, not loaded", zap.String("job", j.Label), zap.String("file", j.File),
+					zap.String("by", disabledBy(j)))
+			}
+			p.disabled[j.Label] = j
 			continue
 		}
 		next[j.Label] = j
 	}
-	p := &reloadPlan{initial: initial, tmpls: s.templates(next, snap)}
+	stale := s.keepStale(diags, snap, next, p.disabled)
+	p.stale = stale
+	p.tmpls = s.templates(next, snap)
 	for _, j := range jobs {
 		if next[j.Label] == j {
+			p.enabled = append(p.enabled, j)
+		}
+	}
+	for label := range stale {
+		if j, ok := next[label]; ok {
 			p.enabled = append(p.enabled, j)
 		}
 	}
@@ -164,6 +254,52 @@ func (s *Supervisor) plan(jobs []*job.Job, snap map[string]jobSnap, initial bool
 	}
 	p.sync = s.reg.Plan(p.enabled)
 	return p
+}
+
+// disabledBy says what keeps j off.
+func disabledBy(j *job.Job) string {
+	if j.Disabled {
+		return "the job file (Disabled)"
+	}
+	return "sockd disable (the overrides file)"
+}
+
+// keepStale keeps, under its running definition, every job that the load
+// lost because its file is now invalid (a half-saved edit): it stays in
+// next with the reason. A job whose file is gone, or that the file no
+// longer defines while the file is valid, goes.
+func (s *Supervisor) keepStale(diags job.Diags, snap map[string]jobSnap, next, disabled map[string]*job.Job) map[string]string {
+	broken := map[string]string{}
+	for _, d := range diags {
+		if d.Severity == job.Error && d.File != "" {
+			if _, seen := broken[d.File]; !seen {
+				broken[d.File] = d.String()
+			}
+		}
+	}
+	stale := map[string]string{}
+	for label, old := range snap {
+		if _, ok := next[label]; ok {
+			continue
+		}
+		if _, ok := disabled[label]; ok {
+			continue
+		}
+		why, bad := broken[old.def.File]
+		if !bad || !fileExists(old.def.File) {
+			continue
+		}
+		next[label] = old.def
+		stale[label] = why
+		s.log.Error("job file invalid: the job keeps serving under its last good definition until the file is fixed",
+			zap.String("job", label), zap.String("file", old.def.File), zap.String("problem", why))
+	}
+	return stale
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // templates returns the process templates of the jobs in next that run a
@@ -241,6 +377,7 @@ func (s *Supervisor) apply(p *reloadPlan) bool {
 		return false
 	}
 	return s.onLoop(func() {
+		s.disabledJobs, s.stale = p.disabled, p.stale
 		s.schedulePathCheck()
 		if s.reloadDone != nil {
 			s.reloadDone()
@@ -256,6 +393,7 @@ func (s *Supervisor) applyJob(p *reloadPlan, j *job.Job) {
 	switch {
 	case !exists:
 		rj = newRunJob(s, j, p.tmpls[label])
+		rj.hist.mark()
 		s.jobs[label] = rj
 		if !p.initial {
 			s.log.Info("job added", zap.String("job", label), zap.String("mode", rj.mode.String()))
@@ -279,8 +417,8 @@ func (s *Supervisor) applyJob(p *reloadPlan, j *job.Job) {
 	rj.activate(p.initial)
 }
 
-func (s *Supervisor) logReload(t reloadTimes) {
-	s.log.Debug("jobs loaded", zap.Int("jobs", s.JobCount()),
+func (s *Supervisor) logReload(t reloadTimes, who string) {
+	s.log.Debug("jobs loaded", zap.Int("jobs", s.JobCount()), zap.String("asked_by", who),
 		zap.Duration("load", t.load), zap.Duration("templates", t.templates-t.load),
 		zap.Duration("bind", t.bind-t.templates), zap.Duration("arm", t.arm-t.bind),
 		zap.Duration("free", time.Since(t.start)-t.arm))

@@ -31,6 +31,8 @@ type reloadFixture struct {
 	cancel context.CancelFunc
 	done   chan error
 	n      int
+	// control is the supervisor's control socket.
+	control string
 }
 
 func decodeJob(tb testing.TB, plist string) *job.Job {
@@ -89,9 +91,10 @@ func startReloadFixture(tb testing.TB, n int) *reloadFixture {
 	// Decoding is part of every reload (the files are in memory: the
 	// fixture leaves the disk out).
 	gens := [2][]string{reloadFiles(dir, n, 0, port), reloadFiles(dir, n, 1, port)}
+	f.control = filepath.Join(dir, "control.sock")
 	s, err := New(Config{Load: func() ([]*job.Job, job.Diags) {
 		return decodeAll(tb, gens[f.gen.Load()%2]), nil
-	}, Log: zap.NewNop()})
+	}, Log: zap.NewNop(), Control: f.control})
 	if err != nil {
 		tb.Fatal(err)
 	}

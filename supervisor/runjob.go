@@ -13,6 +13,7 @@ import (
 
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
+	"github.com/sockd/sockd/proxy"
 	"github.com/sockd/sockd/spawn"
 )
 
@@ -23,6 +24,7 @@ const minRetry = time.Second
 
 type jobStats struct {
 	accepted, refused, spawned, spawnFailed, exits uint64
+	deferred                                       uint64 // starts that waited for fds (parked connections)
 }
 
 // runJob is the running state of one loaded job. Loop goroutine only.
@@ -34,6 +36,8 @@ type runJob struct {
 	logger *zap.Logger // built on first use: see log
 	socks  []*listener.Socket
 	stats  jobStats
+	hist   history    // for list, print and blame
+	kick   *kickstart // a kickstart -k waiting for the main process to exit
 
 	// The main process of a handoff, wait-mode or socketless job.
 	main          *child
@@ -52,7 +56,8 @@ type runJob struct {
 	acceptHold  string // why accepting is paused ("" = accepting)
 	holdTimer   *loopTimer
 	backoff     time.Duration
-	exhaust     *exhaustion       // accept out of resources; nil until it first happens
+	exhaust     *exhaustion       // accepting paused for lack of resources; nil until it first is
+	parked      *parkedConn       // accepted, waiting for fds to be started (see park)
 	startFails  *startFailures    // per-connection starts that failed; nil until one does
 	maxChildren *maxChildrenLines // MaxChildren reached; nil until it first is
 	limits      *limiter
@@ -62,15 +67,17 @@ type runJob struct {
 	in *internalState
 	// Proxy state (ModeProxy).
 	px       *proxyState
+	pxDone   proxy.Stats // counters of the proxy servers that ended
 	proxyEnv []string
 }
 
 // child is one running process.
 type child struct {
-	p        *spawn.Process
-	stopping bool // sockd sent SIGTERM
-	kill     *loopTimer
-	src      netip.Addr // source address of a per-connection child
+	p         *spawn.Process
+	stopping  bool // sockd sent SIGTERM
+	byControl bool // sockd stop asked: KeepAlive still applies
+	kill      *loopTimer
+	src       netip.Addr // source address of a per-connection child
 }
 
 func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {
@@ -120,20 +127,6 @@ func (rj *runJob) running() int {
 	return n
 }
 
-func (rj *runJob) state() string {
-	switch {
-	case rj.main != nil && rj.main.stopping:
-		return "stopping"
-	case rj.main != nil:
-		return "running"
-	case rj.retryTimer != nil:
-		return "throttled"
-	case rj.acceptHold != "":
-		return "paused: " + rj.acceptHold
-	}
-	return "waiting"
-}
-
 // redefine applies a changed job definition. A running main process is
 // stopped first and the new definition takes over when it exits; the
 // per-connection children of an inetd job finish their connections.
@@ -156,6 +149,7 @@ func (rj *runJob) retire() {
 	rj.retiring = true
 	rj.logPending()
 	rj.stopRetry()
+	rj.dropParked()
 	rj.stopInternal()
 	rj.stopProxy()
 	rj.unwatchSockets()
@@ -194,6 +188,7 @@ func (rj *runJob) stopRetry() {
 		rj.holdTimer.Stop()
 		rj.holdTimer = nil
 	}
+	unwaitFds(rj)
 	rj.acceptHold = ""
 }
 
@@ -203,20 +198,18 @@ func (rj *runJob) activate(initial bool) {
 		return // running or throttled: it re-arms when that ends
 	}
 	switch rj.mode {
-	case job.ModeInetdNowait:
-		if rj.acceptHold == "" {
-			rj.watchSockets()
-		}
-		return
-	case job.ModeInternal:
-		if rj.acceptHold == "" {
+	case job.ModeInetdNowait, job.ModeInternal:
+		// A connection parked before a redefinition is served first.
+		if rj.acceptHold == "" && rj.parkedServed() {
 			rj.watchSockets()
 		}
 		return
 	case job.ModeProxy:
+		rj.dropParked()
 		rj.activateProxy()
 		return
 	}
+	rj.dropParked() // redefined as a job that takes no connections from sockd
 	if initial || rj.lastStart.IsZero() {
 		if rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad() {
 			rj.start("run at load", nil)
@@ -328,9 +321,10 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	}
 
 	rj.lastStart = time.Now()
-	p, err := rj.tmpl.Start(fds, env, listenPID)
+	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
 	if err != nil {
 		rj.stats.spawnFailed++
+		rj.hist.startFailed(err)
 		delay := rj.def.ThrottleInterval
 		if delay < minRetry {
 			delay = minRetry
@@ -343,6 +337,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 		return
 	}
 	rj.stats.spawned++
+	rj.hist.started(why)
 	rj.failLogged = time.Time{}
 	c := &child{p: p}
 	rj.main = c
@@ -379,11 +374,13 @@ func (rj *runJob) retryAfter(d time.Duration) {
 
 // mainExited handles the exit of the main process. Loop only.
 func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
+	fdsFreed() // the child's pidfd
 	if c.kill != nil {
 		c.kill.Stop()
 	}
 	rj.main = nil
 	rj.stats.exits++
+	rj.hist.exited(st)
 	ran := time.Since(c.p.Started)
 	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
 	switch {
@@ -413,6 +410,9 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 		rj.s.maybeFinish()
 		return
 	}
+	if rj.kicked() {
+		return
+	}
 
 	switch rj.mode {
 	case job.ModeProxy:
@@ -432,7 +432,7 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 		}
 		rj.watchSockets()
 	default:
-		if rj.wantsKeepAlive(&st) && !c.stopping {
+		if rj.wantsKeepAlive(&st) && (!c.stopping || c.byControl) {
 			rj.start("keep alive after exit ("+st.String()+")", nil)
 			return
 		}
@@ -526,6 +526,7 @@ func (rj *runJob) stop(c *child) {
 func (rj *runJob) stopAll() {
 	rj.logPending()
 	rj.stopRetry()
+	rj.dropParked()
 	rj.stopInternal()
 	rj.stopProxy()
 	if rj.main != nil {

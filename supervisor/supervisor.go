@@ -36,7 +36,16 @@ type Config struct {
 	// Load returns the current set of jobs and the problems found while
 	// loading them. It is called at start and on every Reload.
 	Load func() ([]*job.Job, job.Diags)
-	Log  *zap.Logger
+	// LoadFiles loads job files on their own, as Load loads the sources
+	// (bootstrap); LoadExtra loads the sources and the files (the reloads
+	// after a bootstrap). Without them bootstrap is refused.
+	LoadFiles func(files []string) ([]*job.Job, job.Diags)
+	LoadExtra func(files []string) ([]*job.Job, job.Diags)
+	// Control is the control socket to serve ("" for none); Overrides the
+	// overrides file (sockd disable; "" for none).
+	Control   string
+	Overrides string
+	Log       *zap.Logger
 	// Notify sends READY=1 (and RELOADING=1/STOPPING=1) to $NOTIFY_SOCKET.
 	Notify bool
 }
@@ -60,8 +69,15 @@ type Supervisor struct {
 	// been applied.
 	reloadDone func()
 
-	reloadReq chan struct{} // Reload -> reloader, one pending at most
-	loopDone  chan struct{} // closed when the loop goroutine returns
+	sighup   chan struct{} // Reload -> reloader, one pending at most
+	ops      chan reloadOp // control requests -> reloader
+	loopDone chan struct{} // closed when the loop goroutine returns
+
+	// loop goroutine only, set by each reload
+	disabledJobs map[string]*job.Job // loaded but kept off
+	stale        map[string]string   // running a last good definition: why
+
+	ctl ctlState // the control plane's own state (control.go)
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -82,17 +98,18 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("supervisor: open /dev/null: %w", err)
 	}
 	return &Supervisor{
-		cfg:       cfg,
-		log:       cfg.Log,
-		loop:      l,
-		reg:       listener.NewRegistry(cfg.Log),
-		devnull:   dn,
-		asRoot:    os.Geteuid() == 0,
-		env:       os.Environ(),
-		jobs:      map[string]*runJob{},
-		retired:   map[*runJob]struct{}{},
-		reloadReq: make(chan struct{}, 1),
-		loopDone:  make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Log,
+		loop:     l,
+		reg:      listener.NewRegistry(cfg.Log),
+		devnull:  dn,
+		asRoot:   os.Geteuid() == 0,
+		env:      os.Environ(),
+		jobs:     map[string]*runJob{},
+		retired:  map[*runJob]struct{}{},
+		sighup:   make(chan struct{}, 1),
+		ops:      make(chan reloadOp),
+		loopDone: make(chan struct{}),
 	}, nil
 }
 
@@ -107,9 +124,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		close(s.loopDone)
 	}()
 
-	if !s.reload(ctx, true) {
+	if r := s.reload(ctx, reloadOp{}, true); r.err != nil {
 		return s.stopEarly(ctx, loopErr)
 	}
+	stopControl := func() {}
+	if s.cfg.Control != "" {
+		stop, err := s.serveControl(ctx)
+		if err != nil {
+			s.log.Error("no control socket: the control commands cannot reach this sockd", zap.Error(err))
+		} else {
+			stopControl = stop
+		}
+	}
+	defer stopControl()
 	s.notify(sdReady)
 	s.log.Info("sockd ready", zap.Int("jobs", s.JobCount()), zap.Int("sockets", s.reg.Len()))
 
@@ -124,6 +151,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		<-reloaderDone // a reload in hand gives up: the loop is gone
 		return err
 	}
+	stopControl()
+	stopControl = func() {}
 	stopReloader()
 	<-reloaderDone // finishes the reload in hand, if any
 	s.notify(sdStopping)
@@ -197,7 +226,7 @@ func (s *Supervisor) LogStats() {
 			s.log.Info("job stats", append([]zap.Field{
 				zap.String("job", l),
 				zap.String("mode", rj.mode.String()),
-				zap.String("state", rj.state()),
+				zap.String("state", rj.stateText()),
 				zap.Uint64("accepted", accepted),
 				zap.Uint64("refused", st.refused),
 				zap.Uint64("spawned", st.spawned),
@@ -205,7 +234,21 @@ func (s *Supervisor) LogStats() {
 				zap.Int("running", rj.processes()),
 				zap.Int("sockets", len(rj.socks))}, extra...)...)
 		}
+		for _, l := range sortedKeys(s.disabledJobs) {
+			s.log.Info("job stats", zap.String("job", l), zap.String("mode", s.disabledJobs[l].Mode().String()),
+				zap.String("state", stateDisabled.String()))
+		}
 	})
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // schedulePathCheck polls KeepAlive PathState and OtherJobEnabled

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
 )
@@ -32,6 +33,7 @@ func runPrint(args []string) error {
 	var vf viewFlags
 	vf.add(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	ctlPath := fs.String("control", control.DefaultPath(os.Geteuid()), "the control socket of the running sockd, asked for LABEL's live state")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sockd print [--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--uid UID] FILE [LABEL] | LABEL\n\n"+
 			"Shows the job as sockd understands it: defaults filled in, mode, resolved\n"+
@@ -53,6 +55,12 @@ func runPrint(args []string) error {
 	opts, err := vf.options()
 	if err != nil {
 		return usageError(err)
+	}
+	if len(pos) == 1 && !isPath(pos[0]) {
+		done, err := printLive(os.Stdout, *ctlPath, pos[0], *asJSON)
+		if done {
+			return err
+		}
 	}
 	set, j, err := findJob(pos, dirs, src, opts)
 	if err != nil {

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
+	"github.com/sockd/sockd/overrides"
 	"github.com/sockd/sockd/spawn"
 	"github.com/sockd/sockd/supervisor"
 )
@@ -29,6 +32,7 @@ func init() {
 type serveFlags struct {
 	sources             jobset.Sources
 	logFormat, logLevel string
+	control, overrides  string
 }
 
 // parseServe parses serve's flags; the sources default to
@@ -42,8 +46,10 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.Var(&xinetds, "xinetd", "an xinetd.conf file or xinetd.d directory to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	ctl := fs.String("control", control.DefaultPath(os.Geteuid()), "the control socket to serve (\"\" for none): sockd list, stop, ... talk to it")
+	ov := fs.String("overrides", overrides.DefaultPath(os.Geteuid()), "the overrides file that sockd disable and enable write")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--log-format F] [--log-level L]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--log-format F] [--log-level L]\n\n"+
 			"Binds every job's sockets and serves them until SIGTERM or SIGINT. SIGHUP reloads\n"+
 			"every source, SIGUSR1 logs one line of figures per job. The jobs load as\n"+
 			"sockd check loads them: what check calls valid is what serve loads.\n\n")
@@ -58,7 +64,8 @@ func parseServe(args []string) (serveFlags, error) {
 	if len(dirs) == 0 {
 		dirs = defaultJobDirs()
 	}
-	return serveFlags{sources: jobset.Sources{Paths: dirs, Inetd: inetdConfs, Xinetd: xinetds}, logFormat: *logFormat, logLevel: *logLevel}, nil
+	return serveFlags{sources: jobset.Sources{Paths: dirs, Inetd: inetdConfs, Xinetd: xinetds}, logFormat: *logFormat, logLevel: *logLevel,
+		control: *ctl, overrides: *ov}, nil
 }
 
 func runServe(args []string) error {
@@ -85,8 +92,16 @@ func runServe(args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	load := serveLoader(sf.sources, log)
-	sup, err := supervisor.New(supervisor.Config{Load: load, Log: log, Notify: true})
+	sup, err := supervisor.New(supervisor.Config{
+		Load:      serveLoader(sf.sources, log),
+		LoadFiles: func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
+		LoadExtra: func(files []string) ([]*job.Job, job.Diags) {
+			src := sf.sources
+			src.Paths = append(slices.Clone(src.Paths), files...)
+			return serveLoader(src, log)()
+		},
+		Control: sf.control, Overrides: sf.overrides,
+		Log: log, Notify: true})
 	if err != nil {
 		return err
 	}

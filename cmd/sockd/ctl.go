@@ -1,0 +1,246 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/control"
+)
+
+// The control commands talk to a running `sockd serve` over its control
+// socket (package control). Each takes --control PATH and --json; each
+// exits with the status the daemon's answer maps to (control.Status.Exit),
+// or control.ExitUnreachable when no daemon answers.
+
+// ctlCommand describes one control command.
+type ctlCommand struct {
+	name, summary, args string
+	// min, max bound the positional arguments (max -1: no bound).
+	min, max int
+	// build turns the positional arguments into the request.
+	build func(args []string, fs *ctlFlags) (control.Request, error)
+	// show prints an OK answer.
+	show func(w io.Writer, resp control.Response)
+}
+
+// ctlFlags are the flags every control command takes, and kickstart's -k.
+type ctlFlags struct {
+	control string
+	json    bool
+	kill    bool
+}
+
+func init() {
+	labels := func(cmd string) func([]string, *ctlFlags) (control.Request, error) {
+		return func(args []string, _ *ctlFlags) (control.Request, error) {
+			return control.Request{Cmd: cmd, Labels: args}, nil
+		}
+	}
+	for _, c := range []ctlCommand{
+		{name: control.CmdList, summary: "list the jobs of the running sockd: state, pid, last exit, mode, sockets",
+			max: 0, build: labels(control.CmdList), show: showList},
+		{name: control.CmdBlame, summary: "say why a job last started", args: "LABEL", min: 1, max: 1,
+			build: labels(control.CmdBlame), show: showBlame},
+		{name: control.CmdStart, summary: "start a job now, without waiting for demand", args: "LABEL", min: 1, max: 1,
+			build: labels(control.CmdStart), show: showDone},
+		{name: control.CmdStop, summary: "stop a job's process (SIGTERM, SIGKILL after ExitTimeOut)", args: "LABEL", min: 1, max: 1,
+			build: labels(control.CmdStop), show: showDone},
+		{name: control.CmdKickstart, summary: "start a job now; -k kills a running instance first", args: "[-k] LABEL", min: 1, max: 1,
+			build: func(args []string, f *ctlFlags) (control.Request, error) {
+				return control.Request{Cmd: control.CmdKickstart, Labels: args, Kill: f.kill}, nil
+			}, show: showDone},
+		{name: control.CmdKill, summary: "send a signal to a job's processes", args: "SIGNAL LABEL", min: 2, max: 2,
+			build: buildKill, show: showDone},
+		{name: control.CmdEnable, summary: "enable a disabled job (persistent)", args: "LABEL...", min: 1, max: -1,
+			build: labels(control.CmdEnable), show: showDone},
+		{name: control.CmdDisable, summary: "disable a job: stop it, close its sockets, keep it off across reloads and restarts", args: "LABEL...", min: 1, max: -1,
+			build: labels(control.CmdDisable), show: showDone},
+		{name: control.CmdBootstrap, summary: "validate and load job files now, touching no other job", args: "FILE...", min: 1, max: -1,
+			build: buildBootstrap, show: showDone},
+		{name: control.CmdBootout, summary: "stop and unload jobs now", args: "LABEL...", min: 1, max: -1,
+			build: labels(control.CmdBootout), show: showDone},
+		{name: control.CmdReload, summary: "reload every job source (as SIGHUP) and report the problems found", max: 0,
+			build: labels(control.CmdReload), show: showDone},
+	} {
+		c := c
+		register(command{name: c.name, summary: c.summary, run: func(args []string) error { return runCtl(c, args) }})
+	}
+}
+
+func buildKill(args []string, _ *ctlFlags) (control.Request, error) {
+	sig, err := parseSignal(args[0])
+	if err != nil {
+		return control.Request{}, err
+	}
+	return control.Request{Cmd: control.CmdKill, Signal: sig, Labels: args[1:]}, nil
+}
+
+// parseSignal accepts TERM, SIGTERM, sigterm or 15.
+func parseSignal(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return n, nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return int(sig), nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (a name such as TERM or HUP, or a number)", s)
+}
+
+func buildBootstrap(args []string, _ *ctlFlags) (control.Request, error) {
+	files := make([]string, len(args))
+	for i, a := range args {
+		abs, err := filepath.Abs(a)
+		if err != nil {
+			return control.Request{}, err
+		}
+		files[i] = abs
+	}
+	return control.Request{Cmd: control.CmdBootstrap, Files: files}, nil
+}
+
+// runCtl parses a control command's arguments, sends the request and
+// prints the answer.
+func runCtl(c ctlCommand, args []string) error {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	var f ctlFlags
+	fs.StringVar(&f.control, "control", control.DefaultPath(os.Geteuid()), "the control socket of the sockd to ask")
+	fs.BoolVar(&f.json, "json", false, "print the daemon's answer as JSON (stable field names)")
+	if c.name == control.CmdKickstart {
+		fs.BoolVar(&f.kill, "k", false, "kill a running instance first and wait for it to exit")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sockd %s [--control PATH] [--json] %s\n\n%s.\n\n", c.name, c.args, c.summary)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
+		fs.Usage()
+		return usageError(fmt.Errorf("wrong number of arguments"))
+	}
+	req, err := c.build(pos, &f)
+	if err != nil {
+		return usageError(err)
+	}
+	resp, err := control.Do(f.control, req, 0)
+	var ue *control.UnreachableError
+	if errors.As(err, &ue) {
+		return &exitError{code: control.ExitUnreachable, err: err}
+	}
+	if err != nil {
+		return err
+	}
+	return printAnswer(os.Stdout, c, f.json, resp)
+}
+
+// printAnswer prints resp and returns the exit status it means.
+func printAnswer(w io.Writer, c ctlCommand, asJSON bool, resp control.Response) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(resp); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range resp.Diags {
+			fmt.Fprintln(w, d)
+		}
+		if resp.Status == control.OK {
+			c.show(w, resp)
+		}
+	}
+	if resp.Status == control.OK {
+		return nil
+	}
+	var err error
+	if !asJSON || resp.Error != "" {
+		err = errors.New(resp.Error)
+	}
+	return &exitError{code: resp.Status.Exit(), err: err}
+}
+
+func showDone(w io.Writer, resp control.Response) {
+	for _, d := range resp.Done {
+		fmt.Fprintln(w, d)
+	}
+}
+
+// showList prints one row per job.
+func showList(w io.Writer, resp control.Response) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "LABEL\tSTATE\tPID\tLAST EXIT\tMODE\tSOCKETS")
+	for _, j := range resp.Jobs {
+		pid := "-"
+		if j.Pid > 0 {
+			pid = strconv.Itoa(j.Pid)
+		}
+		state := j.State
+		if j.Stale {
+			state += " (stale definition)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Label, state, pid, orDash(j.LastExit), j.Mode, socketsText(j.Sockets))
+	}
+	tw.Flush()
+}
+
+func socketsText(socks []control.Socket) string {
+	if len(socks) == 0 {
+		return "-"
+	}
+	var parts []string
+	for i, s := range socks {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(socks)-3))
+			break
+		}
+		parts = append(parts, s.Address)
+	}
+	return strings.Join(parts, " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func showBlame(w io.Writer, resp control.Response) {
+	for _, j := range resp.Jobs {
+		if j.LastStartReason == "" {
+			fmt.Fprintf(w, "%s has not started since sockd loaded it\n", j.Label)
+			continue
+		}
+		fmt.Fprintf(w, "%s: %s (%s)\n", j.Label, j.LastStartReason, ago(j.LastStartTime))
+	}
+}
+
+// ago renders an RFC 3339 time as "at T, D ago".
+func ago(ts string) string {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return ts
+	}
+	at := t.Local().Format("2006-01-02 15:04:05")
+	if d := time.Until(t); d > 0 {
+		return fmt.Sprintf("at %s, in %s", at, d.Round(time.Second))
+	}
+	return fmt.Sprintf("at %s, %s ago", at, time.Since(t).Round(time.Second))
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sockd/sockd/control"
+)
+
+// isPath reports whether arg names a file (print FILE) rather than a label.
+func isPath(arg string) bool {
+	if strings.ContainsRune(arg, os.PathSeparator) {
+		return true
+	}
+	_, err := os.Stat(arg)
+	return err == nil
+}
+
+// printLive shows LABEL as the running sockd at ctlPath has it. done is
+// false when the file view should be shown instead: no sockd answers, or
+// it has no such job (a note on stderr says so).
+func printLive(w io.Writer, ctlPath, label string, asJSON bool) (done bool, err error) {
+	resp, err := control.Do(ctlPath, control.Request{Cmd: control.CmdPrint, Labels: []string{label}}, 0)
+	var ue *control.UnreachableError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "sockd print: no sockd answers at %s: showing the job file, not the live job\n", ctlPath)
+		return false, nil
+	case err != nil:
+		return true, err
+	case resp.Status == control.NoSuchJob:
+		fmt.Fprintf(os.Stderr, "sockd print: the running sockd has no job %s loaded: showing the job file\n", label)
+		return false, nil
+	case resp.Status != control.OK:
+		return true, &exitError{code: resp.Status.Exit(), err: errors.New(resp.Error)}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(resp.Jobs[0])
+	}
+	liveText(w, resp.Jobs[0], ctlPath)
+	return true, nil
+}
+
+// liveText prints one live job.
+func liveText(w io.Writer, j control.Job, ctlPath string) {
+	fmt.Fprintf(w, "%s (live, from the sockd at %s)\n", j.Label, ctlPath)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "  %s:\t%s\n", k, fmt.Sprintf(format, args...)) }
+	state := j.State
+	if j.Since != "" {
+		state += " since " + ago(j.Since)
+	}
+	if j.Pid > 0 {
+		state += fmt.Sprintf(", pid %d", j.Pid)
+	}
+	row("State", "%s", state)
+	if j.Stale {
+		row("Definition", "stale: the job file is invalid, the job runs its last good definition (%s)", j.StaleReason)
+	}
+	row("File", "%s", orDash(j.File))
+	row("Mode", "%s", j.Mode)
+	runs := fmt.Sprintf("%d", j.Runs)
+	if j.LastStartReason != "" {
+		runs += fmt.Sprintf("; last started %s: %s", ago(j.LastStartTime), j.LastStartReason)
+	}
+	row("Runs", "%s", runs)
+	if j.LastExit != "" {
+		row("Last exit", "%s, %s", j.LastExit, ago(j.LastExitTime))
+	}
+	if j.NextStart != "" {
+		row("Throttle", "next start allowed %s", ago(j.NextStart))
+	}
+	for _, s := range j.Sockets {
+		row("Socket", "%s %s %s (the job's fd %d)", s.Name, s.Network, s.Address, s.Fd)
+	}
+	row("Counters", "accepted %d, refused %d, spawn failures %d", j.Accepted, j.Refused, j.SpawnFailures)
+	for _, c := range j.Children {
+		row("Child", "pid %d %s", c.Pid, c.Source)
+	}
+	if l := j.Limits; l != nil {
+		row("Limits", "MaxChildren %s (running %d), MaxPerSource %s (sources %d), Rate %s",
+			unlimited(l.MaxChildren), l.Running, unlimited(l.MaxPerSource), l.Sources, rateText(l.Rate))
+	}
+	if p := j.Proxy; p != nil {
+		row("Proxy", "backend %s (pid %s), %d connections open, %d in all", p.Backend, pidText(p.BackendPid), p.Active, p.Total)
+	}
+	tw.Flush()
+}
+
+func pidText(pid int) string {
+	if pid == 0 {
+		return "-"
+	}
+	return fmt.Sprint(pid)
+}

@@ -1,0 +1,455 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ctlAnswer is the --json answer of a control command (the documented
+// field names).
+type ctlAnswer struct {
+	Status string   `json:"status"`
+	Error  string   `json:"error"`
+	Done   []string `json:"done"`
+	Diags  []string `json:"diags"`
+	Jobs   []struct {
+		Label           string `json:"label"`
+		State           string `json:"state"`
+		Pid             int    `json:"pid"`
+		Mode            string `json:"mode"`
+		Disabled        bool   `json:"disabled"`
+		Stale           bool   `json:"stale"`
+		LastExit        string `json:"last_exit"`
+		LastStartReason string `json:"last_start_reason"`
+		Runs            uint64 `json:"runs"`
+		Sockets         []struct {
+			Address string `json:"address"`
+		} `json:"sockets"`
+	} `json:"jobs"`
+}
+
+// ctl runs a control command against d as cred (nil: as the test) and
+// returns its exit status, output and parsed --json answer.
+func (d *daemon) ctl(t *testing.T, cred *syscall.Credential, args ...string) (int, string, ctlAnswer) {
+	t.Helper()
+	argv := append([]string{args[0], "--control", d.control, "--json"}, args[1:]...)
+	cmd := exec.Command(sockdBin, argv...)
+	if cred != nil {
+		cmd.Path = copyFile(t, sockdBin)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("sockd %v: %v", args, err)
+	}
+	var a ctlAnswer
+	if jerr := json.Unmarshal(out.Bytes(), &a); jerr != nil {
+		t.Fatalf("sockd %v: exit %d, not JSON (%v):\n%s\n%s", args, code, jerr, out.String(), errOut.String())
+	}
+	return code, out.String() + errOut.String(), a
+}
+
+// jobOf returns the entry of label in a list answer.
+func jobOf(a ctlAnswer, label string) (int, bool) {
+	for i, j := range a.Jobs {
+		if j.Label == label {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// cmdline is /proc/PID/cmdline with NULs as spaces ("" once gone).
+func cmdline(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+func alive(pid int) bool { return pid > 0 && cmdline(pid) != "" }
+
+// controlJobs writes an inetd job, a handoff job and a KeepAlive job.
+func controlJobs(t *testing.T, dir string) (inetdPort, handoffPort int, counter string) {
+	inetdPort, handoffPort = freePort(t, "tcp"), freePort(t, "tcp")
+	counter = filepath.Join(t.TempDir(), "starts")
+	writeJob(t, dir, "inetd", nowaitJob("test.inetd", inetdPort, []string{"/bin/echo", "inetd"}))
+	writeJob(t, dir, "handoff", map[string]any{
+		"Label": "test.handoff", "ProgramArguments": helperArgv("activation", counter),
+		"EnvironmentVariables": helperEnv(),
+		"Sockets":              map[string]any{"Web": tcpSocket(handoffPort)},
+	})
+	writeJob(t, dir, "keep", map[string]any{
+		"Label": "test.keep", "ProgramArguments": []string{"/bin/sleep", "300"},
+		"KeepAlive": true, "ThrottleInterval": 1,
+	})
+	return inetdPort, handoffPort, counter
+}
+
+// waitPid waits until the job has a running pid other than not.
+func waitPid(t *testing.T, d *daemon, label string, not int) int {
+	t.Helper()
+	pid := 0
+	eventually(10*time.Second, func() bool {
+		_, _, a := d.ctl(t, nil, "list")
+		if i, ok := jobOf(a, label); ok && a.Jobs[i].Pid != 0 && a.Jobs[i].Pid != not && alive(a.Jobs[i].Pid) {
+			pid = a.Jobs[i].Pid
+			return true
+		}
+		return false
+	})
+	if pid == 0 {
+		t.Fatalf("%s has no new running pid (not %d)", label, not)
+	}
+	return pid
+}
+
+// TestControlLifecycle drives an inetd, a handoff and a KeepAlive job with
+// list, start, stop, kickstart -k, kill and blame, and checks the real
+// effect: pids in /proc, connections served.
+func TestControlLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	inetdPort, handoffPort, _ := controlJobs(t, dir)
+	d := startSockd(t, dir)
+
+	code, out, a := d.ctl(t, nil, "list")
+	if code != 0 || len(a.Jobs) != 3 {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	i, _ := jobOf(a, "test.inetd")
+	if a.Jobs[i].State != "waiting" || a.Jobs[i].Mode != "inetd-nowait" || len(a.Jobs[i].Sockets) != 1 ||
+		a.Jobs[i].Sockets[0].Address != fmt.Sprintf("127.0.0.1:%d", inetdPort) {
+		t.Errorf("inetd job: %+v", a.Jobs[i])
+	}
+	keep := waitPid(t, d, "test.keep", 0)
+	if !strings.HasPrefix(cmdline(keep), "/bin/sleep 300") {
+		t.Errorf("test.keep pid %d is %q", keep, cmdline(keep))
+	}
+
+	// stop: the KeepAlive job comes back through the throttle.
+	if code, out, _ := d.ctl(t, nil, "stop", "test.keep"); code != 0 {
+		t.Fatalf("stop: %d %s", code, out)
+	}
+	if !eventually(5*time.Second, func() bool { return !alive(keep) }) {
+		t.Fatalf("pid %d still runs after stop", keep)
+	}
+	keep2 := waitPid(t, d, "test.keep", keep)
+
+	// kickstart -k: killed and started again, the answer names the new pid.
+	code, out, a = d.ctl(t, nil, "kickstart", "-k", "test.keep")
+	if code != 0 || alive(keep2) {
+		t.Fatalf("kickstart -k: exit %d, old pid alive %t\n%s", code, alive(keep2), out)
+	}
+	keep3 := waitPid(t, d, "test.keep", keep2)
+	if !strings.Contains(strings.Join(a.Done, "\n"), strconv.Itoa(keep3)) {
+		t.Errorf("kickstart -k answer %q does not name pid %d", a.Done, keep3)
+	}
+
+	// start a handoff job without demand; it then serves; blame says who.
+	if code, out, _ := d.ctl(t, nil, "start", "test.handoff"); code != 0 {
+		t.Fatalf("start: %d %s", code, out)
+	}
+	hpid := waitPid(t, d, "test.handoff", 0)
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", handoffPort), ""); !strings.Contains(got, "pid="+strconv.Itoa(hpid)) {
+		t.Errorf("handoff job answered %q, want pid %d", got, hpid)
+	}
+	_, _, a = d.ctl(t, nil, "blame", "test.handoff")
+	if len(a.Jobs) != 1 || !strings.Contains(a.Jobs[0].LastStartReason, "start by uid 0") {
+		t.Errorf("blame: %+v", a.Jobs)
+	}
+	if code, out, _ := d.ctl(t, nil, "kill", "TERM", "test.handoff"); code != 0 {
+		t.Fatalf("kill: %d %s", code, out)
+	}
+	if !eventually(5*time.Second, func() bool { return !alive(hpid) }) {
+		t.Errorf("pid %d survived kill TERM", hpid)
+	}
+
+	// start of an inetd job: nothing to start, and it says so.
+	if code, out, _ := d.ctl(t, nil, "start", "test.inetd"); code != 1 || !strings.Contains(out, "per connection") {
+		t.Errorf("start of an inetd job: exit %d\n%s", code, out)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", inetdPort), ""); got != "inetd\n" {
+		t.Errorf("inetd job: %q", got)
+	}
+	if code, _, _ := d.ctl(t, nil, "stop", "no.such.job"); code != 3 {
+		t.Errorf("stop of an unknown job: exit %d, want 3", code)
+	}
+}
+
+// TestControlDisable: disable closes the job's socket and survives a
+// reload and a restart of sockd without touching the job file; enable
+// brings it back; a corrupt overrides file is reported and sockd serves.
+func TestControlDisable(t *testing.T) {
+	dir := t.TempDir()
+	inetdPort, _, _ := controlJobs(t, dir)
+	ov := filepath.Join(t.TempDir(), "overrides.json")
+	file := filepath.Join(dir, "inetd.plist")
+	before, _ := os.ReadFile(file)
+	addr := fmt.Sprintf("127.0.0.1:%d", inetdPort)
+	refused := func() bool {
+		_, err := net.DialTimeout("tcp4", addr, time.Second)
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	d := startSockd(t, dir, "--overrides", ov)
+	if code, out, _ := d.ctl(t, nil, "disable", "test.inetd"); code != 0 {
+		t.Fatalf("disable: %d %s", code, out)
+	}
+	if !refused() {
+		t.Fatal("the disabled job still listens")
+	}
+	d.signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if !refused() {
+		t.Fatal("the disabled job listens again after a reload")
+	}
+	_, _, a := d.ctl(t, nil, "list")
+	if i, ok := jobOf(a, "test.inetd"); !ok || !a.Jobs[i].Disabled || a.Jobs[i].State != "disabled" {
+		t.Errorf("list does not show the disabled job: %+v", a.Jobs)
+	}
+	if err := d.stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d = startSockd(t, dir, "--overrides", ov)
+	if !refused() {
+		t.Fatal("the disabled job listens again after a restart")
+	}
+	if code, out, _ := d.ctl(t, nil, "enable", "test.inetd"); code != 0 {
+		t.Fatalf("enable: %d %s", code, out)
+	}
+	if got := dialRead(t, "tcp4", addr, ""); got != "inetd\n" {
+		t.Errorf("enabled job: %q", got)
+	}
+	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
+		t.Error("disable or enable changed the job file")
+	}
+	if err := d.stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(ov, []byte(`{"version":1,"disabled":["test.inetd"`), 0o644)
+	d = startSockd(t, dir, "--overrides", ov)
+	if !d.waitLog("is corrupt", 5*time.Second) || !strings.Contains(d.logBuf.String(), ov) {
+		t.Error("the corrupt overrides file is not reported by name")
+	}
+	if got := dialRead(t, "tcp4", addr, ""); got != "inetd\n" {
+		t.Errorf("with a corrupt overrides file: %q", got)
+	}
+}
+
+// TestControlBootstrap: a bad file changes nothing and the diagnostics come
+// back; a good one serves at once while a client loop on another job sees
+// no refusal; bootout unloads it.
+func TestControlBootstrap(t *testing.T) {
+	dir := t.TempDir()
+	inetdPort, _, _ := controlJobs(t, dir)
+	d := startSockd(t, dir)
+	extra := t.TempDir()
+	port := freePort(t, "tcp")
+	bad := writeJob(t, extra, "bad", map[string]any{"Label": "test.bad", "ProgramArguments": []string{"/bin/echo"},
+		"Sockets": map[string]any{"L": map[string]any{"SockServiceName": "99999"}}})
+	good := writeJob(t, extra, "good", nowaitJob("test.good", port, []string{"/bin/echo", "good"}))
+
+	code, out, a := d.ctl(t, nil, "bootstrap", bad)
+	if code != 1 || len(a.Diags) == 0 || !strings.Contains(a.Diags[0], "bad.plist") {
+		t.Fatalf("bootstrap of a bad file: exit %d\n%s", code, out)
+	}
+	_, _, a = d.ctl(t, nil, "list")
+	if _, ok := jobOf(a, "test.bad"); ok || len(a.Jobs) != 3 {
+		t.Fatalf("the bad bootstrap changed the job set: %+v", a.Jobs)
+	}
+
+	stop := make(chan struct{})
+	fails := make(chan string, 1)
+	go func() {
+		for i := 0; i < 100000; i++ {
+			select {
+			case <-stop:
+				close(fails)
+				return
+			default:
+			}
+			c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", inetdPort), 5*time.Second)
+			if err != nil {
+				fails <- err.Error()
+				close(fails)
+				return
+			}
+			c.Close()
+		}
+		close(fails)
+	}()
+	code, out, _ = d.ctl(t, nil, "bootstrap", good)
+	close(stop)
+	if f := <-fails; f != "" {
+		t.Errorf("a client of another job was refused during bootstrap: %s", f)
+	}
+	if code != 0 {
+		t.Fatalf("bootstrap: %d %s", code, out)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "good\n" {
+		t.Errorf("bootstrapped job: %q", got)
+	}
+	if code, out, _ := d.ctl(t, nil, "bootout", "test.good"); code != 0 {
+		t.Fatalf("bootout: %d %s", code, out)
+	}
+	if _, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("booted-out job still listens: %v", err)
+	}
+}
+
+// TestControlReloadStale: reload reports a broken file and exits 1; the
+// job keeps serving and list marks it stale; fixed, it is current again.
+func TestControlReloadStale(t *testing.T) {
+	dir := t.TempDir()
+	inetdPort, _, _ := controlJobs(t, dir)
+	d := startSockd(t, dir)
+	file := filepath.Join(dir, "inetd.plist")
+	good, _ := os.ReadFile(file)
+	os.WriteFile(file, good[:len(good)/2], 0o644)
+	code, out, a := d.ctl(t, nil, "reload")
+	if code != 1 || len(a.Diags) == 0 || !strings.Contains(strings.Join(a.Diags, "\n"), "inetd.plist") {
+		t.Fatalf("reload with a broken file: exit %d\n%s", code, out)
+	}
+	_, _, a = d.ctl(t, nil, "list")
+	if i, ok := jobOf(a, "test.inetd"); !ok || !a.Jobs[i].Stale {
+		t.Errorf("list does not mark the job stale: %+v", a.Jobs)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", inetdPort), ""); got != "inetd\n" {
+		t.Errorf("the stale job: %q", got)
+	}
+	os.WriteFile(file, good, 0o644)
+	if code, out, _ := d.ctl(t, nil, "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	_, _, a = d.ctl(t, nil, "list")
+	if i, _ := jobOf(a, "test.inetd"); a.Jobs[i].Stale {
+		t.Error("the job is still stale after its file was fixed")
+	}
+}
+
+// TestControlAuthorisation: an unprivileged user reads the root daemon
+// (list, print, blame) and is refused every change, with exit status 4
+// and a message, and nothing changes; the user's own sockd obeys the user.
+func TestControlAuthorisation(t *testing.T) {
+	needRoot(t)
+	needProgram(t, "useradd", "userdel")
+	name := fmt.Sprintf("sockdctl%d", os.Getpid()%100000)
+	if out, err := exec.Command("useradd", "-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+
+	dir := t.TempDir()
+	controlJobs(t, dir)
+	// As /run/sockd: a directory every user may enter.
+	d := startSockd(t, dir, "--control", filepath.Join(publicTempDir(t), "control.sock"))
+	keep := waitPid(t, d, "test.keep", 0)
+	for _, read := range [][]string{{"list"}, {"blame", "test.keep"}} {
+		if code, out, _ := d.ctl(t, cred, read...); code != 0 {
+			t.Errorf("uid %d %v: exit %d\n%s", uid, read, code, out)
+		}
+	}
+	extra := publicTempDir(t)
+	good := writeJob(t, extra, "good", nowaitJob("test.good", freePort(t, "tcp"), []string{"/bin/echo"}))
+	for _, change := range [][]string{{"stop", "test.keep"}, {"kickstart", "-k", "test.keep"}, {"disable", "test.keep"}, {"bootstrap", good}} {
+		code, _, a := d.ctl(t, cred, change...)
+		if code != 4 || !strings.Contains(a.Error, change[0]+" needs root: you are uid "+strconv.Itoa(uid)) {
+			t.Errorf("uid %d %v: exit %d, error %q; want 4 and a refusal", uid, change, code, a.Error)
+		}
+	}
+	if got := waitPid(t, d, "test.keep", -1); got != keep {
+		t.Errorf("a refused request changed test.keep: pid %d, was %d", got, keep)
+	}
+	_, _, a := d.ctl(t, nil, "list")
+	if len(a.Jobs) != 3 {
+		t.Errorf("a refused bootstrap changed the job set: %d jobs", len(a.Jobs))
+	}
+	if !strings.Contains(d.logBuf.String(), "control request refused") {
+		t.Error("refusals are not logged")
+	}
+
+	// The user's own sockd obeys the user.
+	udir := publicTempDir(t)
+	writeJob(t, udir, "keep", map[string]any{
+		"Label": "user.keep", "ProgramArguments": []string{"/bin/sleep", "300"}, "KeepAlive": true,
+	})
+	os.Chown(filepath.Join(udir, "keep.plist"), uid, gid)
+	ud := startSockdAs(t, cred, []string{"HOME=/nonexistent", "XDG_RUNTIME_DIR="}, udir)
+	upid := waitPid(t, ud, "user.keep", 0)
+	if code, out, _ := ud.ctl(t, cred, "kickstart", "-k", "user.keep"); code != 0 {
+		t.Fatalf("the user's kickstart on the user's sockd: exit %d\n%s", code, out)
+	}
+	if alive(upid) {
+		t.Error("the user's kickstart -k left the old instance")
+	}
+}
+
+// TestProxyCountsAcrossRedefinition: after a reload that changes a proxy
+// job (its server is replaced), list and the SIGUSR1 line still count
+// every connection since the job was loaded (one counter used to restart
+// and the other not).
+func TestProxyCountsAcrossRedefinition(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	proxyJob := func(ready int) map[string]any {
+		return map[string]any{
+			"Label": "test.pxcount",
+			"ProgramArguments": []string{"socat",
+				fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'echo px'"},
+			"ExitTimeOut": 2,
+			"Sockets":     map[string]any{"Listeners": tcpSocket(pub)},
+			"SockdProxy":  map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv), "ReadyTimeout": ready},
+		}
+	}
+	writeJob(t, dir, "job", proxyJob(10))
+	d := startSockd(t, dir)
+	addr := fmt.Sprintf("127.0.0.1:%d", pub)
+	for range 3 {
+		if got := dialRead(t, "tcp4", addr, ""); got != "px\n" {
+			t.Fatalf("through the proxy: %q", got)
+		}
+	}
+	writeJob(t, dir, "job", proxyJob(11))
+	if code, out, _ := d.ctl(t, nil, "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	if !eventually(10*time.Second, func() bool { return dialRead(t, "tcp4", addr, "") == "px\n" }) {
+		t.Fatal("not served after the reload")
+	}
+	dialRead(t, "tcp4", addr, "")
+	code, out, _ := d.ctl(t, nil, "print", "test.pxcount")
+	if code != 0 || !strings.Contains(out, `"accepted": 5`) || !strings.Contains(out, `"total": 5`) {
+		t.Errorf("print after the redefinition: exit %d, want accepted and total 5:\n%s", code, out)
+	}
+	d.signal(syscall.SIGUSR1)
+	stats := d.jobStats("test.pxcount", nil)
+	if stats == nil || stats["accepted"].(float64) != 5 {
+		t.Errorf("SIGUSR1 after the redefinition: %v, want accepted 5", stats)
+	}
+}

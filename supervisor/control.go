@@ -1,0 +1,551 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/listener"
+	"github.com/sockd/sockd/overrides"
+)
+
+// ctlState is the control plane's state outside the loop: the overrides
+// (read at each reload, written by enable and disable) and the files
+// bootstrap added. Changes are made one at a time (mu).
+type ctlState struct {
+	mu      sync.Mutex // one changing request at a time
+	stateMu sync.Mutex // guards the fields below
+	ov      *overrides.File
+	ovErr   string   // the last error reading the overrides file, logged once
+	extra   []string // bootstrapped job files, reloaded with the sources
+}
+
+// readOverrides reads the overrides file; a broken one is logged once and
+// disables nothing.
+func (s *Supervisor) readOverrides() {
+	if s.cfg.Overrides == "" {
+		return
+	}
+	f, err := overrides.Load(s.cfg.Overrides)
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	s.ctl.ov = f
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg != "" && msg != s.ctl.ovErr {
+		s.log.Error(msg)
+	}
+	s.ctl.ovErr = msg
+}
+
+// disabledByOverride reports whether `sockd disable` turned label off.
+func (s *Supervisor) disabledByOverride(label string) bool {
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	return s.ctl.ov != nil && s.ctl.ov.Disabled[label]
+}
+
+// extraFiles are the files bootstrap added.
+func (s *Supervisor) extraFiles() []string {
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	return slices.Clone(s.ctl.extra)
+}
+
+func (s *Supervisor) setExtraFiles(files []string) {
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	s.ctl.extra = files
+}
+
+// serveControl serves the control socket until ctx ends; it returns once
+// the socket is closed. Run calls it when Config.Control is set.
+func (s *Supervisor) serveControl(ctx context.Context) (stop func(), err error) {
+	srv, err := control.Listen(s.cfg.Control, s.handleControl, s.log)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer close(done)
+		srv.Serve(sctx)
+	}()
+	s.log.Info("control socket ready", zap.String("path", srv.Path()))
+	return func() {
+		cancel()
+		<-done
+		if err := srv.Close(); err != nil {
+			s.log.Warn("closing the control socket", zap.Error(err))
+		}
+	}, nil
+}
+
+// handleControl answers one authorised request (control.Handler).
+func (s *Supervisor) handleControl(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	switch req.Cmd {
+	case control.CmdList:
+		return s.ctlList()
+	case control.CmdPrint, control.CmdBlame:
+		return s.ctlShow(req)
+	case control.CmdStart, control.CmdKickstart, control.CmdStop, control.CmdKill:
+		return s.ctlAct(ctx, peer, req)
+	}
+	s.ctl.mu.Lock()
+	defer s.ctl.mu.Unlock()
+	switch req.Cmd {
+	case control.CmdEnable, control.CmdDisable:
+		return s.ctlOverride(ctx, peer, req)
+	case control.CmdBootstrap:
+		return s.ctlBootstrap(ctx, peer, req)
+	case control.CmdBootout:
+		return s.ctlBootout(ctx, peer, req)
+	case control.CmdReload:
+		return s.ctlReload(ctx, peer)
+	}
+	return control.Errorf(control.BadRequest, "unknown command %q", req.Cmd)
+}
+
+// logChange logs a change carried out for peer.
+func (s *Supervisor) logChange(peer control.Peer, cmd string, fields ...zap.Field) {
+	s.log.Info("control: "+cmd, append([]zap.Field{zap.Int("uid", peer.Uid), zap.Int("pid", peer.Pid)}, fields...)...)
+}
+
+var errLoopGone = control.Errorf(control.Failed, "sockd is shutting down")
+
+// ctlList answers list: every loaded job and every disabled one, by label.
+// The figures are copied from the loop listChunk jobs a turn, so that a
+// list of 10,000 jobs never holds the loop for long.
+func (s *Supervisor) ctlList() control.Response {
+	var labels []string
+	var jobs []control.Job
+	if !s.onLoop(func() {
+		labels = make([]string, 0, len(s.jobs))
+		for l := range s.jobs {
+			labels = append(labels, l)
+		}
+		for _, j := range s.disabledJobs {
+			jobs = append(jobs, disabledStatus(j))
+		}
+	}) {
+		return errLoopGone
+	}
+	sort.Strings(labels)
+	for len(labels) > 0 {
+		chunk := labels[:min(len(labels), listChunk)]
+		labels = labels[len(chunk):]
+		if !s.onLoop(func() {
+			for _, l := range chunk {
+				if rj, ok := s.jobs[l]; ok { // gone meanwhile: left out
+					jobs = append(jobs, rj.status(false))
+				}
+			}
+		}) {
+			return errLoopGone
+		}
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Label < jobs[b].Label })
+	return control.Response{Status: control.OK, Jobs: jobs}
+}
+
+// listChunk is how many jobs one loop turn of a list copies.
+const listChunk = 1000
+
+// disabledStatus is a disabled job as list and print show it.
+func disabledStatus(j *job.Job) control.Job {
+	return control.Job{Label: j.Label, File: j.File, Mode: j.Mode().String(), State: stateDisabled.String(), Disabled: true}
+}
+
+// ctlShow answers print and blame.
+func (s *Supervisor) ctlShow(req control.Request) control.Response {
+	if len(req.Labels) != 1 {
+		return control.Errorf(control.BadRequest, "%s takes one label", req.Cmd)
+	}
+	label := req.Labels[0]
+	var resp control.Response
+	if !s.onLoop(func() {
+		if rj, ok := s.jobs[label]; ok {
+			resp = control.Response{Status: control.OK, Jobs: []control.Job{rj.status(true)}}
+		} else if j, ok := s.disabledJobs[label]; ok {
+			resp = control.Response{Status: control.OK, Jobs: []control.Job{disabledStatus(j)}}
+		} else {
+			resp = noSuchJob(label)
+		}
+	}) {
+		return errLoopGone
+	}
+	return resp
+}
+
+func noSuchJob(label string) control.Response {
+	return control.Errorf(control.NoSuchJob, "no job %q is loaded (sockd list shows the loaded jobs)", label)
+}
+
+// ctlAct answers start, kickstart, stop and kill, on the loop.
+func (s *Supervisor) ctlAct(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	if len(req.Labels) != 1 {
+		return control.Errorf(control.BadRequest, "%s takes one label", req.Cmd)
+	}
+	label := req.Labels[0]
+	who := fmt.Sprintf("%s by %s", req.Cmd, peer)
+	var resp control.Response
+	var wait chan struct{}
+	if !s.onLoop(func() {
+		rj, ok := s.jobs[label]
+		if !ok {
+			resp = noSuchJob(label)
+			if _, off := s.disabledJobs[label]; off {
+				resp = control.Errorf(control.Failed, "job %q is disabled: sockd enable %s first", label, label)
+			}
+			return
+		}
+		resp, wait = rj.control(req, who)
+	}) {
+		return errLoopGone
+	}
+	if resp.Status == control.OK {
+		s.logChange(peer, req.Cmd, zap.String("job", label), zap.Strings("done", resp.Done))
+	}
+	if wait == nil {
+		return resp
+	}
+	return s.waitKickstart(ctx, label, wait, resp)
+}
+
+// waitKickstart waits for a kickstart -k: the old instance's exit and the
+// new start.
+func (s *Supervisor) waitKickstart(ctx context.Context, label string, wait chan struct{}, resp control.Response) control.Response {
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return control.Errorf(control.Failed, "job %q: %v", label, ctx.Err())
+	case <-time.After(5 * time.Minute):
+		return control.Errorf(control.Failed, "job %q: the running instance did not exit within 5 minutes", label)
+	}
+	var after control.Job
+	if !s.onLoop(func() {
+		if rj, ok := s.jobs[label]; ok {
+			after = rj.status(false)
+		}
+	}) {
+		return errLoopGone
+	}
+	if after.Pid == 0 {
+		return control.Errorf(control.Failed, "job %q: restarted instance is not running (%s)", label, orNone(after.LastExit))
+	}
+	resp.Done = append(resp.Done, fmt.Sprintf("started %s (pid %d)", label, after.Pid))
+	return resp
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no exit recorded"
+	}
+	return s
+}
+
+// ctlOverride answers enable and disable: the overrides file changes,
+// then a reload applies it.
+func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	if s.cfg.Overrides == "" {
+		return control.Errorf(control.Failed, "this sockd has no overrides file: %s is not possible", req.Cmd)
+	}
+	f, err := overrides.Load(s.cfg.Overrides)
+	if err != nil {
+		return control.Errorf(control.Failed, "%v", err)
+	}
+	var done []string
+	for _, l := range req.Labels {
+		off := req.Cmd == control.CmdDisable
+		if f.Disabled[l] == off {
+			done = append(done, fmt.Sprintf("%s is already %sd", l, req.Cmd))
+			continue
+		}
+		f.Disabled[l] = off
+		if !off {
+			delete(f.Disabled, l)
+		}
+		done = append(done, fmt.Sprintf("%sd %s", req.Cmd, l))
+	}
+	if err := f.Save(s.cfg.Overrides); err != nil {
+		return control.Errorf(control.Failed, "%v", err)
+	}
+	s.logChange(peer, req.Cmd, zap.Strings("jobs", req.Labels), zap.String("overrides", s.cfg.Overrides))
+	r := s.reloadAndWait(ctx, reloadOp{who: peer.String()})
+	return answerReload(r, done)
+}
+
+// answerReload turns a reload's result into an answer: failed when it did
+// not happen or a job failed to load.
+func answerReload(r reloadResult, done []string) control.Response {
+	resp := control.Response{Status: control.OK, Done: done}
+	for _, d := range r.diags {
+		if d.Severity == job.Info {
+			continue
+		}
+		resp.Diags = append(resp.Diags, d.String())
+		if d.Severity == job.Error {
+			resp.Status = control.Failed
+		}
+	}
+	if r.err != nil {
+		resp.Status, resp.Error = control.Failed, r.err.Error()
+	} else if resp.Status == control.Failed {
+		resp.Error = "some jobs failed to load (above); the others are loaded"
+	}
+	return resp
+}
+
+// ctlReload answers reload.
+func (s *Supervisor) ctlReload(ctx context.Context, peer control.Peer) control.Response {
+	s.logChange(peer, control.CmdReload)
+	return answerReload(s.reloadAndWait(ctx, reloadOp{who: peer.String()}), []string{"reloaded"})
+}
+
+// ctlBootstrap answers bootstrap: the files are loaded on their own and
+// added to the running set, which stays as it is otherwise; a file with an
+// error changes nothing.
+func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	if s.cfg.LoadFiles == nil || s.cfg.LoadExtra == nil {
+		return control.Errorf(control.Failed, "this sockd cannot bootstrap job files")
+	}
+	var added []string
+	op := reloadOp{who: peer.String(), preset: func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
+		jobs, diags, labels, err := s.bootstrapSet(snap, req.Files)
+		added = labels
+		return jobs, diags, err
+	}}
+	r := s.reloadAndWait(ctx, op)
+	if r.err != nil {
+		resp := answerReload(r, nil)
+		resp.Error = "nothing was loaded: " + r.err.Error()
+		return resp
+	}
+	s.setExtraFiles(append(s.extraFiles(), req.Files...))
+	s.logChange(peer, control.CmdBootstrap, zap.Strings("files", req.Files), zap.Strings("jobs", added))
+	done := make([]string, len(added))
+	for i, l := range added {
+		done[i] = "loaded " + l
+	}
+	return answerReload(r, done)
+}
+
+// bootstrapSet is the running set (snap) plus the jobs of files, checked
+// against each other; any error in the files refuses the whole bootstrap.
+func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, files []string) ([]*job.Job, job.Diags, []string, error) {
+	fresh, diags := s.cfg.LoadFiles(files)
+	if diags.HasErrors() {
+		return nil, diags, nil, fmt.Errorf("the files have errors")
+	}
+	var labels []string
+	for _, j := range fresh {
+		if _, dup := snap[j.Label]; dup {
+			return nil, diags, nil, fmt.Errorf("job %q (%s) is loaded already: sockd bootout %s first, or sockd reload to pick up a changed file", j.Label, j.File, j.Label)
+		}
+		labels = append(labels, j.Label)
+	}
+	running := runningDefs(snap)
+	kept, more := job.CrossCheck(append(running, fresh...))
+	diags = append(diags, more...)
+	if len(kept) != len(running)+len(fresh) {
+		return nil, diags, nil, fmt.Errorf("the new jobs conflict with loaded ones")
+	}
+	return kept, diags, labels, nil
+}
+
+// runningDefs are the definitions in snap, sorted by label.
+func runningDefs(snap map[string]jobSnap) []*job.Job {
+	out := make([]*job.Job, 0, len(snap))
+	for _, js := range snap {
+		out = append(out, js.def)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Label < out[b].Label })
+	return out
+}
+
+// ctlBootout answers bootout: the jobs are unloaded now, the others stay
+// as they are. A file in a job directory loads again at the next reload.
+func (s *Supervisor) ctlBootout(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	var gone []string
+	op := reloadOp{who: peer.String(), preset: func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
+		out := map[string]bool{}
+		for _, l := range req.Labels {
+			js, ok := snap[l]
+			if !ok {
+				return nil, nil, &noJobError{l}
+			}
+			out[l] = true
+			gone = append(gone, js.def.File)
+		}
+		var keep []*job.Job
+		for _, j := range runningDefs(snap) {
+			if !out[j.Label] {
+				keep = append(keep, j)
+			}
+		}
+		return keep, nil, nil
+	}}
+	r := s.reloadAndWait(ctx, op)
+	if nj, ok := r.err.(*noJobError); ok {
+		return noSuchJob(nj.label)
+	}
+	if r.err != nil {
+		return answerReload(r, nil)
+	}
+	s.dropExtraFiles(gone)
+	s.logChange(peer, control.CmdBootout, zap.Strings("jobs", req.Labels))
+	done := make([]string, len(req.Labels))
+	for i, l := range req.Labels {
+		done[i] = "unloaded " + l
+	}
+	return answerReload(r, done)
+}
+
+type noJobError struct{ label string }
+
+func (e *noJobError) Error() string { return "no job " + e.label }
+
+// dropExtraFiles forgets bootstrapped files whose jobs were booted out.
+func (s *Supervisor) dropExtraFiles(files []string) {
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	s.ctl.extra = slices.DeleteFunc(s.ctl.extra, func(f string) bool { return slices.Contains(files, f) })
+}
+
+// control carries out start, kickstart, stop or kill on the job; wait,
+// when not nil, is closed once a kickstart -k has restarted it. Loop only.
+func (rj *runJob) control(req control.Request, who string) (resp control.Response, wait chan struct{}) {
+	label := rj.def.Label
+	ok := func(format string, args ...any) control.Response {
+		return control.Response{Status: control.OK, Done: []string{fmt.Sprintf(format, args...)}}
+	}
+	switch req.Cmd {
+	case control.CmdStop:
+		n := rj.stopForControl()
+		if n == 0 {
+			return ok("%s has no process running", label), nil
+		}
+		return ok("stopping %s: SIGTERM to %d process(es)", label, n), nil
+	case control.CmdKill:
+		n := rj.signalAll(unix.Signal(req.Signal))
+		if n == 0 {
+			return control.Errorf(control.Failed, "job %q has no process running", label), nil
+		}
+		return ok("sent %s to %d process(es) of %s", unix.SignalName(unix.Signal(req.Signal)), n, label), nil
+	}
+	if !rj.startsMain() {
+		return control.Errorf(control.Failed, "job %q (%s) starts a process per connection or none: there is nothing to start; connect to it", label, rj.mode), nil
+	}
+	kick := req.Cmd == control.CmdKickstart
+	if rj.main != nil {
+		if !kick || !req.Kill {
+			return ok("%s is running already (pid %d)", label, rj.main.p.Pid), nil
+		}
+		wait = make(chan struct{})
+		rj.kickAfterExit(who, wait)
+		return ok("killing %s (pid %d) to restart it", label, rj.main.p.Pid), wait
+	}
+	if kick {
+		rj.lastStart = time.Time{} // kickstart: now, whatever the throttle says
+		rj.stopRetry()
+	}
+	rj.start(who, rj.controlTrigger())
+	switch {
+	case rj.main != nil:
+		return ok("started %s (pid %d)", label, rj.main.p.Pid), nil
+	case rj.retryTimer != nil:
+		return ok("%s: the throttle delays the start (sockd kickstart starts it now)", label), nil
+	}
+	return control.Errorf(control.Failed, "job %q did not start: %s", label, orNone(rj.hist.lastExit)), nil
+}
+
+// startsMain reports whether the job has a main process to start.
+func (rj *runJob) startsMain() bool {
+	switch rj.mode {
+	case job.ModeHandoff, job.ModeInetdWait, job.ModeNone:
+		return rj.tmpl != nil
+	}
+	return false
+}
+
+// controlTrigger is the socket a wait-mode job is started on without a
+// pending connection: its first.
+func (rj *runJob) controlTrigger() *listener.Socket {
+	if rj.mode != job.ModeInetdWait || len(rj.socks) == 0 {
+		return nil
+	}
+	return rj.socks[0]
+}
+
+// stopForControl stops the main process, or every per-connection child;
+// it returns how many got SIGTERM. A KeepAlive job comes back through the
+// throttle, as with launchctl stop.
+func (rj *runJob) stopForControl() int {
+	rj.hist.mark()
+	if rj.main != nil {
+		rj.main.byControl = true
+		rj.stop(rj.main)
+		return 1
+	}
+	for _, c := range rj.conns {
+		rj.stop(c)
+	}
+	return len(rj.conns)
+}
+
+// signalAll sends sig to the main process and every per-connection child.
+func (rj *runJob) signalAll(sig unix.Signal) int {
+	n := 0
+	if rj.main != nil && rj.main.p.Signal(sig) == nil {
+		n++
+	}
+	for _, c := range rj.conns {
+		if c.p.Signal(sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// kickAfterExit stops the main process and has it started again, at once,
+// when it has exited; wait is closed then.
+func (rj *runJob) kickAfterExit(who string, wait chan struct{}) {
+	rj.kick = &kickstart{who: who, done: wait}
+	rj.stop(rj.main)
+}
+
+// kickstart is a kickstart -k waiting for the old instance to exit.
+type kickstart struct {
+	who  string
+	done chan struct{}
+}
+
+// kicked runs when the main process exited: a pending kickstart -k starts
+// it again now. It reports whether it did.
+func (rj *runJob) kicked() bool {
+	k := rj.kick
+	if k == nil {
+		return false
+	}
+	rj.kick = nil
+	defer close(k.done)
+	if rj.retiring || rj.s.shuttingDown {
+		return false
+	}
+	rj.lastStart = time.Time{}
+	rj.stopRetry()
+	rj.start(k.who, rj.controlTrigger())
+	return true
+}

@@ -1,0 +1,98 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"time"
+
+	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/job"
+)
+
+// status is the job as list and print show it. Loop only.
+func (rj *runJob) status(detail bool) control.Job {
+	st := rj.stats
+	accepted, _ := rj.proxyStats(st.accepted)
+	why, at := rj.hist.why()
+	j := control.Job{
+		Label: rj.def.Label, File: rj.def.File, Mode: rj.mode.String(), State: rj.stateText(),
+		Since: stamp(rj.hist.changed), Runs: rj.hist.runs,
+		LastExit: rj.hist.lastExit, LastExitTime: stamp(rj.hist.lastExitAt),
+		LastStartReason: why, LastStartTime: stamp(at),
+		Accepted: accepted, Refused: st.refused, SpawnFailures: st.spawnFailed,
+	}
+	if rj.mode == job.ModeInetdNowait {
+		j.Runs = st.spawned // one child per connection
+	}
+	if rj.main != nil {
+		j.Pid = rj.main.p.Pid
+	}
+	if stale, ok := rj.s.stale[rj.def.Label]; ok {
+		j.Stale, j.StaleReason = true, stale
+	}
+	for i, sk := range rj.socks {
+		fd := 0 // inetd: the connection or socket is the child's fd 0
+		if rj.mode == job.ModeHandoff {
+			fd = 3 + i
+		}
+		j.Sockets = append(j.Sockets, control.Socket{Name: sk.Endpoint.Group, Network: sk.Network, Address: sk.Addr, Fd: fd})
+	}
+	if !detail {
+		return j
+	}
+	if rj.retryTimer != nil && !rj.lastStart.IsZero() {
+		next := rj.lastStart.Add(maxDur(rj.def.ThrottleInterval, minRetry))
+		j.NextStart = stamp(time.Now().Add(time.Until(next)))
+	}
+	for _, c := range rj.conns {
+		ch := control.Child{Pid: c.p.Pid}
+		if c.src.IsValid() {
+			ch.Source = c.src.String()
+		}
+		j.Children = append(j.Children, ch)
+	}
+	j.Limits = rj.limitsStatus()
+	j.Proxy = rj.proxyStatus()
+	return j
+}
+
+// limitsStatus is the job's SockdLimits and live counts, or nil.
+func (rj *runJob) limitsStatus() *control.Limits {
+	l := rj.def.Limits
+	if l.MaxChildren == 0 && l.MaxPerSource == 0 && l.Rate == 0 {
+		return nil
+	}
+	out := &control.Limits{MaxChildren: l.MaxChildren, MaxPerSource: l.MaxPerSource, Rate: l.Rate, Running: len(rj.conns)}
+	if rj.limits != nil {
+		out.Sources = rj.limits.sources()
+	}
+	return out
+}
+
+// proxyStatus is a proxy job's figures, or nil.
+func (rj *runJob) proxyStatus() *control.Proxy {
+	if rj.mode != job.ModeProxy || rj.def.Proxy == nil {
+		return nil
+	}
+	st := rj.proxyTotals()
+	p := &control.Proxy{Backend: rj.def.Proxy.Backend, Active: st.Active, Total: st.Accepted}
+	if rj.main != nil {
+		p.BackendPid = rj.main.p.Pid
+	}
+	return p
+}
+
+// stamp is t in RFC 3339, or "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// sources counts the sources with connections open now.
+func (lm *limiter) sources() int {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	return len(lm.perSource)
+}
