@@ -557,6 +557,7 @@ struct slot {
 	char *data;           // SLOT_DATA bytes
 	int32_t tid;          // nonzero until the child has exec'd or exited
 	int busy;
+	int settled;          // the starting parent is done with tid (see acquire_slot)
 	uint32_t gen;
 	struct sockd_req req; // the child's copy
 	struct child_ctx ctx;
@@ -589,8 +590,14 @@ static struct slot *acquire_slot(int *idx) {
 	pthread_mutex_lock(&slot_mu);
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = slots[i];
-		if (s->busy && __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0 && s->req.stage == 0)
-			s->busy = 0; // the child exec'd (or was killed before)
+		// Reusable once the child exec'd (or was killed before) and the
+		// parent that started it has stopped waiting on tid: a slot
+		// taken while that parent still waits would set tid back to 1
+		// under it, and the parent would sleep through the new child's
+		// wake-ups for good.
+		if (s->busy && __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0 && s->req.stage == 0 &&
+		    __atomic_load_n(&s->settled, __ATOMIC_ACQUIRE))
+			s->busy = 0;
 		if (!s->busy) {
 			found = s;
 			*idx = i;
@@ -603,6 +610,7 @@ static struct slot *acquire_slot(int *idx) {
 	}
 	if (found != NULL) {
 		found->busy = 1;
+		found->settled = 0;
 		found->gen++;
 		__atomic_store_n(&found->tid, 1, __ATOMIC_RELAXED);
 	}
@@ -760,6 +768,7 @@ static int spawn_async(struct sockd_req *r, const char *strs, const char *argbuf
 	r->pidfd = pidfd;
 	r->slot = idx;
 	r->gen = sl->gen;
+	__atomic_store_n(&sl->settled, 1, __ATOMIC_RELEASE);
 	return 0;
 #endif
 }
