@@ -111,7 +111,8 @@ type Job struct {
 	File  string `json:"file,omitempty"`
 	Mode  string `json:"mode"`
 	// State is one of waiting, starting, running, throttled, stopping,
-	// disabled, failed-to-bind, paused.
+	// disabled, failed-to-bind, paused, done (LaunchOnlyOnce: it had its
+	// start this boot).
 	State string `json:"state"`
 	// Since is when the job entered State (RFC 3339).
 	Since string `json:"since,omitempty"`
@@ -146,6 +147,31 @@ type Job struct {
 	Limits *Limits `json:"limits,omitempty"`
 	// Proxy figures (proxy jobs).
 	Proxy *Proxy `json:"proxy,omitempty"`
+	// Triggers are what starts the job besides its sockets (print).
+	Triggers *Triggers `json:"triggers,omitempty"`
+}
+
+// Triggers are a job's StartInterval, StartCalendarInterval, WatchPaths,
+// QueueDirectories, StartOnMount, LaunchOnlyOnce and KeepAlive PathState,
+// with the next timed start.
+type Triggers struct {
+	// NextStart is the next StartInterval or StartCalendarInterval time
+	// (RFC 3339), NextStartBy which of the two it is.
+	NextStart   string `json:"next_start,omitempty"`
+	NextStartBy string `json:"next_start_by,omitempty"`
+	// StartInterval in seconds (0: none).
+	StartInterval int `json:"start_interval,omitempty"`
+	// Calendar is each StartCalendarInterval entry in words ("Hour 3
+	// Minute 35").
+	Calendar []string `json:"calendar,omitempty"`
+	// The paths watched: WatchPaths, QueueDirectories, PathState.
+	WatchPaths       []string `json:"watch_paths,omitempty"`
+	QueueDirectories []string `json:"queue_directories,omitempty"`
+	PathState        []string `json:"path_state,omitempty"`
+	StartOnMount     bool     `json:"start_on_mount,omitempty"`
+	LaunchOnlyOnce   bool     `json:"launch_only_once,omitempty"`
+	// StartedOnce is when a LaunchOnlyOnce job had its start this boot.
+	StartedOnce string `json:"started_once,omitempty"`
 }
 
 // Socket is one open socket of a job.

@@ -136,6 +136,7 @@ func (d *decoder) build(root map[string]any) *Job {
 	seconds("ThrottleInterval", &j.ThrottleInterval)
 	seconds("ExitTimeOut", &j.ExitTimeOut)
 	seconds("TimeOut", &j.TimeOut)
+	j.Triggers = d.triggers(top, j.ThrottleInterval)
 
 	if key, v, ok := top.get("inetdCompatibility"); ok {
 		if dv, ok := d.dict(key, v); ok {
@@ -179,6 +180,7 @@ func (d *decoder) build(root map[string]any) *Job {
 	j.LinkEndpoints()
 	d.checkModes(j, top)
 	d.checkLimitsApply(j, top)
+	d.checkTriggersApply(j, top)
 	d.checkProxyExhaustion(j)
 	d.resolveProgram(j)
 	d.checkOwnAddresses(j)

@@ -123,6 +123,10 @@ type Job struct {
 
 	KeepAlive KeepAlive
 	RunAtLoad bool
+	// Triggers start the job besides its sockets: StartInterval,
+	// StartCalendarInterval, WatchPaths, QueueDirectories, StartOnMount;
+	// and LaunchOnlyOnce (triggers.go).
+	Triggers Triggers
 
 	ThrottleInterval time.Duration
 	ExitTimeOut      time.Duration

@@ -81,12 +81,12 @@ var TopLevelKeys = []KeyInfo{
 	{Name: "LimitLoadFromHosts", Misspelt: "would load the job on hosts the file excludes"},
 	{Name: "SockdProxy", Misspelt: "would serve the job without its proxy"},
 
-	{Name: "StartInterval", Status: KeyPlanned, Why: "timer-started jobs are not implemented yet"},
-	{Name: "StartCalendarInterval", Status: KeyPlanned, Why: "calendar-started jobs are not implemented yet"},
-	{Name: "WatchPaths", Status: KeyPlanned, Why: "path-watching triggers are not implemented yet"},
-	{Name: "QueueDirectories", Status: KeyPlanned, Why: "queue-directory triggers are not implemented yet"},
-	{Name: "StartOnMount", Status: KeyPlanned, Why: "mount triggers are not implemented yet"},
-	{Name: "LaunchOnlyOnce", Status: KeyPlanned, Why: "run-once jobs are not implemented yet"},
+	{Name: "StartInterval", Misspelt: "would change when the job runs"},
+	{Name: "StartCalendarInterval", Misspelt: "would change when the job runs"},
+	{Name: "WatchPaths", Misspelt: "would change when the job runs"},
+	{Name: "QueueDirectories", Misspelt: "would change when the job runs"},
+	{Name: "StartOnMount", Misspelt: "would change when the job runs"},
+	{Name: "LaunchOnlyOnce", Misspelt: "would change when the job runs"},
 	{Name: "UserEnvironmentVariables", Status: KeyPlanned, Why: "domain-wide environment variables are not implemented yet; use EnvironmentVariables"},
 	{Name: "LowPriorityIO", Status: KeyPlanned, Why: "the Linux equivalent (idle I/O priority) is not implemented yet"},
 	{Name: "LowPriorityBackgroundIO", Status: KeyPlanned, Why: "the Linux equivalent (idle I/O priority) is not implemented yet"},
@@ -182,10 +182,11 @@ var ProxyKeys = []KeyInfo{
 // subKeys holds the tables of the dictionaries whose decoders pass no table
 // to reportRest, by the name they pass.
 var subKeys = map[string][]KeyInfo{
-	"inetdCompatibility": InetdKeys,
-	"KeepAlive":          KeepAliveKeys,
-	"SockdLimits":        LimitsKeys,
-	"SockdProxy":         ProxyKeys,
+	"inetdCompatibility":    InetdKeys,
+	"KeepAlive":             KeepAliveKeys,
+	"SockdLimits":           LimitsKeys,
+	"SockdProxy":            ProxyKeys,
+	"StartCalendarInterval": CalendarKeys,
 }
 
 // resourceLimitKeys lists the keys of SoftResourceLimits and
@@ -241,6 +242,7 @@ var keyHomes = []struct {
 	{KeepAliveKeys, "in the KeepAlive dictionary"},
 	{LimitsKeys, "in SockdLimits"},
 	{ProxyKeys, "in SockdProxy"},
+	{CalendarKeys, "in a StartCalendarInterval dictionary"},
 	{resourceLimitKeys(), "in SoftResourceLimits or HardResourceLimits"},
 }
 

@@ -457,6 +457,9 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 		rj.kickAfterExit(who, wait)
 		return ok("killing %s (pid %d) to restart it", label, rj.main.p.Pid), wait
 	}
+	if msg := rj.onceRefusal(); msg != "" {
+		return control.Errorf(control.Failed, "%s", msg), nil
+	}
 	if kick {
 		rj.lastStart = time.Time{} // kickstart: now, whatever the throttle says
 		rj.stopRetry()

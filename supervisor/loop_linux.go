@@ -55,11 +55,17 @@ func newLoop() (*loop, error) {
 
 // watch registers fd for readability (level-triggered). Loop goroutine only.
 func (l *loop) watch(fd int, h handler) error {
+	return l.watchEvents(fd, unix.EPOLLIN, h)
+}
+
+// watchEvents registers fd for events (level-triggered): EPOLLPRI for a
+// mount table, which is always readable. Loop goroutine only.
+func (l *loop) watchEvents(fd int, events uint32, h handler) error {
 	if _, ok := l.handlers[fd]; ok {
 		l.handlers[fd] = h
 		return nil
 	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd)}); err != nil {
 		return fmt.Errorf("epoll_ctl add fd %d: %w", fd, err)
 	}
 	l.handlers[fd] = h

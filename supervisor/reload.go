@@ -367,8 +367,8 @@ func without(socks []*listener.Socket, sk *listener.Socket) []*listener.Socket {
 }
 
 // apply moves every enabled job to its new definition and sockets and
-// arms it, on the loop, a chunk a turn; then it schedules the condition
-// checks the new set needs.
+// arms it, on the loop, a chunk a turn; then it checks the KeepAlive
+// conditions on other jobs, which the new set may have changed.
 func (s *Supervisor) apply(p *reloadPlan) bool {
 	if !s.onLoop(p.sync.KeepEndpoints) {
 		return false
@@ -378,7 +378,7 @@ func (s *Supervisor) apply(p *reloadPlan) bool {
 	}
 	return s.onLoop(func() {
 		s.disabledJobs, s.stale = p.disabled, p.stale
-		s.schedulePathCheck()
+		s.checkOtherJobs()
 		if s.reloadDone != nil {
 			s.reloadDone()
 		}

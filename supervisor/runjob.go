@@ -65,6 +65,8 @@ type runJob struct {
 
 	// Internal-service state (ModeInternal).
 	in *internalState
+	// Triggers (triggers.go): nil for a job without any.
+	trig *jobTriggers
 	// Proxy state (ModeProxy).
 	px       *proxyState
 	pxDone   proxy.Stats // counters of the proxy servers that ended
@@ -148,6 +150,7 @@ func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
 func (rj *runJob) retire() {
 	rj.retiring = true
 	rj.logPending()
+	rj.disarmTriggers()
 	rj.stopRetry()
 	rj.dropParked()
 	rj.stopInternal()
@@ -192,8 +195,10 @@ func (rj *runJob) stopRetry() {
 	rj.acceptHold = ""
 }
 
-// activate arms the job after a (re)load: watch its sockets or start it.
+// activate arms the job after a (re)load: its triggers, and watch its
+// sockets or start it.
 func (rj *runJob) activate(initial bool) {
+	rj.armTriggers()
 	if rj.main != nil || rj.retryTimer != nil {
 		return // running or throttled: it re-arms when that ends
 	}
@@ -276,12 +281,12 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 		return
 	}
 	rj.unwatchSockets()
+	if !rj.onceAllows(why) {
+		return // LaunchOnlyOnce: started this boot already
+	}
 	if rj.mode == job.ModeHandoff || rj.mode == job.ModeNone {
 		if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
-			rj.log().Warn("respawning too fast: next start delayed",
-				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)),
-				zap.Duration("throttle_interval", rj.def.ThrottleInterval),
-				zap.String("reason", why))
+			rj.logThrottled(why, wait)
 			rj.retryAfter(wait)
 			return
 		}
@@ -289,6 +294,9 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	if rj.mode == job.ModeInetdWait && trigger == nil {
 		// Woken by a timer or KeepAlive: wait for input instead.
 		rj.watchSockets()
+		return
+	}
+	if !rj.onceClaim(why) {
 		return
 	}
 
@@ -323,6 +331,7 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	rj.lastStart = time.Now()
 	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
 	if err != nil {
+		rj.onceRelease()
 		rj.stats.spawnFailed++
 		rj.hist.startFailed(err)
 		delay := rj.def.ThrottleInterval
@@ -341,8 +350,23 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	rj.failLogged = time.Time{}
 	c := &child{p: p}
 	rj.main = c
+	rj.triggersStarted()
 	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
+}
+
+// logThrottled says that the throttle delays a start: a warning, except
+// for a start a trigger asked for (a StartInterval under ThrottleInterval
+// would warn at every period; loading warned once).
+func (rj *runJob) logThrottled(why string, wait time.Duration) {
+	log := rj.log().Warn
+	if rj.isTriggerStart(why) {
+		log = rj.log().Debug
+	}
+	log("respawning too fast: next start delayed",
+		zap.Duration("next_start_in", wait.Round(100*time.Millisecond)),
+		zap.Duration("throttle_interval", rj.def.ThrottleInterval),
+		zap.String("reason", why))
 }
 
 // throttleLeft is how long a start must still wait so that two starts are
@@ -362,6 +386,10 @@ func (rj *runJob) retryAfter(d time.Duration) {
 	rj.retryTimer = rj.s.loop.after(d, func() {
 		rj.retryTimer = nil
 		if rj.s.shuttingDown || rj.retiring || rj.main != nil {
+			return
+		}
+		if why := rj.pendingStart(); why != "" {
+			rj.start(why, rj.controlTrigger())
 			return
 		}
 		if rj.mode == job.ModeNone || rj.wantsKeepAlive(nil) || (rj.lastStart.IsZero() && (rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad())) {
@@ -436,6 +464,9 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 			rj.start("keep alive after exit ("+st.String()+")", nil)
 			return
 		}
+		if (!c.stopping || c.byControl) && rj.queueAfterExit() {
+			return
+		}
 		rj.watchSockets()
 	}
 }
@@ -472,7 +503,7 @@ func (rj *runJob) wantsKeepAlive(st *spawn.ExitStatus) bool {
 		}
 	}
 	for _, pc := range k.PathState {
-		_, err := os.Stat(pc.Path)
+		_, err := os.Stat(cleanAbs(pc.Path))
 		if (err == nil) == pc.Exists {
 			return true
 		}
@@ -522,9 +553,11 @@ func (rj *runJob) stop(c *child) {
 	}
 }
 
-// stopAll stops the main process and every per-connection child.
+// stopAll stops the main process and every per-connection child, and
+// every trigger.
 func (rj *runJob) stopAll() {
 	rj.logPending()
+	rj.disarmTriggers()
 	rj.stopRetry()
 	rj.dropParked()
 	rj.stopInternal()

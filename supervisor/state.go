@@ -21,6 +21,9 @@ const (
 	// stateDisabled: an override (sockd disable) or the file's Disabled
 	// key keeps it off.
 	stateDisabled
+	// stateDone: LaunchOnlyOnce, and the job has had its one start this
+	// boot.
+	stateDone
 )
 
 var stateNames = [...]string{
@@ -31,6 +34,7 @@ var stateNames = [...]string{
 	statePaused:     "paused",
 	stateBindFailed: "failed-to-bind",
 	stateDisabled:   "disabled",
+	stateDone:       "done",
 }
 
 func (s jobState) String() string {
@@ -50,6 +54,8 @@ func (rj *runJob) jobState() (st jobState, detail string) {
 		return stateRunning, ""
 	case rj.retryTimer != nil:
 		return stateThrottled, ""
+	case rj.onceDone():
+		return stateDone, ""
 	case rj.acceptHold != "":
 		return statePaused, rj.acceptHold
 	case len(rj.socks) == 0 && len(rj.def.Endpoints()) > 0:

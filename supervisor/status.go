@@ -7,6 +7,7 @@ import (
 
 	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/trigger"
 )
 
 // status is the job as list and print show it. Loop only.
@@ -53,7 +54,39 @@ func (rj *runJob) status(detail bool) control.Job {
 	}
 	j.Limits = rj.limitsStatus()
 	j.Proxy = rj.proxyStatus()
+	j.Triggers = rj.triggerStatus()
 	return j
+}
+
+// triggerStatus is what starts the job besides its sockets, with the
+// next timed start, or nil.
+func (rj *runJob) triggerStatus() *control.Triggers {
+	tr := rj.def.Triggers
+	if !tr.Starts() && !tr.LaunchOnlyOnce && len(rj.def.KeepAlive.PathState) == 0 {
+		return nil
+	}
+	out := &control.Triggers{StartInterval: int(tr.StartInterval / time.Second), WatchPaths: tr.WatchPaths,
+		QueueDirectories: tr.QueueDirectories, StartOnMount: tr.StartOnMount, LaunchOnlyOnce: tr.LaunchOnlyOnce}
+	for _, c := range tr.Calendar {
+		out.Calendar = append(out.Calendar, c.String())
+	}
+	for _, pc := range rj.def.KeepAlive.PathState {
+		out.PathState = append(out.PathState, cleanAbs(pc.Path))
+	}
+	if t := rj.s.triggers; t != nil {
+		now := trigger.Now()
+		var next time.Time
+		for _, k := range []trigger.Kind{trigger.Interval, trigger.Calendar} {
+			if w, ok := t.sched.NextWall(rj, k, now); ok && (next.IsZero() || w.Before(next)) {
+				next, out.NextStartBy = w, k.String()
+			}
+		}
+		out.NextStart = stamp(next)
+	}
+	if rj.onceDone() {
+		out.StartedOnce = stamp(rj.trig.onceAt)
+	}
+	return out
 }
 
 // limitsStatus is the job's SockdLimits and live counts, or nil.

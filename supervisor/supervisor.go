@@ -48,6 +48,9 @@ type Config struct {
 	Log       *zap.Logger
 	// Notify sends READY=1 (and RELOADING=1/STOPPING=1) to $NOTIFY_SOCKET.
 	Notify bool
+	// OnceDir holds the LaunchOnlyOnce records ("" keeps them in memory:
+	// a restart of sockd forgets them).
+	OnceDir string
 }
 
 // Supervisor runs jobs. Create it with New and drive it with Run.
@@ -64,7 +67,7 @@ type Supervisor struct {
 	jobs         map[string]*runJob
 	retired      map[*runJob]struct{} // removed jobs whose processes still run
 	shuttingDown bool
-	pathTimer    *loopTimer
+	triggers     *triggers // made on first use (triggers.go)
 	// reloadDone, when set (tests), runs on the loop once a reload has
 	// been applied.
 	reloadDone func()
@@ -251,31 +254,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// schedulePathCheck polls KeepAlive PathState and OtherJobEnabled
-// conditions of idle jobs twice a second while any job has them.
-func (s *Supervisor) schedulePathCheck() {
-	if s.pathTimer != nil {
-		s.pathTimer.Stop()
-		s.pathTimer = nil
-	}
-	need := false
-	for _, rj := range s.jobs {
-		if len(rj.def.KeepAlive.PathState) > 0 || len(rj.def.KeepAlive.OtherJobEnabled) > 0 {
-			need = true
-		}
-	}
-	if !need || s.shuttingDown {
-		return
-	}
-	s.pathTimer = s.loop.after(500*time.Millisecond, func() {
-		s.pathTimer = nil
-		for _, rj := range s.jobs {
-			rj.checkConditions()
-		}
-		s.schedulePathCheck()
-	})
-}
-
 // shutdown stops accepting, stops every child and finishes once all are
 // reaped. Loop only.
 func (s *Supervisor) shutdown() {
@@ -284,9 +262,6 @@ func (s *Supervisor) shutdown() {
 	}
 	s.shuttingDown = true
 	s.log.Info("shutting down")
-	if s.pathTimer != nil {
-		s.pathTimer.Stop()
-	}
 	for _, rj := range s.jobs {
 		rj.unwatchSockets()
 		rj.stopAll()
@@ -312,6 +287,7 @@ func (s *Supervisor) maybeFinish() {
 			return
 		}
 	}
+	s.triggers.close()
 	if err := s.reg.CloseAll(); err != nil {
 		s.log.Warn("closing sockets", zap.Error(err))
 	}

@@ -259,6 +259,7 @@ type view struct {
 	Internal            string            `json:"internal,omitempty"`
 	Proxy               *proxyView        `json:"proxy,omitempty"`
 	Endpoints           []endpointView    `json:"endpoints"`
+	Triggers            *control.Triggers `json:"triggers,omitempty"`
 	Diagnostics         []string          `json:"diagnostics"`
 }
 
@@ -329,6 +330,7 @@ func jobView(j *job.Job, diags job.Diags, state jobset.State) view {
 		}
 		v.Endpoints = append(v.Endpoints, ev)
 	}
+	v.Triggers = fileTriggers(j, time.Now())
 	for _, d := range diags {
 		v.Diagnostics = append(v.Diagnostics, d.String())
 	}
@@ -355,7 +357,7 @@ func delivery(m job.Mode) string {
 func modeHelp(m job.Mode) string {
 	switch m {
 	case job.ModeNone:
-		return "no sockets: started by RunAtLoad/KeepAlive only"
+		return "no sockets: started by RunAtLoad, KeepAlive or its triggers only"
 	case job.ModeInetdNowait:
 		return "one child per accepted connection, the connection on fds 0, 1 and 2"
 	case job.ModeInetdWait:
@@ -438,6 +440,7 @@ func printText(w io.Writer, j *job.Job, diags job.Diags, state jobset.State, opt
 	row("Timing", "ThrottleInterval %s, ExitTimeOut %s, TimeOut %s", j.ThrottleInterval, j.ExitTimeOut, j.TimeOut)
 	row("SessionCreate", "%t", j.SessionCreate)
 	row("AbandonProcessGroup", "%t", j.AbandonProcessGroup)
+	triggerRows(row, v.Triggers)
 	if m := j.Mode(); m == job.ModeInetdNowait || m == job.ModeInetdWait || m == job.ModeProxy || m == job.ModeInternal {
 		l := j.Limits
 		row("Limits", "MaxChildren %d, MaxPerSource %s, Rate %s, Burst %d, Pause %s",

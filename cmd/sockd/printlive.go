@@ -91,7 +91,43 @@ func liveText(w io.Writer, j control.Job, ctlPath string) {
 	if p := j.Proxy; p != nil {
 		row("Proxy", "backend %s (pid %s), %d connections open, %d in all", p.Backend, pidText(p.BackendPid), p.Active, p.Total)
 	}
+	triggerRows(row, j.Triggers)
 	tw.Flush()
+}
+
+// triggerRows prints what starts the job besides its sockets.
+func triggerRows(row func(k, format string, args ...any), t *control.Triggers) {
+	if t == nil {
+		return
+	}
+	if t.NextStart != "" {
+		row("Next start", "%s %s", t.NextStartBy, ago(t.NextStart))
+	}
+	if t.StartInterval > 0 {
+		row("StartInterval", "every %ds", t.StartInterval)
+	}
+	for _, c := range t.Calendar {
+		row("Calendar", "%s", c)
+	}
+	for _, p := range t.WatchPaths {
+		row("Watching", "%s", p)
+	}
+	for _, p := range t.QueueDirectories {
+		row("Queue", "%s (starts while not empty)", p)
+	}
+	for _, p := range t.PathState {
+		row("PathState", "%s (watched)", p)
+	}
+	if t.StartOnMount {
+		row("StartOnMount", "starts when a file system is mounted")
+	}
+	if t.LaunchOnlyOnce {
+		once := "not started this boot yet"
+		if t.StartedOnce != "" {
+			once = "started this boot " + ago(t.StartedOnce) + ": it does not start again"
+		}
+		row("LaunchOnlyOnce", "%s", once)
+	}
 }
 
 func pidText(pid int) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -33,6 +34,7 @@ type serveFlags struct {
 	sources             jobset.Sources
 	logFormat, logLevel string
 	control, overrides  string
+	onceDir             string
 }
 
 // parseServe parses serve's flags; the sources default to
@@ -48,8 +50,9 @@ func parseServe(args []string) (serveFlags, error) {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	ctl := fs.String("control", control.DefaultPath(os.Geteuid()), "the control socket to serve (\"\" for none): sockd list, stop, ... talk to it")
 	ov := fs.String("overrides", overrides.DefaultPath(os.Geteuid()), "the overrides file that sockd disable and enable write")
+	once := fs.String("once-dir", "", "the directory of the LaunchOnlyOnce records (default: once/ beside the control socket, /run/sockd/once for root)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--log-format F] [--log-level L]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-format F] [--log-level L]\n\n"+
 			"Binds every job's sockets and serves them until SIGTERM or SIGINT. SIGHUP reloads\n"+
 			"every source, SIGUSR1 logs one line of figures per job. The jobs load as\n"+
 			"sockd check loads them: what check calls valid is what serve loads.\n\n")
@@ -65,7 +68,20 @@ func parseServe(args []string) (serveFlags, error) {
 		dirs = defaultJobDirs()
 	}
 	return serveFlags{sources: jobset.Sources{Paths: dirs, Inetd: inetdConfs, Xinetd: xinetds}, logFormat: *logFormat, logLevel: *logLevel,
-		control: *ctl, overrides: *ov}, nil
+		control: *ctl, overrides: *ov, onceDir: onceDir(*once, *ctl)}, nil
+}
+
+// onceDir is where the LaunchOnlyOnce records go: dir, or once/ beside
+// the control socket (the default one when serve has none), a run-time
+// directory that a reboot empties.
+func onceDir(dir, ctl string) string {
+	if dir != "" {
+		return dir
+	}
+	if ctl == "" {
+		ctl = control.DefaultPath(os.Geteuid())
+	}
+	return filepath.Join(filepath.Dir(ctl), "once")
 }
 
 func runServe(args []string) error {
@@ -100,7 +116,7 @@ func runServe(args []string) error {
 			src.Paths = append(slices.Clone(src.Paths), files...)
 			return serveLoader(src, log)()
 		},
-		Control: sf.control, Overrides: sf.overrides,
+		Control: sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
 		Log: log, Notify: true})
 	if err != nil {
 		return err
