@@ -5,6 +5,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -231,8 +232,8 @@ func (s *Supervisor) waitKickstart(ctx context.Context, label string, wait chan 
 	case <-wait:
 	case <-ctx.Done():
 		return control.Errorf(control.Failed, "job %q: %v", label, ctx.Err())
-	case <-time.After(5 * time.Minute):
-		return control.Errorf(control.Failed, "job %q: the running instance did not exit within 5 minutes", label)
+	case <-time.After(kickstartWait):
+		return control.Errorf(control.Failed, "job %q: the running instance has not exited after %v (it ignores SIGTERM and ExitTimeOut is 0 or longer): it restarts when it exits; sockd kill KILL %s ends it now", label, kickstartWait, label)
 	}
 	var after control.Job
 	if !s.onLoop(func() {
@@ -248,6 +249,10 @@ func (s *Supervisor) waitKickstart(ctx context.Context, label string, wait chan 
 	resp.Done = append(resp.Done, fmt.Sprintf("started %s (pid %d)", label, after.Pid))
 	return resp
 }
+
+// kickstartWait bounds how long kickstart -k waits for the old instance,
+// below the client's own timeout of a minute.
+const kickstartWait = 45 * time.Second
 
 func orNone(s string) string {
 	if s == "" {
@@ -318,8 +323,13 @@ func (s *Supervisor) ctlReload(ctx context.Context, peer control.Peer) control.R
 // added to the running set, which stays as it is otherwise; a file with an
 // error changes nothing.
 func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req control.Request) control.Response {
-	if s.cfg.LoadFiles == nil || s.cfg.LoadExtra == nil {
+	if s.cfg.LoadFiles == nil {
 		return control.Errorf(control.Failed, "this sockd cannot bootstrap job files")
+	}
+	for _, f := range req.Files {
+		if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
+			return control.Errorf(control.Failed, "nothing was loaded: %s is not a job file (%v)", f, statErr(fi, err))
+		}
 	}
 	var added []string
 	op := reloadOp{who: peer.String(), preset: func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
@@ -360,9 +370,9 @@ func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, files []string) ([]*j
 	kept, more := job.CrossCheck(append(running, fresh...))
 	diags = append(diags, more...)
 	if len(kept) != len(running)+len(fresh) {
-		return nil, diags, nil, fmt.Errorf("the new jobs conflict with loaded ones")
+		return nil, diags, nil, fmt.Errorf("the new jobs claim an address a loaded job holds (above): change their addresses")
 	}
-	return kept, diags, labels, nil
+	return append(kept, s.disabledDefs()...), diags, labels, nil
 }
 
 // runningDefs are the definitions in snap, sorted by label.
@@ -395,7 +405,7 @@ func (s *Supervisor) ctlBootout(ctx context.Context, peer control.Peer, req cont
 				keep = append(keep, j)
 			}
 		}
-		return keep, nil, nil
+		return append(keep, s.disabledDefs()...), nil, nil
 	}}
 	r := s.reloadAndWait(ctx, op)
 	if nj, ok := r.err.(*noJobError); ok {
@@ -411,6 +421,26 @@ func (s *Supervisor) ctlBootout(ctx context.Context, peer control.Peer, req cont
 		done[i] = "unloaded " + l
 	}
 	return answerReload(r, done)
+}
+
+// disabledDefs are the definitions of the disabled jobs, copied from the
+// loop: a bootstrap or bootout keeps them listed as they are.
+func (s *Supervisor) disabledDefs() []*job.Job {
+	var out []*job.Job
+	s.onLoop(func() {
+		for _, j := range s.disabledJobs {
+			out = append(out, j)
+		}
+	})
+	return out
+}
+
+// statErr says why a bootstrap path is not a job file.
+func statErr(fi os.FileInfo, err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("it is a %s", fi.Mode().Type())
 }
 
 type noJobError struct{ label string }
@@ -449,6 +479,9 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 		return control.Errorf(control.Failed, "job %q (%s) starts a process per connection or none: there is nothing to start; connect to it", label, rj.mode), nil
 	}
 	kick := req.Cmd == control.CmdKickstart
+	if st, _ := rj.jobState(); st == stateBindFailed {
+		return control.Errorf(control.Failed, "job %q has none of its sockets open (the bind failed: see the log); fix that and sockd reload", label), nil
+	}
 	if rj.main != nil {
 		if !kick || !req.Kill {
 			return ok("%s is running already (pid %d)", label, rj.main.p.Pid), nil

@@ -186,12 +186,30 @@ func (s *Supervisor) load(op reloadOp, snap map[string]jobSnap) ([]*job.Job, job
 	if op.preset != nil {
 		return op.preset(snap)
 	}
-	if extra := s.extraFiles(); s.cfg.LoadExtra != nil && len(extra) > 0 {
-		jobs, diags := s.cfg.LoadExtra(extra)
-		return jobs, diags, nil
-	}
 	jobs, diags := s.cfg.Load()
+	if extra := s.extraBeyond(jobs); len(extra) > 0 && s.cfg.LoadFiles != nil {
+		more, ds := s.cfg.LoadFiles(extra)
+		var cds job.Diags
+		jobs, cds = job.CrossCheck(append(jobs, more...))
+		diags = append(append(diags, ds...), cds...)
+	}
 	return jobs, diags, nil
+}
+
+// extraBeyond are the bootstrapped files that jobs (the sources) do not
+// hold: a file bootstrapped from a jobs directory is not loaded twice.
+func (s *Supervisor) extraBeyond(jobs []*job.Job) []string {
+	have := map[string]bool{}
+	for _, j := range jobs {
+		have[j.File] = true
+	}
+	var out []string
+	for _, f := range s.extraFiles() {
+		if !have[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // snapshot copies the running definitions on the loop.
@@ -283,6 +301,10 @@ func (s *Supervisor) keepStale(diags job.Diags, snap map[string]jobSnap, next, d
 			continue
 		}
 		if _, ok := disabled[label]; ok {
+			continue
+		}
+		if s.disabledByOverride(label) {
+			disabled[label] = old.def // off, and listed so, whatever its file holds
 			continue
 		}
 		why, bad := broken[old.def.File]

@@ -36,11 +36,9 @@ type Config struct {
 	// Load returns the current set of jobs and the problems found while
 	// loading them. It is called at start and on every Reload.
 	Load func() ([]*job.Job, job.Diags)
-	// LoadFiles loads job files on their own, as Load loads the sources
-	// (bootstrap); LoadExtra loads the sources and the files (the reloads
-	// after a bootstrap). Without them bootstrap is refused.
+	// LoadFiles loads job files on their own, as Load loads the sources:
+	// bootstrap, and the reloads after it. Without it bootstrap is refused.
 	LoadFiles func(files []string) ([]*job.Job, job.Diags)
-	LoadExtra func(files []string) ([]*job.Job, job.Diags)
 	// Control is the control socket to serve ("" for none); Overrides the
 	// overrides file (sockd disable; "" for none).
 	Control   string

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -111,12 +110,7 @@ func runServe(args []string) error {
 	sup, err := supervisor.New(supervisor.Config{
 		Load:      serveLoader(sf.sources, log),
 		LoadFiles: func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
-		LoadExtra: func(files []string) ([]*job.Job, job.Diags) {
-			src := sf.sources
-			src.Paths = append(slices.Clone(src.Paths), files...)
-			return serveLoader(src, log)()
-		},
-		Control: sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
+		Control:   sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
 		Log: log, Notify: true})
 	if err != nil {
 		return err
