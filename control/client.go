@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +35,9 @@ func Do(path string, req Request, timeout time.Duration) (Response, error) {
 		timeout = time.Minute
 	}
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if errors.Is(err, syscall.EACCES) {
+		return Errorf(NotPermitted, "the control socket %s is not open to you (uid %d): ask as its sockd's user or root", path, os.Geteuid()), nil
+	}
 	if err != nil {
 		return Response{}, &UnreachableError{Path: path, Err: err}
 	}

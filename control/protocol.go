@@ -59,6 +59,7 @@ const (
 	NoSuchJob    Status = "no-such-job"   // a label names no loaded job
 	NotPermitted Status = "not-permitted" // the peer may not ask this
 	BadRequest   Status = "usage"         // a malformed or unknown request
+	Unreachable  Status = "unreachable"   // no daemon answers (said by the client)
 )
 
 // Exit statuses of the control commands (documented in sockd(8)).
@@ -82,6 +83,8 @@ func (st Status) Exit() int {
 		return ExitNotPermitted
 	case BadRequest:
 		return ExitUsage
+	case Unreachable:
+		return ExitUnreachable
 	}
 	return ExitFailed
 }

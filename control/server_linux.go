@@ -32,16 +32,26 @@ type Server struct {
 	log     *zap.Logger
 	dev     uint64 // the socket node, removed at Close only if still ours
 	ino     uint64
-	slots   chan struct{} // bounds the requests served at once
-	wg      sync.WaitGroup
+	// Requests served at once: the privileged (root and sockd's own user)
+	// and everyone else have slots of their own, so that other users
+	// holding connections open cannot keep root out.
+	privileged, others chan struct{}
+	wg                 sync.WaitGroup
 }
 
-// maxConcurrent bounds the control requests served at once; more wait in
-// the socket's backlog.
-const maxConcurrent = 32
+// Slots of each kind of peer; a peer without a free slot is answered
+// "busy" at once.
+const (
+	maxPrivileged = 16
+	maxOthers     = 8
+)
 
-// requestTimeout bounds reading a request and writing its answer.
-const requestTimeout = 30 * time.Second
+// requestTimeout bounds reading a request: a client writes it at once.
+// answerTimeout bounds writing the answer.
+const (
+	requestTimeout = 2 * time.Second
+	answerTimeout  = 30 * time.Second
+)
 
 // Listen creates the control socket at path. Its directory is created
 // (0755) when missing and must belong to sockd's user and be closed to
@@ -80,8 +90,8 @@ func Listen(path string, h Handler, log *zap.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return &Server{path: path, ln: ln, owner: owner, handler: h, log: log,
-		dev: st.Dev, ino: st.Ino, slots: make(chan struct{}, maxConcurrent)}, nil
+	return &Server{path: path, ln: ln, owner: owner, handler: h, log: log, dev: st.Dev, ino: st.Ino,
+		privileged: make(chan struct{}, maxPrivileged), others: make(chan struct{}, maxOthers)}, nil
 }
 
 // prepareDir makes sure dir exists, belongs to uid and only uid (or root)
@@ -151,30 +161,43 @@ func (s *Server) Serve(ctx context.Context) {
 			}
 			continue
 		}
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			c.Close()
-			return
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.serveConn(ctx, c)
-		}()
+		s.dispatch(ctx, c)
 	}
 }
 
-// serveConn answers the one request of a connection.
-func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(requestTimeout))
+// dispatch serves c on a goroutine of its own when its kind of peer has a
+// free slot, and answers "busy" otherwise; it never blocks the accept loop.
+func (s *Server) dispatch(ctx context.Context, c *net.UnixConn) {
 	peer, err := peerOf(c)
 	if err != nil {
 		s.log.Warn("control socket: peer credentials", zap.Error(err))
+		c.Close()
 		return
 	}
+	slots := s.others
+	if peer.Uid == 0 || peer.Uid == s.owner {
+		slots = s.privileged
+	}
+	select {
+	case slots <- struct{}{}:
+	default:
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		s.answer(c, Errorf(Failed, "sockd is busy with other control requests: try again"))
+		c.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-slots }()
+		s.serveConn(ctx, c, peer)
+	}()
+}
+
+// serveConn answers the one request of a connection.
+func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, peer Peer) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(requestTimeout))
 	var req Request
 	dec := json.NewDecoder(bufio.NewReader(&limitedReader{c, 1 << 20}))
 	if err := dec.Decode(&req); err != nil {
@@ -194,7 +217,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	// A long reload or bootstrap may take longer than the read deadline.
 	_ = c.SetDeadline(time.Time{})
 	resp := s.handler(ctx, peer, req)
-	_ = c.SetWriteDeadline(time.Now().Add(requestTimeout))
+	_ = c.SetWriteDeadline(time.Now().Add(answerTimeout))
 	s.answer(c, resp)
 }
 

@@ -5,8 +5,11 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +119,58 @@ func TestUnreachable(t *testing.T) {
 	var ue *UnreachableError
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want UnreachableError", err)
+	}
+}
+
+// TestOthersCannotStarveRoot: connections other users hold open take only
+// the slots of other users (and are answered "busy" beyond them, at
+// once); root is still served. Any local user may connect to root's
+// socket, so holding 32 connections used to stall every control request
+// for 30 s at a time.
+func TestOthersCannotStarveRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: another user's connections against root's socket")
+	}
+	py, err1 := exec.LookPath("/usr/bin/python3") // not a shim in root's home
+	sp, err2 := exec.LookPath("setpriv")
+	if err1 != nil || err2 != nil {
+		t.Skip("needs python3 and setpriv to hold connections as another user")
+	}
+	dir, err := os.MkdirTemp("", "sockd-ctl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "control.sock")
+	startServer(t, path, func(context.Context, Peer, Request) Response { return Response{Status: OK} })
+	hold := fmt.Sprintf(`import socket, sys, time
+socks = []
+for _ in range(%d):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(%q)
+    socks.append(s)
+print("held", flush=True)
+time.sleep(20)`, 40, path)
+	cmd := exec.Command(sp, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", hold)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make([]byte, 5)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "held\n"[:5] {
+		t.Fatalf("holder: %q %v", line, err)
+	}
+	t0 := time.Now()
+	resp, err := Do(path, Request{Cmd: CmdList}, 10*time.Second)
+	if err != nil || resp.Status != OK {
+		t.Fatalf("root's request with others holding connections: %+v %v", resp, err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("root waited %v behind other users' connections", d)
 	}
 }

@@ -127,9 +127,14 @@ func runCtl(c ctlCommand, args []string) error {
 		fmt.Fprintf(fs.Output(), "usage: sockd %s [--control PATH] [--json] %s\n\n%s.\n\n", c.name, c.args, c.summary)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterspersed(fs, signalFirst(c.name, args))
 	if err != nil {
 		return usageError(err)
+	}
+	for i := range pos {
+		if c.name != control.CmdBootstrap {
+			pos[i] = domainPrefix(pos[i])
+		}
 	}
 	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
 		fs.Usage()
@@ -142,12 +147,47 @@ func runCtl(c ctlCommand, args []string) error {
 	resp, err := control.Do(f.control, req, 0)
 	var ue *control.UnreachableError
 	if errors.As(err, &ue) {
-		return &exitError{code: control.ExitUnreachable, err: err}
+		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
 	}
 	if err != nil {
 		return err
 	}
 	return printAnswer(os.Stdout, c, f.json, resp)
+}
+
+// domainPrefix strips a launchctl domain ("system/", "gui/501/",
+// "user/501/") from a label: sockd has one domain per daemon, chosen by
+// --control.
+func domainPrefix(label string) string {
+	if rest, ok := strings.CutPrefix(label, "system/"); ok {
+		return rest
+	}
+	for _, d := range []string{"gui/", "user/"} {
+		if rest, ok := strings.CutPrefix(label, d); ok {
+			if _, l, ok := strings.Cut(rest, "/"); ok {
+				return l
+			}
+		}
+	}
+	return label
+}
+
+// signalFirst lets kill take its signal as launchctl and kill(1) users
+// write it, "-9" or "-TERM", which the flag parser would take for a flag.
+func signalFirst(name string, args []string) []string {
+	if name != control.CmdKill {
+		return args
+	}
+	for i, a := range args {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			if _, err := parseSignal(a[1:]); err == nil && !strings.HasPrefix(a, "--") {
+				out := append([]string{}, args...)
+				out[i] = a[1:]
+				return out
+			}
+		}
+	}
+	return args
 }
 
 // printAnswer prints resp and returns the exit status it means.

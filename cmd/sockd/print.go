@@ -57,7 +57,7 @@ func runPrint(args []string) error {
 		return usageError(err)
 	}
 	if len(pos) == 1 && !isPath(pos[0]) {
-		done, err := printLive(os.Stdout, *ctlPath, pos[0], *asJSON)
+		done, err := printLive(os.Stdout, *ctlPath, domainPrefix(pos[0]), *asJSON, len(dirs) > 0)
 		if done {
 			return err
 		}

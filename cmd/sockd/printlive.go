@@ -8,23 +8,26 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sockd/sockd/control"
 )
 
 // isPath reports whether arg names a file (print FILE) rather than a label.
 func isPath(arg string) bool {
-	if strings.ContainsRune(arg, os.PathSeparator) {
+	if _, err := os.Stat(arg); err == nil {
 		return true
 	}
-	_, err := os.Stat(arg)
-	return err == nil
+	// A path that is not there is still a path (print says so), unless it
+	// is a label with a launchctl domain (system/LABEL).
+	return strings.ContainsRune(arg, os.PathSeparator) && domainPrefix(arg) == arg
 }
 
 // printLive shows LABEL as the running sockd at ctlPath has it. done is
 // false when the file view should be shown instead: no sockd answers, or
-// it has no such job (a note on stderr says so).
-func printLive(w io.Writer, ctlPath, label string, asJSON bool) (done bool, err error) {
+// it has no such job and fileView (--jobs was given) asks to look in the
+// files (a note on stderr says so).
+func printLive(w io.Writer, ctlPath, label string, asJSON, fileView bool) (done bool, err error) {
 	resp, err := control.Do(ctlPath, control.Request{Cmd: control.CmdPrint, Labels: []string{label}}, 0)
 	var ue *control.UnreachableError
 	switch {
@@ -33,6 +36,8 @@ func printLive(w io.Writer, ctlPath, label string, asJSON bool) (done bool, err 
 		return false, nil
 	case err != nil:
 		return true, err
+	case resp.Status == control.NoSuchJob && !fileView:
+		return true, &exitError{code: control.ExitNoSuchJob, err: errors.New(resp.Error + "; give --jobs DIR to look for it in job files")}
 	case resp.Status == control.NoSuchJob:
 		fmt.Fprintf(os.Stderr, "sockd print: the running sockd has no job %s loaded: showing the job file\n", label)
 		return false, nil
@@ -42,7 +47,7 @@ func printLive(w io.Writer, ctlPath, label string, asJSON bool) (done bool, err 
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return true, enc.Encode(resp.Jobs[0])
+		return true, enc.Encode(resp) // the answer, as every control command's --json
 	}
 	liveText(w, resp.Jobs[0], ctlPath)
 	return true, nil
@@ -54,8 +59,8 @@ func liveText(w io.Writer, j control.Job, ctlPath string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "  %s:\t%s\n", k, fmt.Sprintf(format, args...)) }
 	state := j.State
-	if j.Since != "" {
-		state += " since " + ago(j.Since)
+	if t, err := time.Parse(time.RFC3339Nano, j.Since); err == nil {
+		state += fmt.Sprintf(" since %s (%s ago)", t.Local().Format("2006-01-02 15:04:05"), time.Since(t).Round(time.Second))
 	}
 	if j.Pid > 0 {
 		state += fmt.Sprintf(", pid %d", j.Pid)
