@@ -453,3 +453,18 @@ func TestProxyCountsAcrossRedefinition(t *testing.T) {
 		t.Errorf("SIGUSR1 after the redefinition: %v, want accepted 5", stats)
 	}
 }
+
+// TestStandardPathNotOpened: a StandardOutPath that cannot be opened is
+// said in the log at the start (the job used to run with sockd's log as
+// its output without a word).
+func TestStandardPathNotOpened(t *testing.T) {
+	dir := t.TempDir()
+	writeJob(t, dir, "out", map[string]any{
+		"Label": "test.out", "ProgramArguments": []string{"/bin/echo", "hello"}, "RunAtLoad": true,
+		"StandardOutPath": filepath.Join(t.TempDir(), "missing", "out.log"),
+	})
+	d := startSockd(t, dir)
+	if !d.waitLog("a standard path could not be opened", 10*time.Second) {
+		t.Error("no warning that StandardOutPath could not be opened")
+	}
+}

@@ -352,6 +352,11 @@ func (rj *runJob) start(why string, trigger *listener.Socket) {
 	rj.main = c
 	rj.triggersStarted()
 	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
+	for _, w := range p.Warnings {
+		// launchd runs the job anyway; say where its output goes instead.
+		rj.log().Warn("a standard path could not be opened: the job got sockd's own descriptor there (sockd's log, or /dev/null for input)",
+			zap.Int("pid", p.Pid), zap.Error(w))
+	}
 	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
 }
 
