@@ -468,3 +468,29 @@ func TestStandardPathNotOpened(t *testing.T) {
 		t.Error("no warning that StandardOutPath could not be opened")
 	}
 }
+
+// TestControlStartThrottled: a start the throttle delays happens by itself
+// when ThrottleInterval allows (it used to be announced and never made).
+func TestControlStartThrottled(t *testing.T) {
+	dir := t.TempDir()
+	counter := filepath.Join(t.TempDir(), "starts")
+	writeJob(t, dir, "thr", map[string]any{
+		"Label": "test.thr", "ProgramArguments": helperArgv("activation", counter),
+		"EnvironmentVariables": helperEnv(), "ThrottleInterval": 2,
+		"Sockets": map[string]any{"Web": tcpSocket(freePort(t, "tcp"))},
+	})
+	d := startSockd(t, dir)
+	if code, out, _ := d.ctl(t, nil, "start", "test.thr"); code != 0 {
+		t.Fatalf("start: %d %s", code, out)
+	}
+	first := waitPid(t, d, "test.thr", 0)
+	d.ctl(t, nil, "stop", "test.thr")
+	if !eventually(5*time.Second, func() bool { return !alive(first) }) {
+		t.Fatal("stop did not end the job")
+	}
+	code, out, a := d.ctl(t, nil, "start", "test.thr")
+	if code != 0 || !strings.Contains(strings.Join(a.Done, " "), "throttle") {
+		t.Fatalf("a start within ThrottleInterval: exit %d\n%s", code, out)
+	}
+	waitPid(t, d, "test.thr", first)
+}

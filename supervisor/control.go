@@ -502,7 +502,8 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 	case rj.main != nil:
 		return ok("started %s (pid %d)", label, rj.main.p.Pid), nil
 	case rj.retryTimer != nil:
-		return ok("%s: the throttle delays the start (sockd kickstart starts it now)", label), nil
+		rj.wanted = who
+		return ok("%s: the throttle delays the start; it starts by itself when ThrottleInterval allows (sockd kickstart starts it now)", label), nil
 	}
 	return control.Errorf(control.Failed, "job %q did not start: %s", label, orNone(rj.hist.lastExit)), nil
 }
@@ -530,6 +531,7 @@ func (rj *runJob) controlTrigger() *listener.Socket {
 // throttle, as with launchctl stop.
 func (rj *runJob) stopForControl() int {
 	rj.hist.mark()
+	rj.wanted = ""
 	if rj.main != nil {
 		rj.main.byControl = true
 		rj.stop(rj.main)

@@ -38,6 +38,7 @@ type runJob struct {
 	stats  jobStats
 	hist   history    // for list, print and blame
 	kick   *kickstart // a kickstart -k waiting for the main process to exit
+	wanted string     // a sockd start the throttle delays: who asked
 
 	// The main process of a handoff, wait-mode or socketless job.
 	main          *child
@@ -391,6 +392,11 @@ func (rj *runJob) retryAfter(d time.Duration) {
 	rj.retryTimer = rj.s.loop.after(d, func() {
 		rj.retryTimer = nil
 		if rj.s.shuttingDown || rj.retiring || rj.main != nil {
+			return
+		}
+		if why := rj.wanted; why != "" { // sockd start, throttled
+			rj.wanted = ""
+			rj.start(why, rj.controlTrigger())
 			return
 		}
 		if why := rj.pendingStart(); why != "" {
