@@ -52,6 +52,9 @@ type measurement struct {
 	RSSKiB              int64   `json:"server_rss_kib,omitempty"`
 	HWMKiB              int64   `json:"server_rss_peak_kib,omitempty"`
 	StartupMs           float64 `json:"startup_ms,omitempty"`
+	// IdleCPUPct is the server's CPU while it serves nothing, as a share
+	// of one CPU (the scale group's timers case).
+	IdleCPUPct float64 `json:"server_idle_cpu_pct,omitempty"`
 	// OthersCPUPct is the share of the machine's CPU used by processes
 	// outside the benchmark during the measurement (noise).
 	OthersCPUPct float64 `json:"others_cpu_pct"`
@@ -667,5 +670,92 @@ func (r *runner) scaleRound(round int) {
 		r.add(&measurement{Group: "scale", Case: "accept C=1", Server: name, Round: round, Result: res,
 			RSSKiB: rss, HWMKiB: hwm, StartupMs: float64(startup) / float64(time.Millisecond)})
 		p.stop()
+		r.scaleTimers(round, n)
 	}
+}
+
+// scaleTimerJobs prepares, once per size, a jobs directory of n-1
+// socketless jobs that only timers start (StartInterval of a day, or a
+// daily StartCalendarInterval 12 hours away, alternately) and one inetd
+// hello job on a Unix socket, the probe.
+func (r *runner) scaleTimerJobs(n int) (jobs, probe string, err error) {
+	base := filepath.Join(r.e.tmp, fmt.Sprintf("timers%d", n))
+	jobs = filepath.Join(base, "jobs")
+	probe = filepath.Join(r.e.sockTmp(), fmt.Sprintf("timers%d.sock", n))
+	if _, err := os.Stat(jobs); err == nil {
+		return jobs, probe, nil
+	}
+	if err := os.MkdirAll(jobs, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(filepath.Join(jobs, "bench.probe.plist"), []byte(plist("bench.probe", r.e.hello, true, unixSock(probe))), 0o644); err != nil {
+		return "", "", err
+	}
+	far := time.Now().Add(12 * time.Hour)
+	for i := range n - 1 {
+		label := fmt.Sprintf("bench.timer.%05d", i)
+		key := "<key>StartInterval</key><integer>86400</integer>"
+		if i%2 == 1 {
+			key = fmt.Sprintf("<key>StartCalendarInterval</key><dict><key>Hour</key><integer>%d</integer><key>Minute</key><integer>%d</integer></dict>", far.Hour(), far.Minute())
+		}
+		body := fmt.Sprintf("<plist version=\"1.0\"><dict><key>Label</key><string>%s</string><key>ProgramArguments</key><array><string>/bin/true</string></array><key>ThrottleInterval</key><integer>0</integer>%s</dict></plist>\n", label, key)
+		if err := os.WriteFile(filepath.Join(jobs, label+".plist"), []byte(body), 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	return jobs, probe, nil
+}
+
+// timersIdle is how long the timers case watches an idle sockd's CPU.
+const timersIdle = 5 * time.Second
+
+// scaleTimers measures one sockd holding n-1 timer jobs and the probe:
+// its RSS, the CPU it uses while idle, and hello latency on the probe.
+func (r *runner) scaleTimers(round, n int) {
+	name := fmt.Sprintf("sockd %d timers", n)
+	fail := func(err error) {
+		r.add(&measurement{Group: "scale", Case: "accept C=1", Server: name, Round: round, Error: err.Error()})
+	}
+	jobs, probe, err := r.scaleTimerJobs(n)
+	if err != nil {
+		fail(err)
+		return
+	}
+	t0 := time.Now()
+	p, err := r.startSockd(name, jobs)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer p.stop()
+	err = waitFor(r.ctx, p, 120*time.Second, 20*time.Millisecond, "the probe answering", func() (bool, error) {
+		res, err := r.load(loadgen.Config{Workload: loadgen.ConnPerRequest, Network: "unix", Addr: probe, Count: 1})
+		return err == nil && res.Requests == 1, nil
+	})
+	startup := time.Since(t0)
+	if err != nil {
+		fail(err)
+		return
+	}
+	time.Sleep(time.Second) // the jobs after the probe are armed by now
+	c0, err := sampleCPU(p.pid())
+	if err != nil {
+		fail(err)
+		return
+	}
+	time.Sleep(timersIdle)
+	c1, err := sampleCPU(p.pid())
+	if err != nil {
+		fail(err)
+		return
+	}
+	idle := float64(c1.own-c0.own) / clockTicks / timersIdle.Seconds() * 100
+	rss, hwm, _ := memKiB(p.pid())
+	res, err := r.load(loadgen.Config{Label: name, Workload: loadgen.ConnPerRequest, Network: "unix", Addr: probe, Concurrency: 1})
+	if err != nil {
+		fail(err)
+		return
+	}
+	r.add(&measurement{Group: "scale", Case: "accept C=1", Server: name, Round: round, Result: res,
+		RSSKiB: rss, HWMKiB: hwm, StartupMs: float64(startup) / float64(time.Millisecond), IdleCPUPct: idle})
 }

@@ -40,6 +40,7 @@ type summaryRow struct {
 	RSSKiB           float64 `json:"server_rss_kib,omitempty"`
 	HWMKiB           float64 `json:"server_rss_peak_kib,omitempty"`
 	StartupMs        float64 `json:"startup_ms,omitempty"`
+	IdleCPUPct       float64 `json:"server_idle_cpu_pct,omitempty"`
 	// OthersCPUPct: median share of the machine's CPU used by processes
 	// outside the benchmark while it measured.
 	OthersCPUPct float64 `json:"others_cpu_pct"`
@@ -108,7 +109,7 @@ func summarize(ms []*measurement) []*summaryRow {
 	index := map[key]*summaryRow{}
 	for _, k := range order {
 		row := &summaryRow{Group: k.g, Case: k.c, Server: k.s}
-		var thr, mib, p50, p90, p99, p999, mx, cpuO, cpuA, rss, hwm, st, noise, gibO, gibM, busy []float64
+		var thr, mib, p50, p90, p99, p999, mx, cpuO, cpuA, rss, hwm, st, idle, noise, gibO, gibM, busy []float64
 		for _, m := range byKey[k] {
 			if m.Skipped != "" {
 				row.Skipped = m.Skipped
@@ -140,6 +141,7 @@ func summarize(ms []*measurement) []*summaryRow {
 			rss = append(rss, float64(m.RSSKiB))
 			hwm = append(hwm, float64(m.HWMKiB))
 			st = append(st, m.StartupMs)
+			idle = append(idle, m.IdleCPUPct)
 			noise = append(noise, m.OthersCPUPct)
 			gibO = append(gibO, m.CPUSecPerGiB)
 			gibM = append(gibM, m.MachineCPUSecPerGiB)
@@ -159,7 +161,7 @@ func summarize(ms []*measurement) []*summaryRow {
 		}
 		row.P50, row.P90, row.P99, row.P999, row.Max = median(p50), median(p90), median(p99), median(p999), median(mx)
 		row.CPUOwn, row.CPUAll = median(cpuO), median(cpuA)
-		row.RSSKiB, row.HWMKiB, row.StartupMs = median(rss), median(hwm), median(st)
+		row.RSSKiB, row.HWMKiB, row.StartupMs, row.IdleCPUPct = median(rss), median(hwm), median(st), median(idle)
 		row.OthersCPUPct = median(noise)
 		row.CPUPerGiB, row.MachineCPUPerGiB, row.MachineBusyPct = median(gibO), median(gibM), median(busy)
 		rows = append(rows, row)
@@ -190,7 +192,7 @@ var groupTitles = map[string]string{
 	"handoff": "handoff mode: steady-state echo latency over kept connections once the server runs",
 	"first":   "handoff mode: first-connection latency (server not running; a fresh daemon per sample; connect -> first byte)",
 	"proxy":   "proxy mode: bulk throughput and echo latency through the proxy",
-	"scale":   "scale: one sockd holding N listening Unix sockets (inetd hello jobs)",
+	"scale":   "scale: one sockd holding N listening Unix sockets (inetd hello jobs), or N-1 timer jobs and one socket",
 }
 
 var groupOrder = []string{"inetd", "handoff", "first", "proxy", "scale"}
@@ -279,6 +281,13 @@ func writeGroupTable(w io.Writer, group string, rows []*summaryRow) {
 	cols = append(cols, mk("RSS MiB", g, u))
 	g, u = num(func(r *summaryRow) float64 { return r.StartupMs }, "%.0fms")
 	cols = append(cols, mk("startup", g, u))
+	timers := func(r *summaryRow) bool { return strings.HasSuffix(r.Server, " timers") }
+	cols = append(cols, mk("idle cpu", func(r *summaryRow) string {
+		if !timers(r) {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f%%", r.IdleCPUPct) // 0 is a result: no tick in the idle time
+	}, timers))
 	cols = append(cols, mk("others%", func(r *summaryRow) string { return fmt.Sprintf("%.0f", r.OthersCPUPct) }, always))
 	ref := refServer(group)
 	cols = append(cols, mk(ref+"/this", func(r *summaryRow) string {
