@@ -37,18 +37,21 @@ type printed struct {
 	} `json:"triggers"`
 }
 
-// print asks the daemon for the live view of label.
+// print asks the daemon for the live view of label (the answer
+// envelope's one job).
 func (d *daemon) print(t *testing.T, label string) printed {
 	t.Helper()
 	out, err := exec.Command(sockdBin, "print", "--control", d.control, "--json", label).Output()
 	if err != nil {
 		t.Fatalf("sockd print %s: %v", label, err)
 	}
-	var p printed
-	if err := json.Unmarshal(out, &p); err != nil {
+	var a struct {
+		Jobs []printed `json:"jobs"`
+	}
+	if err := json.Unmarshal(out, &a); err != nil || len(a.Jobs) != 1 {
 		t.Fatalf("sockd print %s: %v\n%s", label, err, out)
 	}
-	return p
+	return a.Jobs[0]
 }
 
 // startReasons are the reasons of the job's "started" lines, in order.
@@ -455,6 +458,9 @@ func TestStartCalendarInterval(t *testing.T) {
 	}))
 	d := startSockdAs(t, nil, []string{"TZ=" + tz}, dir)
 	p := d.print(t, "test.calendar")
+	if p.Triggers == nil {
+		t.Fatal("print shows no triggers")
+	}
 	next, err := time.Parse(time.RFC3339Nano, p.Triggers.NextStart)
 	if err != nil || !next.Equal(target) {
 		t.Fatalf("next_start %q, want %v", p.Triggers.NextStart, target)
