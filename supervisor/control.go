@@ -473,9 +473,12 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 		if n == 0 {
 			return control.Errorf(control.Failed, "job %q has no process running", label), nil
 		}
-		return ok("sent %s to %d process(es) of %s", unix.SignalName(unix.Signal(req.Signal)), n, label), nil
+		return ok("sent %s to %d process(es) of %s", signalText(req.Signal), n, label), nil
 	}
 	if !rj.startsMain() {
+		if rj.mode == job.ModeProxy {
+			return control.Errorf(control.Failed, "job %q is a proxy: its backend starts with its first client (connect to it); sockd stop stops the backend", label), nil
+		}
 		return control.Errorf(control.Failed, "job %q (%s) starts a process per connection or none: there is nothing to start; connect to it", label, rj.mode), nil
 	}
 	kick := req.Cmd == control.CmdKickstart
@@ -506,6 +509,14 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 		return ok("%s: the throttle delays the start; it starts by itself when ThrottleInterval allows (sockd kickstart starts it now)", label), nil
 	}
 	return control.Errorf(control.Failed, "job %q did not start: %s", label, orNone(rj.hist.lastExit)), nil
+}
+
+// signalText names a signal: SIGTERM, or "signal 64" for one without a name.
+func signalText(n int) string {
+	if name := unix.SignalName(unix.Signal(n)); name != "" {
+		return name
+	}
+	return fmt.Sprintf("signal %d", n)
 }
 
 // startsMain reports whether the job has a main process to start.

@@ -319,6 +319,7 @@ func (rj *runJob) proxyStart(env []string) error {
 		return err
 	}
 	rj.stats.spawned++
+	rj.hist.started("proxy backend on demand (a client connected)")
 	if rj.px != nil {
 		rj.px.be.pid.Store(int64(p.Pid))
 	}

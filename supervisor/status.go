@@ -91,6 +91,11 @@ func (rj *runJob) triggerStatus() *control.Triggers {
 
 // limitsStatus is the job's SockdLimits and live counts, or nil.
 func (rj *runJob) limitsStatus() *control.Limits {
+	switch rj.mode {
+	case job.ModeInetdNowait, job.ModeInternal, job.ModeProxy:
+	default:
+		return nil // sockd accepts nothing for it: no limit applies
+	}
 	l := rj.def.Limits
 	if l.MaxChildren == 0 && l.MaxPerSource == 0 && l.Rate == 0 {
 		return nil

@@ -83,7 +83,12 @@ func liveText(w io.Writer, j control.Job, ctlPath string) {
 		row("Throttle", "next start allowed %s", ago(j.NextStart))
 	}
 	for _, s := range j.Sockets {
-		row("Socket", "%s %s %s (the job's fd %d)", s.Name, s.Network, s.Address, s.Fd)
+		switch j.Mode {
+		case "handoff", "inetd-nowait", "inetd-wait":
+			row("Socket", "%s %s %s (the job's fd %d)", s.Name, s.Network, s.Address, s.Fd)
+		default: // sockd serves it itself
+			row("Socket", "%s %s %s", s.Name, s.Network, s.Address)
+		}
 	}
 	row("Counters", "accepted %d, refused %d, spawn failures %d", j.Accepted, j.Refused, j.SpawnFailures)
 	for _, c := range j.Children {
