@@ -175,7 +175,7 @@ func (s *Supervisor) reload(ctx context.Context, op reloadOp, initial bool) relo
 	// Loading leaves garbage many times the size of what it keeps (plist
 	// trees); give it back now rather than carry it as RSS.
 	debug.FreeOSMemory()
-	s.logReload(t, op.who)
+	s.logReload(t, initial, op.who)
 	return reloadResult{diags: diags}
 }
 
@@ -439,11 +439,18 @@ func (s *Supervisor) applyJob(p *reloadPlan, j *job.Job) {
 	rj.activate(p.initial)
 }
 
-func (s *Supervisor) logReload(t reloadTimes, who string) {
-	s.log.Debug("jobs loaded", zap.Int("jobs", s.JobCount()), zap.String("asked_by", who),
+func (s *Supervisor) logReload(t reloadTimes, initial bool, who string) {
+	n := s.JobCount()
+	s.log.Debug("jobs loaded", zap.Int("jobs", n), zap.String("asked_by", who),
 		zap.Duration("load", t.load), zap.Duration("templates", t.templates-t.load),
 		zap.Duration("bind", t.bind-t.templates), zap.Duration("arm", t.arm-t.bind),
 		zap.Duration("free", time.Since(t.start)-t.arm))
+	if !initial {
+		if who == "" {
+			who = "SIGHUP"
+		}
+		s.log.Info("reload done", zap.Int("jobs", n), zap.String("asked_by", who), zap.Duration("took", time.Since(t.start)))
+	}
 }
 
 // onLoop runs f on the loop and waits for it; false means the loop ended
