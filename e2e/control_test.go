@@ -252,6 +252,12 @@ func TestControlDisable(t *testing.T) {
 	if got := dialRead(t, "tcp4", addr, ""); got != "inetd\n" {
 		t.Errorf("with a corrupt overrides file: %q", got)
 	}
+	if code, out, a := d.ctl(t, nil, "reload"); code != 0 || !strings.Contains(strings.Join(a.Diags, "\n"), "corrupt") {
+		t.Errorf("reload with a corrupt overrides file: exit %d, want 0 and the file reported:\n%s", code, out)
+	}
+	if code, out, _ := d.ctl(t, nil, "disable", "no.such.job"); code == 0 || !strings.Contains(out, "corrupt") {
+		t.Errorf("disable over a corrupt overrides file: exit %d\n%s", code, out)
+	}
 }
 
 // TestControlBootstrap: a bad file changes nothing and the diagnostics come

@@ -51,6 +51,24 @@ func (s *Supervisor) readOverrides() {
 	s.ctl.ovErr = msg
 }
 
+// overridesError is the last error reading the overrides file, or "".
+func (s *Supervisor) overridesError() string {
+	s.ctl.stateMu.Lock()
+	defer s.ctl.stateMu.Unlock()
+	return s.ctl.ovErr
+}
+
+// known reports whether label is loaded, disabled or not.
+func (s *Supervisor) known(label string) bool {
+	found := false
+	s.onLoop(func() {
+		_, a := s.jobs[label]
+		_, b := s.disabledJobs[label]
+		found = a || b
+	})
+	return found
+}
+
 // disabledByOverride reports whether `sockd disable` turned label off.
 func (s *Supervisor) disabledByOverride(label string) bool {
 	s.ctl.stateMu.Lock()
@@ -282,7 +300,11 @@ func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req con
 		if !off {
 			delete(f.Disabled, l)
 		}
-		done = append(done, fmt.Sprintf("%sd %s", req.Cmd, l))
+		note := ""
+		if !s.known(l) {
+			note = fmt.Sprintf(" (no job %s is loaded now: the override applies when one is)", l)
+		}
+		done = append(done, fmt.Sprintf("%sd %s%s", req.Cmd, l, note))
 	}
 	if err := f.Save(s.cfg.Overrides); err != nil {
 		return control.Errorf(control.Failed, "%v", err)
@@ -339,6 +361,8 @@ func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req co
 	}}
 	r := s.reloadAndWait(ctx, op)
 	if r.err != nil {
+		s.log.Warn("control: bootstrap refused", zap.Int("uid", peer.Uid), zap.Int("pid", peer.Pid),
+			zap.Strings("files", req.Files), zap.String("why", r.err.Error()))
 		resp := answerReload(r, nil)
 		resp.Error = "nothing was loaded: " + r.err.Error()
 		return resp

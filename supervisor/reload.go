@@ -157,6 +157,9 @@ func (s *Supervisor) reload(ctx context.Context, op reloadOp, initial bool) relo
 		return reloadResult{diags: diags, err: err}
 	}
 	s.logDiags(diags)
+	if msg := s.overridesError(); msg != "" { // logged once by readOverrides
+		diags = append(diags, job.Diag{File: s.cfg.Overrides, Severity: job.Warning, Msg: msg})
+	}
 	if ctx.Err() != nil {
 		return reloadResult{diags: diags, err: errShuttingDown}
 	}
