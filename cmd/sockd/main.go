@@ -58,8 +58,18 @@ func usageError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return &exitError{code: 0}
 	}
+	var printed *printedError
+	if errors.As(err, &printed) {
+		return &exitError{code: 2} // the flag package has said it, with the usage
+	}
 	return &exitError{code: 2, err: err}
 }
+
+// printedError is a flag error the FlagSet has printed already.
+type printedError struct{ err error }
+
+func (e *printedError) Error() string { return e.err.Error() }
+func (e *printedError) Unwrap() error { return e.err }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -122,7 +132,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &printedError{err}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
