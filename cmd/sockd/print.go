@@ -423,9 +423,10 @@ func printText(w io.Writer, j *job.Job, diags job.Diags, state jobset.State, opt
 	if j.Nice != nil {
 		row("Nice", "%d", *j.Nice)
 	}
-	row("Stdin", "%s", orDefault(j.StandardInPath, "/dev/null"))
-	row("Stdout", "%s", orDefault(j.StandardOutPath, "(sockd's log)"))
-	row("Stderr", "%s", orDefault(j.StandardErrorPath, "(sockd's log)"))
+	in, out := stdioDefaults(j.Mode())
+	row("Stdin", "%s", orDefault(j.StandardInPath, in))
+	row("Stdout", "%s", orDefault(j.StandardOutPath, out))
+	row("Stderr", "%s", orDefault(j.StandardErrorPath, out))
 	for _, e := range j.EnvironmentVariables {
 		row("Environment", "%s=%s", e.Name, e.Value)
 	}
@@ -521,6 +522,19 @@ func hostText(j *job.Job, diags job.Diags, here bool, opts jobset.Options) strin
 		}
 	}
 	return "does not load the job, so sockd does not serve it here"
+}
+
+// stdioDefaults are what a job's fds 0 and 1-2 are without Standard*Path:
+// the connection or the socket for inetd jobs, else /dev/null and sockd's
+// log.
+func stdioDefaults(m job.Mode) (in, out string) {
+	switch m {
+	case job.ModeInetdNowait:
+		return "(the connection)", "(the connection)"
+	case job.ModeInetdWait:
+		return "(the socket)", "(the socket)"
+	}
+	return "/dev/null", "(sockd's log)"
 }
 
 func quoteArgv(argv []string) string {
