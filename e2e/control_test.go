@@ -500,3 +500,37 @@ func TestControlStartThrottled(t *testing.T) {
 	}
 	waitPid(t, d, "test.thr", first)
 }
+
+// TestControlBootoutStubborn: a job booted out whose process ignores
+// SIGTERM (ExitTimeOut 0: never killed) stays listed as unloaded with its
+// process, and kill still reaches it (it used to vanish from list).
+func TestControlBootoutStubborn(t *testing.T) {
+	dir := t.TempDir()
+	writeJob(t, dir, "stub", map[string]any{
+		"Label": "test.stub", "ProgramArguments": []string{"/bin/sh", "-c", `trap "" TERM; while :; do sleep 1; done`},
+		"RunAtLoad": true, "ExitTimeOut": 0,
+	})
+	d := startSockd(t, dir)
+	pid := waitPid(t, d, "test.stub", 0)
+	if code, out, _ := d.ctl(t, nil, "bootout", "test.stub"); code != 0 {
+		t.Fatalf("bootout: %d %s", code, out)
+	}
+	_, _, a := d.ctl(t, nil, "list")
+	i, ok := jobOf(a, "test.stub")
+	if !ok || !strings.HasPrefix(a.Jobs[i].State, "unloaded") || a.Jobs[i].Pid != pid {
+		t.Fatalf("list after bootout of a job whose process stays: %+v", a.Jobs)
+	}
+	if code, out, _ := d.ctl(t, nil, "kill", "KILL", "test.stub"); code != 0 {
+		t.Fatalf("kill of the unloaded job: %d %s", code, out)
+	}
+	if !eventually(5*time.Second, func() bool { return !alive(pid) }) {
+		t.Fatal("the process survived kill KILL")
+	}
+	if !eventually(5*time.Second, func() bool {
+		_, _, a := d.ctl(t, nil, "list")
+		_, ok := jobOf(a, "test.stub")
+		return !ok
+	}) {
+		t.Error("the job is still listed once its process is gone")
+	}
+}

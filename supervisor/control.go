@@ -158,6 +158,9 @@ func (s *Supervisor) ctlList() control.Response {
 		for _, j := range s.disabledJobs {
 			jobs = append(jobs, disabledStatus(j))
 		}
+		for rj := range s.retired {
+			jobs = append(jobs, retiredStatus(rj))
+		}
 	}) {
 		return errLoopGone
 	}
@@ -182,6 +185,32 @@ func (s *Supervisor) ctlList() control.Response {
 // listChunk is how many jobs one loop turn of a list copies.
 const listChunk = 1000
 
+// retiredStatus is a job unloaded (bootout, a removed file) whose
+// processes have not exited yet: listed, so that they can be seen and
+// signalled.
+func retiredStatus(rj *runJob) control.Job {
+	j := rj.status(false)
+	j.State = "unloaded, " + plural(rj.running(), "process") + " still running"
+	return j
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ses", n, what)
+}
+
+// retiredJob finds an unloaded job whose processes still run. Loop only.
+func (s *Supervisor) retiredJob(label string) *runJob {
+	for rj := range s.retired {
+		if rj.def.Label == label {
+			return rj
+		}
+	}
+	return nil
+}
+
 // disabledStatus is a disabled job as list and print show it.
 func disabledStatus(j *job.Job) control.Job {
 	return control.Job{Label: j.Label, File: j.File, Mode: j.Mode().String(), State: stateDisabled.String(), Disabled: true}
@@ -199,6 +228,8 @@ func (s *Supervisor) ctlShow(req control.Request) control.Response {
 			resp = control.Response{Status: control.OK, Jobs: []control.Job{rj.status(true)}}
 		} else if j, ok := s.disabledJobs[label]; ok {
 			resp = control.Response{Status: control.OK, Jobs: []control.Job{disabledStatus(j)}}
+		} else if r := s.retiredJob(label); r != nil {
+			resp = control.Response{Status: control.OK, Jobs: []control.Job{retiredStatus(r)}}
 		} else {
 			resp = noSuchJob(label)
 		}
@@ -223,10 +254,13 @@ func (s *Supervisor) ctlAct(ctx context.Context, peer control.Peer, req control.
 	var wait chan struct{}
 	if !s.onLoop(func() {
 		rj, ok := s.jobs[label]
+		if r := s.retiredJob(label); !ok && r != nil && (req.Cmd == control.CmdKill || req.Cmd == control.CmdStop) {
+			rj, ok = r, true // unloaded, its processes still running
+		}
 		if !ok {
 			resp = noSuchJob(label)
 			if _, off := s.disabledJobs[label]; off {
-				resp = control.Errorf(control.Failed, "job %q is disabled: sockd enable %s first", label, label)
+				resp = control.Errorf(control.Failed, "job %q is disabled: it has no process to %s", label, req.Cmd)
 			}
 			return
 		}
