@@ -32,8 +32,8 @@
 //   - Setting only a hard limit below the current soft one lowers the soft
 //     limit with it (launchd's setrlimit would fail with EINVAL).
 //   - EnableGlobbing expands argv in sockd at each start (launchd runs
-//     glob(3) in the child), outside RootDirectory: with the job's file
-//     credentials (fsuid, fsgid, groups, on a thread of its own) when root
+//     glob(3) in the child), outside RootDirectory: with the job's
+//     credentials (privilege.RunAs, on a thread of its own) when root
 //     starts it as another user, so the names of directories the job may
 //     not read never reach it.
 //   - InitGroups=false gives the job only its primary group (launchd leaves

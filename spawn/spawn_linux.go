@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/job"
 )
 
@@ -42,7 +43,7 @@ type Template struct {
 	argv   []string
 	glob   bool
 	home   string     // ~ in globbing
-	fcreds *fileCreds // globbing as the job's user (root sockd, UserName set)
+	fcreds *privilege.Cred // globbing as the job's user (root sockd, UserName set)
 
 	// The environment: flat buffer, offsets of each entry, name -> entry.
 	envbuf   []byte
@@ -313,7 +314,7 @@ func NewTemplate(j *job.Job, opts Options) (*Template, []string, error) {
 			req.flags |= C.SOCKD_CREDS
 			uenv = &userEnv{name: userName, home: u.home, shell: u.shell}
 			if j.EnableGlobbing && opts.AsRoot {
-				t.fcreds = &fileCreds{uid: u.uid, gid: gid, groups: groups}
+				t.fcreds = &privilege.Cred{UID: u.uid, GID: gid, Groups: groups}
 			}
 		}
 	}
@@ -521,9 +522,9 @@ func (t *Template) StartAsync(fds []int, extraEnv []string) (*Process, error) {
 	return t.start(fds, extraEnv, false, true)
 }
 
-// expand globs the template's argv into s.words, with the job's file
-// credentials when it runs as another user: sockd lists directories only
-// as the job could.
+// expand globs the template's argv into s.words, with the job's
+// credentials (privilege.RunAs) when it runs as another user: sockd lists
+// directories only as the job could.
 func (t *Template) expand(s *scratch) error {
 	glob := func() {
 		s.words = s.words[:0]
@@ -535,7 +536,7 @@ func (t *Template) expand(s *scratch) error {
 		glob()
 		return nil
 	}
-	return asFileUser(t.fcreds, glob)
+	return privilege.RunAs(*t.fcreds, glob)
 }
 
 func (t *Template) start(fds []int, extraEnv []string, listenPID, async bool) (*Process, error) {

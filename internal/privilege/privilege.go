@@ -173,3 +173,10 @@ func parseCapEff(status string) (uint64, error) {
 	}
 	return 0, fmt.Errorf("no CapEff line")
 }
+
+// Cred is a user's identity for RunAs: uid, primary gid and
+// supplementary groups.
+type Cred struct {
+	UID, GID uint32
+	Groups   []uint32
+}

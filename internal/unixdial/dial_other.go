@@ -13,7 +13,7 @@ import (
 // Dial connects to the stream Unix socket at path. Off Linux it connects
 // with sockd's own rights only: a cred naming another user is refused.
 func Dial(ctx context.Context, path string, cred *Cred, timeout time.Duration) (net.Conn, error) {
-	if cred.asUser() && os.Geteuid() != int(cred.UID) {
+	if asUser(cred) && os.Geteuid() != int(cred.UID) {
 		return nil, fmt.Errorf("dial unix %s as uid %d: %w (implemented on Linux only)", path, cred.UID, ErrNotRoot)
 	}
 	d := net.Dialer{Timeout: timeout}

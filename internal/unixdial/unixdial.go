@@ -34,17 +34,16 @@ package unixdial
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sockd/sockd/internal/privilege"
 )
 
 // Cred is the identity a connect is made with: a uid, its primary gid and
 // its supplementary groups (as the job's process gets them).
-type Cred struct {
-	UID, GID uint32
-	Groups   []uint32
-}
+type Cred = privilege.Cred
 
 // asUser reports whether c names a user other than root.
-func (c *Cred) asUser() bool { return c != nil && c.UID != 0 }
+func asUser(c *Cred) bool { return c != nil && c.UID != 0 }
 
 // UnsafePathError is a Unix socket path that a user other than root could
 // point elsewhere, which root sockd does not connect through.

@@ -1,12 +1,48 @@
 //go:build linux
 
-package unixdial
+package privilege
 
 import (
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
+
+// RunAs runs f on a thread of its own whose groups, effective gid and
+// effective uid are c's (the file-system ids follow), so that what f does
+// with files and sockets is checked against c's rights, not root's. The
+// other threads keep sockd's credentials: the raw system calls change the
+// calling thread only. The goroutine locks itself to the thread and
+// unlocks only once the credentials are back; when they cannot be put
+// back it ends locked and the runtime ends the thread, and the Go runtime
+// creates no thread from a locked one, so no other thread ever starts
+// with c's credentials. An error means f did not run.
+func RunAs(c Cred, f func()) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		saved, err := threadCreds()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		if err := setThreadCreds(c); err != nil {
+			if restoreThreadCreds(saved) == nil {
+				runtime.UnlockOSThread()
+			}
+			done <- fmt.Errorf("as uid %d: %w", c.UID, err)
+			return
+		}
+		f()
+		if restoreThreadCreds(saved) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- nil
+	}()
+	return <-done
+}
 
 // keepID is -1 as a uid_t or gid_t: setresuid and setresgid leave that id.
 const keepID = ^uint32(0)
@@ -37,7 +73,7 @@ func threadCreds() (savedCreds, error) {
 // The file-system ids follow the effective ones, and the effective uid
 // leaving 0 drops the thread's effective capabilities (CAP_DAC_OVERRIDE
 // among them); the permitted ones stay, with the real and saved uid 0.
-func setThreadCreds(c *Cred) error {
+func setThreadCreds(c Cred) error {
 	if err := setThreadGroups(c.Groups); err != nil {
 		return err
 	}

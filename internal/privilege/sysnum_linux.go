@@ -1,6 +1,6 @@
 //go:build linux && !386 && !arm
 
-package unixdial
+package privilege
 
 import "golang.org/x/sys/unix"
 
