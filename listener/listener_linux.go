@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/unixdial"
 	"github.com/sockd/sockd/job"
 )
 
@@ -483,9 +484,9 @@ func (o *opener) listenUnix(s *Socket, typ int) error {
 }
 
 // connectUnix connects a SockPassive=false Unix socket. As root it connects
-// only along a path no other user can change (every directory on it closed
-// to other users, walked as safepath.WalkDir does): through a directory a user
-// controls, a root connect could reach a socket that user may not reach.
+// only along a path no other user can change (unixdial.CheckPath): through
+// a directory a user controls, a root connect could reach a socket that
+// user may not reach.
 func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 	if unix.Geteuid() == 0 && !job.IsAbstract(path) {
 		if err := checkConnectPath(path); err != nil {
@@ -503,24 +504,12 @@ func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 	return &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}, nil
 }
 
-// checkConnectPath refuses a path that a user other than root could redirect.
+// checkConnectPath refuses a path that a user other than root could
+// redirect: the proxy's rule for a Unix Backend of a job run as root
+// (unixdial.CheckPath), one rule for every connect root makes.
 func checkConnectPath(path string) error {
-	dir, err := openParent(path)
-	if err != nil {
-		return err
-	}
-	defer dir.close()
-	others, owner, err := dir.writableByOthers()
-	if err != nil {
-		return err
-	}
-	if others || !dir.chainSafe {
-		where := "a directory above it"
-		if others {
-			where = fmt.Sprintf("its directory %s (owner uid %d)", dir.path, owner)
-		}
-		return fmt.Errorf("%s can be changed by a user other than root, so the path could lead root sockd to a socket that user may not reach: "+
-			"put the socket in a directory only root can change", where)
+	if err := unixdial.CheckPath(path); err != nil {
+		return fmt.Errorf("%w, so the path could lead root sockd to a socket that user may not reach: put the socket in a directory only root can change", err)
 	}
 	return nil
 }
