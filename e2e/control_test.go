@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -355,19 +354,7 @@ func TestControlReloadStale(t *testing.T) {
 // (list, print, blame) and is refused every change, with exit status 4
 // and a message, and nothing changes; the user's own sockd obeys the user.
 func TestControlAuthorisation(t *testing.T) {
-	needRoot(t)
-	needProgram(t, "useradd", "userdel")
-	name := fmt.Sprintf("sockdctl%d", os.Getpid()%100000)
-	if out, err := exec.Command("useradd", "-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	_, uid, gid := testUser(t, "sockdctl")
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 
 	dir := t.TempDir()

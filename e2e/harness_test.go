@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -520,4 +521,29 @@ func publicTempDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// testUser creates a user named prefix and the test's pid for the test
+// (removed at cleanup) and returns its name, uid and gid. args are
+// useradd's options before the name; none gives a system user with no
+// home and no shell.
+func testUser(t *testing.T, prefix string, args ...string) (string, int, int) {
+	t.Helper()
+	needRoot(t)
+	needProgram(t, "useradd", "userdel")
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	if len(args) == 0 {
+		args = []string{"-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"}
+	}
+	if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return name, uid, gid
 }

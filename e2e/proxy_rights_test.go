@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,25 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// proxyUser creates an unprivileged user for the test (removed at cleanup)
-// and returns its name, uid and gid.
-func proxyUser(t *testing.T) (string, int, int) {
-	t.Helper()
-	needRoot(t)
-	needProgram(t, "useradd", "userdel")
-	name := fmt.Sprintf("sockdpx%d", os.Getpid()%100000)
-	if out, err := exec.Command("useradd", "-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return name, uid, gid
-}
+// proxyUser creates an unprivileged user for the test (testUser).
+func proxyUser(t *testing.T) (string, int, int) { return testUser(t, "sockdpx") }
 
 // serveUnix listens on path and answers every connection with reply(peer
 // uid); it counts the connections it accepted.

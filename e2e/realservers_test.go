@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,20 +151,9 @@ mimetype.assign = ( ".txt" => "text/plain" )
 // (the default ~/.config/sockd/jobs) and activates an agent there; a
 // privileged port in a user job fails with a message that says why.
 func TestUnprivilegedUserJob(t *testing.T) {
-	needRoot(t) // to create the user; the daemon itself runs unprivileged
-	needProgram(t, "useradd")
-	name := "sockdagent" + strconv.Itoa(os.Getpid()%100000)
-	home := filepath.Join(publicTempDir(t), name)
-	if out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	// Root creates the user; the daemon itself runs unprivileged.
+	home := filepath.Join(publicTempDir(t), fmt.Sprintf("sockdagent%d", os.Getpid()%100000))
+	name, uid, gid := testUser(t, "sockdagent", "-m", "-d", home, "-s", "/bin/sh")
 
 	port := 8080
 	if l, err := net.Listen("tcp4", "127.0.0.1:8080"); err != nil {
@@ -208,7 +196,7 @@ func TestUnprivilegedUserJob(t *testing.T) {
 		t.Errorf("agent answered %q", got)
 	}
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid()))
-	if err != nil || !strings.Contains(string(st), "Uid:\t"+u.Uid+"\t") {
+	if err != nil || !strings.Contains(string(st), "Uid:\t"+strconv.Itoa(uid)+"\t") {
 		t.Errorf("daemon not running as %s", name)
 	}
 	logs := d.logBuf.String()
