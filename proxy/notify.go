@@ -154,6 +154,7 @@ func (s *Server) fromBackend(snd sender, hasCred bool) bool {
 	main := s.be.MainPID()
 	if main == 0 {
 		s.beMu.Lock()
+		//lint:ignore SA2001 taking beMu waits for a Backend.Start in progress; nothing is done under it
 		s.beMu.Unlock()
 		main = s.be.MainPID()
 	}

@@ -313,12 +313,11 @@ func (c *Checker) checkLimits(j *job.Job, ps *problems) {
 
 // limit is one resource as the child sets it.
 type limit struct {
-	name               string
-	resource           int
-	soft, hard         uint64
-	setSoft, setHard   bool
-	softKey, hardKey   string
-	softText, hardText string
+	name             string
+	resource         int
+	soft, hard       uint64
+	setSoft, setHard bool
+	softKey, hardKey string
 }
 
 func mergeLimits(j *job.Job) ([]*limit, error) {

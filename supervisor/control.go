@@ -516,55 +516,64 @@ func (s *Supervisor) dropExtraFiles(files []string) {
 // when not nil, is closed once a kickstart -k has restarted it. Loop only.
 func (rj *runJob) control(req control.Request, who string) (resp control.Response, wait chan struct{}) {
 	label := rj.def.Label
-	ok := func(format string, args ...any) control.Response {
-		return control.Response{Status: control.OK, Done: []string{fmt.Sprintf(format, args...)}}
-	}
 	switch req.Cmd {
 	case control.CmdStop:
 		n := rj.stopForControl()
 		if n == 0 {
-			return ok("%s has no process running", label), nil
+			return okf("%s has no process running", label), nil
 		}
-		return ok("stopping %s: SIGTERM to %d process(es)", label, n), nil
+		return okf("stopping %s: SIGTERM to %d process(es)", label, n), nil
 	case control.CmdKill:
 		n := rj.signalAll(unix.Signal(req.Signal))
 		if n == 0 {
 			return control.Errorf(control.Failed, "job %q has no process running", label), nil
 		}
-		return ok("sent %s to %d process(es) of %s", signalText(req.Signal), n, label), nil
+		return okf("sent %s to %d process(es) of %s", signalText(req.Signal), n, label), nil
 	}
-	if !rj.startsMain() {
+	ms := rj.mainSrv()
+	if ms == nil || rj.tmpl == nil {
 		if rj.mode == job.ModeProxy {
 			return control.Errorf(control.Failed, "job %q is a proxy: its backend starts with its first client (connect to it); sockd stop stops the backend", label), nil
 		}
 		return control.Errorf(control.Failed, "job %q (%s) starts a process per connection or none: there is nothing to start; connect to it", label, rj.mode), nil
 	}
+	return ms.control(req, who)
+}
+
+func okf(format string, args ...any) control.Response {
+	return control.Response{Status: control.OK, Done: []string{fmt.Sprintf(format, args...)}}
+}
+
+// control carries out start and kickstart [-k].
+func (ms *mainServer) control(req control.Request, who string) (resp control.Response, wait chan struct{}) {
+	rj := ms.rj
+	label := rj.def.Label
 	kick := req.Cmd == control.CmdKickstart
 	if st, _ := rj.jobState(); st == stateBindFailed {
 		return control.Errorf(control.Failed, "job %q has none of its sockets open (the bind failed: see the log); fix that and sockd reload", label), nil
 	}
-	if rj.main != nil {
+	if ms.proc != nil {
 		if !kick || !req.Kill {
-			return ok("%s is running already (pid %d)", label, rj.main.p.Pid), nil
+			return okf("%s is running already (pid %d)", label, ms.proc.p.Pid), nil
 		}
 		wait = make(chan struct{})
-		rj.kickAfterExit(who, wait)
-		return ok("killing %s (pid %d) to restart it", label, rj.main.p.Pid), wait
+		ms.kick = &kickstart{who: who, done: wait}
+		rj.stop(ms.proc)
+		return okf("killing %s (pid %d) to restart it", label, ms.proc.p.Pid), wait
 	}
 	if msg := rj.onceRefusal(); msg != "" {
 		return control.Errorf(control.Failed, "%s", msg), nil
 	}
 	if kick {
-		rj.lastStart = time.Time{} // kickstart: now, whatever the throttle says
-		rj.stopRetry()
+		ms.th.forget() // kickstart: now, whatever the throttle says
 	}
-	rj.start(who, rj.controlTrigger())
+	ms.start(who, rj.controlTrigger())
 	switch {
-	case rj.main != nil:
-		return ok("started %s (pid %d)", label, rj.main.p.Pid), nil
-	case rj.retryTimer != nil:
-		rj.wanted = who
-		return ok("%s: the throttle delays the start; it starts by itself when ThrottleInterval allows (sockd kickstart starts it now)", label), nil
+	case ms.proc != nil:
+		return okf("started %s (pid %d)", label, ms.proc.p.Pid), nil
+	case ms.th.waiting():
+		ms.wanted = who
+		return okf("%s: the throttle delays the start; it starts by itself when ThrottleInterval allows (sockd kickstart starts it now)", label), nil
 	}
 	return control.Errorf(control.Failed, "job %q did not start: %s", label, orNone(rj.hist.lastExit)), nil
 }
@@ -575,15 +584,6 @@ func signalText(n int) string {
 		return name
 	}
 	return fmt.Sprintf("signal %d", n)
-}
-
-// startsMain reports whether the job has a main process to start.
-func (rj *runJob) startsMain() bool {
-	switch rj.mode {
-	case job.ModeHandoff, job.ModeInetdWait, job.ModeNone:
-		return rj.tmpl != nil
-	}
-	return false
 }
 
 // controlTrigger is the socket a wait-mode job is started on without a
@@ -600,59 +600,26 @@ func (rj *runJob) controlTrigger() *listener.Socket {
 // throttle, as with launchctl stop.
 func (rj *runJob) stopForControl() int {
 	rj.hist.mark()
-	rj.wanted = ""
-	if rj.main != nil {
-		rj.main.byControl = true
-		rj.stop(rj.main)
+	if ms := rj.mainSrv(); ms != nil {
+		ms.wanted = ""
+	}
+	if c := rj.main(); c != nil {
+		c.byControl = true
+		rj.stop(c)
 		return 1
 	}
-	for _, c := range rj.conns {
-		rj.stop(c)
-	}
-	return len(rj.conns)
-}
-
-// signalAll sends sig to the main process and every per-connection child.
-func (rj *runJob) signalAll(sig unix.Signal) int {
 	n := 0
-	if rj.main != nil && rj.main.p.Signal(sig) == nil {
-		n++
-	}
-	for _, c := range rj.conns {
-		if c.p.Signal(sig) == nil {
+	for _, sv := range rj.servers() {
+		for _, c := range sv.children() {
+			rj.stop(c)
 			n++
 		}
 	}
 	return n
 }
 
-// kickAfterExit stops the main process and has it started again, at once,
-// when it has exited; wait is closed then.
-func (rj *runJob) kickAfterExit(who string, wait chan struct{}) {
-	rj.kick = &kickstart{who: who, done: wait}
-	rj.stop(rj.main)
-}
-
 // kickstart is a kickstart -k waiting for the old instance to exit.
 type kickstart struct {
 	who  string
 	done chan struct{}
-}
-
-// kicked runs when the main process exited: a pending kickstart -k starts
-// it again now. It reports whether it did.
-func (rj *runJob) kicked() bool {
-	k := rj.kick
-	if k == nil {
-		return false
-	}
-	rj.kick = nil
-	defer close(k.done)
-	if rj.retiring || rj.s.shuttingDown {
-		return false
-	}
-	rj.lastStart = time.Time{}
-	rj.stopRetry()
-	rj.start(k.who, rj.controlTrigger())
-	return true
 }

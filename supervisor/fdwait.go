@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/fdreserve"
-	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
 )
@@ -48,49 +47,49 @@ var startFds = fdreserve.New(startFdsNeeded)
 // reserve could not be refilled.
 var errReserveShort = errors.New("no file descriptors free for the next connection and its start")
 
-// fdWaiters are the jobs whose accepting waits for fds. Process-wide, as the
-// fd table is; each job is resumed on its own loop.
+// fdWaiters are the accept gates that wait for fds. Process-wide, as the
+// fd table is; each is resumed on its own loop.
 var fdWaiters struct {
-	mu   sync.Mutex
-	jobs map[*runJob]struct{}
-	n    atomic.Int32
+	mu    sync.Mutex
+	gates map[*acceptGate]struct{}
+	n     atomic.Int32
 }
 
-// waitFds registers rj to be resumed when fds are freed.
-func waitFds(rj *runJob) {
+// waitFds registers g to be resumed when fds are freed.
+func waitFds(g *acceptGate) {
 	fdWaiters.mu.Lock()
-	if fdWaiters.jobs == nil {
-		fdWaiters.jobs = map[*runJob]struct{}{}
+	if fdWaiters.gates == nil {
+		fdWaiters.gates = map[*acceptGate]struct{}{}
 	}
-	fdWaiters.jobs[rj] = struct{}{}
-	fdWaiters.n.Store(int32(len(fdWaiters.jobs)))
+	fdWaiters.gates[g] = struct{}{}
+	fdWaiters.n.Store(int32(len(fdWaiters.gates)))
 	fdWaiters.mu.Unlock()
 }
 
-// unwaitFds takes rj off the waiters.
-func unwaitFds(rj *runJob) {
+// unwaitFds takes g off the waiters.
+func unwaitFds(g *acceptGate) {
 	if fdWaiters.n.Load() == 0 {
 		return
 	}
 	fdWaiters.mu.Lock()
-	delete(fdWaiters.jobs, rj)
-	fdWaiters.n.Store(int32(len(fdWaiters.jobs)))
+	delete(fdWaiters.gates, g)
+	fdWaiters.n.Store(int32(len(fdWaiters.gates)))
 	fdWaiters.mu.Unlock()
 }
 
 // fdsFreed is called when sockd closed fds of its own (a child's pidfd, an
-// internal connection): every job waiting for fds tries again.
+// internal connection): every gate waiting for fds tries again.
 func fdsFreed() {
 	if fdWaiters.n.Load() == 0 {
 		return
 	}
 	fdWaiters.mu.Lock()
-	jobs := fdWaiters.jobs
-	fdWaiters.jobs = nil
+	gates := fdWaiters.gates
+	fdWaiters.gates = nil
 	fdWaiters.n.Store(0)
 	fdWaiters.mu.Unlock()
-	for rj := range jobs {
-		rj.s.loop.post(rj.resumeResources)
+	for g := range gates {
+		g.rj.s.loop.post(g.resumeResources)
 	}
 }
 
@@ -116,60 +115,61 @@ type exhaustion struct {
 // exhausted pauses accepting for lack of resources (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM on accept; no fds for the next start), logged at most
 // every 10 s with the number of times; accepting resumes by itself.
-func (rj *runJob) exhausted(socket string, err error) {
-	if rj.exhaust == nil {
+func (g *acceptGate) exhausted(socket string, err error) {
+	rj := g.rj
+	if g.exhaust == nil {
 		ex := &exhaustion{}
 		ex.lines = lineLimit{every: 10 * time.Second, write: func(n uint64) {
 			rj.log().Error("out of resources: not accepting, clients wait in the backlog; resuming by itself when file descriptors are freed, or after 10 ms doubling to 1 s",
 				zap.String("socket", ex.socket), zap.Error(ex.err), zap.Uint64("times", n),
 				zap.Uint64("starts_deferred_total", rj.stats.deferred))
 		}}
-		rj.exhaust = ex
+		g.exhaust = ex
 	}
-	rj.exhaust.socket, rj.exhaust.err = socket, err
-	rj.exhaust.lines.note(rj.s.loop)
-	rj.holdResources()
+	g.exhaust.socket, g.exhaust.err = socket, err
+	g.exhaust.lines.note(rj.s.loop)
+	g.holdResources()
 }
 
 // holdResources stops accepting until resumeResources: when fds are freed,
 // or after the back-off delay, which grows (capped) with each hold until a
 // connection is accepted again.
-func (rj *runJob) holdResources() {
-	if rj.backoff == 0 {
-		rj.backoff = backoffMin
+func (g *acceptGate) holdResources() {
+	if g.backoff == 0 {
+		g.backoff = backoffMin
 	} else {
-		rj.backoff = min(2*rj.backoff, backoffMax)
+		g.backoff = min(2*g.backoff, backoffMax)
 	}
-	rj.acceptHold = "resources"
-	rj.unwatchSockets()
-	rj.holdTimer.Stop() // one hold timer at a time
-	rj.holdTimer = rj.s.loop.after(rj.backoff, func() {
-		rj.holdTimer = nil
-		rj.resumeResources()
+	g.hold = holdResources
+	g.rj.unwatchSockets()
+	g.timer.Stop() // one hold timer at a time
+	g.timer = g.rj.s.loop.after(g.backoff, func() {
+		g.timer = nil
+		g.resumeResources()
 	})
-	waitFds(rj)
+	waitFds(g)
 }
 
 // resumeResources ends a hold for resources if the fds are there: the
 // parked connection is started and the reserve refilled, then accepting
 // resumes; otherwise the hold goes on.
-func (rj *runJob) resumeResources() {
-	if rj.acceptHold != "resources" {
+func (g *acceptGate) resumeResources() {
+	if g.hold != holdResources || g.rj.srv == nil || gateOf(g.rj.srv) != g {
 		return
 	}
-	unwaitFds(rj)
-	rj.holdTimer.Stop()
-	rj.holdTimer = nil
-	rj.acceptHold = ""
-	if !rj.parkedServed() {
+	unwaitFds(g)
+	g.timer.Stop()
+	g.timer = nil
+	g.hold = holdNone
+	if !g.parkedServed() {
 		return // held again
 	}
 	if !startFds.Ready() {
-		rj.holdResources()
+		g.holdResources()
 		return
 	}
-	rj.log().Debug("file descriptors free again; accepting")
-	rj.watchSockets()
+	g.rj.log().Debug("file descriptors free again; accepting")
+	g.resume()
 }
 
 // parkedConn is an accepted connection, admitted by the job's limits, whose
@@ -182,38 +182,26 @@ type parkedConn struct {
 
 // park keeps an admitted connection whose start found no fd (err) and
 // pauses accepting.
-func (rj *runJob) park(sk *listener.Socket, cfd int, peer unix.Sockaddr, err error) {
-	rj.parked = &parkedConn{sk: sk, fd: cfd, peer: peer}
-	rj.exhausted(sk.String(), err)
+func (g *acceptGate) park(sk *listener.Socket, cfd int, peer unix.Sockaddr, err error) {
+	g.parked = &parkedConn{sk: sk, fd: cfd, peer: peer}
+	g.exhausted(sk.String(), err)
 }
 
 // parkedServed serves the parked connection, if any, and reports whether
 // accepting may go on (false: it is parked again, accepting held).
-func (rj *runJob) parkedServed() bool {
-	pc := rj.parked
+func (g *acceptGate) parkedServed() bool {
+	pc := g.parked
 	if pc == nil {
 		return true
 	}
-	rj.parked = nil
-	switch rj.mode {
-	case job.ModeInetdNowait:
-		if err := rj.startConn(pc.sk, pc.fd, pc.peer); err != nil {
-			rj.park(pc.sk, pc.fd, pc.peer, err)
-			return false
-		}
-	case job.ModeInternal:
-		rj.serveInternal(pc.sk, pc.fd, pc.peer)
-	default:
-		// Redefined as a job that takes no connections from sockd.
-		unix.Close(pc.fd)
-	}
-	return true
+	g.parked = nil
+	return g.serve(pc)
 }
 
 // dropParked closes the parked connection of a job that goes or stops.
-func (rj *runJob) dropParked() {
-	if rj.parked != nil {
-		unix.Close(rj.parked.fd)
-		rj.parked = nil
+func (g *acceptGate) dropParked() {
+	if g.parked != nil {
+		unix.Close(g.parked.fd)
+		g.parked = nil
 	}
 }

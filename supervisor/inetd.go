@@ -3,7 +3,6 @@
 package supervisor
 
 import (
-	"errors"
 	"net/netip"
 	"time"
 
@@ -27,6 +26,70 @@ const (
 	backoffMax = time.Second
 )
 
+// connServer serves an inetd nowait job: sockd accepts each connection
+// and starts one child for it with the connection on fds 0, 1 and 2. Loop
+// goroutine only.
+type connServer struct {
+	rj         *runJob
+	gate       acceptGate
+	conns      map[int]*child // by pid
+	startFails *startFailures // per-connection starts that failed; nil until one does
+}
+
+func newConnServer(rj *runJob) *connServer {
+	cs := &connServer{rj: rj, conns: map[int]*child{}}
+	cs.gate = acceptGate{rj: rj, serve: cs.serveParked}
+	return cs
+}
+
+func (cs *connServer) mainChild() *child  { return nil }
+func (cs *connServer) running() int       { return len(cs.conns) }
+func (cs *connServer) phase() serverPhase { return serverPhase{hold: cs.gate.hold} }
+
+func (cs *connServer) children() []*child {
+	out := make([]*child, 0, len(cs.conns))
+	for _, c := range cs.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// handler implements server: listening sockets are accepted on.
+func (cs *connServer) handler(sk *listener.Socket) handler {
+	if !sk.Listening {
+		return nil
+	}
+	cs.rj.nonBlocking(sk)
+	return handlerFunc(func(uint32) { cs.acceptReady(sk) })
+}
+
+// activate implements server: a connection parked before a redefinition
+// is served first, then the sockets are watched.
+func (cs *connServer) activate(bool) {
+	if cs.gate.hold == holdNone && cs.gate.parkedServed() {
+		cs.rj.watchSockets()
+	}
+}
+
+// stopAll ends accepting and the children, except those of a removed
+// job, whose connections finish (a shutdown ends them too).
+func (cs *connServer) stopAll() {
+	cs.gate.reset()
+	if cs.rj.retiring && !cs.rj.s.shuttingDown {
+		return
+	}
+	for _, c := range cs.conns {
+		cs.rj.stop(c)
+	}
+}
+
+func (cs *connServer) flushLines() {
+	cs.gate.flushLines()
+	if cs.startFails != nil {
+		cs.startFails.lines.flush()
+	}
+}
+
 // acceptReady accepts pending connections of an inetd-nowait job and starts
 // one child per connection with the connection on fds 0, 1 and 2.
 //
@@ -34,66 +97,20 @@ const (
 // child exists, without waiting for its execve, so the loop starts a whole
 // batch itself at a few tens of microseconds per child, with no hand-off to
 // other goroutines and no thread of sockd suspended in a vfork.
-func (rj *runJob) acceptReady(sk *listener.Socket) {
+func (cs *connServer) acceptReady(sk *listener.Socket) {
 	for i := 0; i < acceptBatch; i++ {
-		cfd, peer, ok := rj.acceptNext(sk, len(rj.conns))
+		cfd, peer, ok := cs.gate.acceptNext(sk, len(cs.conns))
 		if !ok {
 			return
 		}
-		rj.serveConn(sk, cfd, peer)
-	}
-}
-
-// acceptNext accepts the next connection of a listener, given how many
-// connections of the job are being served. ok is false when accepting must
-// stop for now: a parked connection still waits for fds, MaxChildren
-// reached or the spawn rate exhausted (accepting is paused), no fds for the
-// connection's start (see startFds; paused), nothing pending, or an error
-// (handled here: back-off on resource exhaustion, a log line otherwise).
-func (rj *runJob) acceptNext(sk *listener.Socket, active int) (int, unix.Sockaddr, bool) {
-	if rj.acceptHold == "resources" || !rj.parkedServed() {
-		return -1, nil, false
-	}
-	if max := rj.def.Limits.MaxChildren; max > 0 && active >= max {
-		rj.holdAccept("max children", zap.Int("running", active), zap.Int("limit", max))
-		return -1, nil, false
-	}
-	if !rj.rateOK() {
-		return -1, nil, false
-	}
-	if !startFds.Ready() {
-		rj.exhausted(sk.String(), errReserveShort)
-		return -1, nil, false
-	}
-	released := false
-	for {
-		cfd, peer, err := acceptConn(sk.Fd)
-		switch {
-		case err == nil:
-			rj.backoff = 0
-			rj.stats.accepted++
-			return cfd, peer, true
-		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO), errors.Is(err, unix.EPERM):
-			continue // the client went away before we took it
-		case errors.Is(err, unix.EAGAIN):
-			rj.backoff = 0
-		case fdreserve.Shortage(err) && !released && startFds.Release():
-			// What the reserve is for: the connection and its start
-			// take its fds.
-			released = true
-			continue
-		case fdreserve.Shortage(err), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
-			rj.exhausted(sk.String(), err)
-		default:
-			rj.log().Error("accept", zap.Stringer("socket", sk), zap.Error(err))
-		}
-		return -1, nil, false
+		cs.serveConn(sk, cfd, peer)
 	}
 }
 
 // serveConn admits one accepted connection and starts its child, or
 // refuses and closes it.
-func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
+func (cs *connServer) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
+	rj := cs.rj
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
 		unix.Close(cfd)
@@ -101,10 +118,20 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 		return
 	}
 	rj.rateSpend()
-	if err := rj.startConn(sk, cfd, peer); err != nil {
+	if err := cs.startConn(sk, cfd, peer); err != nil {
 		rj.stats.deferred++
-		rj.park(sk, cfd, peer, err)
+		cs.gate.park(sk, cfd, peer, err)
 	}
+}
+
+// serveParked starts the child of a parked connection; false when it is
+// parked again.
+func (cs *connServer) serveParked(pc *parkedConn) bool {
+	if err := cs.startConn(pc.sk, pc.fd, pc.peer); err != nil {
+		cs.gate.park(pc.sk, pc.fd, pc.peer, err)
+		return false
+	}
+	return true
 }
 
 // startConn starts the child of an admitted connection with the connection
@@ -113,7 +140,8 @@ func (rj *runJob) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 // returns its error and leaves the connection open, for the caller to park.
 // Other failures are counted and logged here, and a failure before the
 // child's execve is only known when the child is reaped (see connExited).
-func (rj *runJob) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) error {
+func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) error {
+	rj := cs.rj
 	fds := [3]int{cfd, cfd, cfd}
 	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
 	p, err := rj.tmpl.StartAsync(fds[:], env)
@@ -126,8 +154,8 @@ func (rj *runJob) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) er
 	unix.Close(cfd)
 	if err != nil {
 		rj.stats.spawnFailed++
-		rj.spawnFailed(err)
-		rj.slotFreed()
+		cs.spawnFailed(err)
+		cs.slotFreed()
 		return nil
 	}
 	rj.stats.spawned++
@@ -138,14 +166,11 @@ func (rj *runJob) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) er
 		c.src = src
 	}
 	rj.hist.connStarted(netip.AddrPortFrom(src, uint16(port)), ok)
-	if rj.conns == nil {
-		rj.conns = map[int]*child{}
-	}
-	rj.conns[p.Pid] = c
+	cs.conns[p.Pid] = c
 	if rj.s.shuttingDown {
 		rj.stop(c)
 	}
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.connExited(c, st) })
+	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { cs.connExited(c, st) })
 	return nil
 }
 
@@ -158,25 +183,24 @@ type startFailures struct {
 
 // spawnFailed logs a per-connection start failure at most once a second
 // with the count of failures since the last line.
-func (rj *runJob) spawnFailed(err error) {
-	if rj.startFails == nil {
+func (cs *connServer) spawnFailed(err error) {
+	rj := cs.rj
+	if cs.startFails == nil {
 		sf := &startFailures{}
 		sf.lines = lineLimit{every: time.Second, write: func(n uint64) {
 			rj.log().Error("cannot start child for connection; connection closed",
 				zap.Error(sf.err), zap.Uint64("failures_since_last_line", n), zap.Uint64("failures_total", rj.stats.spawnFailed))
 		}}
-		rj.startFails = sf
+		cs.startFails = sf
 	}
-	rj.startFails.err = err
-	rj.startFails.lines.note(rj.s.loop)
+	cs.startFails.err = err
+	cs.startFails.lines.note(rj.s.loop)
 }
 
-func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
-	fdsFreed() // the child's pidfd
-	if c.kill != nil {
-		c.kill.Stop()
-	}
-	delete(rj.conns, c.p.Pid)
+func (cs *connServer) connExited(c *child, st spawn.ExitStatus) {
+	rj := cs.rj
+	c.reaped()
+	delete(cs.conns, c.p.Pid)
 	if c.src.IsValid() {
 		rj.limits.dropSource(c.src)
 	}
@@ -185,75 +209,23 @@ func (rj *runJob) connExited(c *child, st spawn.ExitStatus) {
 		// connection was closed with it.
 		rj.stats.spawned--
 		rj.stats.spawnFailed++
-		rj.spawnFailed(st.StartErr)
-		rj.slotFreed()
+		cs.spawnFailed(st.StartErr)
+		cs.slotFreed()
 		return
 	}
 	rj.stats.exits++
-	rj.slotFreed()
+	cs.slotFreed()
 	if ce := rj.log().Check(zap.DebugLevel, "connection child exited"); ce != nil {
 		ce.Write(zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", time.Since(c.p.Started)))
 	}
 }
 
 // slotFreed is called when a per-connection child (or a start in flight)
-// is gone: finish a retired job or a shutdown, or resume accepting below
-// MaxChildren.
-func (rj *runJob) slotFreed() {
-	if rj.retiring {
-		rj.s.retiredDone(rj)
-		return
+// is gone: accepting resumes below MaxChildren.
+func (cs *connServer) slotFreed() {
+	if cs.rj.ended(cs) {
+		cs.gate.freed(len(cs.conns))
 	}
-	if rj.s.shuttingDown {
-		rj.s.maybeFinish()
-		return
-	}
-	if rj.acceptHold == "max children" && len(rj.conns) < rj.def.Limits.MaxChildren {
-		rj.log().Debug("below max children again; accepting", zap.Int("running", len(rj.conns)))
-		rj.acceptHold = ""
-		rj.watchSockets()
-	}
-}
-
-// holdAccept stops watching the job's listeners; the kernel backlog holds
-// new clients until accepting resumes.
-func (rj *runJob) holdAccept(why string, fields ...zap.Field) {
-	if rj.acceptHold == why {
-		return
-	}
-	rj.acceptHold = why
-	rj.unwatchSockets()
-	if why == "max children" {
-		rj.noteMaxChildren(fields)
-		return
-	}
-	rj.log().Warn("limit reached: "+why+"; not accepting, clients wait in the backlog", fields...)
-}
-
-// maxChildrenEvery is how often at most the max-children line is written: a
-// busy job reaches and leaves the limit with every child, and each time
-// would otherwise be a line.
-const maxChildrenEvery = 10 * time.Second
-
-// noteMaxChildren logs reaching MaxChildren at most once every
-// maxChildrenEvery, with the number of times since the last line.
-func (rj *runJob) noteMaxChildren(fields []zap.Field) {
-	if rj.maxChildren == nil {
-		mc := &maxChildrenLines{}
-		mc.lines = lineLimit{every: maxChildrenEvery, write: func(n uint64) {
-			rj.log().Warn("limit reached: max children; not accepting, clients wait in the backlog",
-				append(mc.fields, zap.Uint64("times_since_last_line", n))...)
-		}}
-		rj.maxChildren = mc
-	}
-	rj.maxChildren.fields = fields
-	rj.maxChildren.lines.note(rj.s.loop)
-}
-
-// maxChildrenLines is the log state of MaxChildren being reached.
-type maxChildrenLines struct {
-	lines  lineLimit
-	fields []zap.Field // of the newest time not yet in a line
 }
 
 // connEnv is the environment naming both ends of a connection: the
@@ -300,7 +272,7 @@ func (rj *runJob) boundLocal(sk *listener.Socket) []string {
 		v = []string{"TCPLOCALIP=" + ap.Addr().Unmap().String(), "TCPLOCALPORT=" + itoa(int(ap.Port()))}
 	}
 	if rj.locals == nil {
-		rj.locals = map[*listener.Socket][]string{}
+		rj.locals = localAddrs{}
 	}
 	rj.locals[sk] = v
 	return v

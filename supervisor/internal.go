@@ -21,33 +21,63 @@ import (
 // slot for ever.
 const internalIdle = 5 * time.Minute
 
-// internalState is the running state of an internal-service job.
-type internalState struct {
+// internalServer serves a job with one of sockd's own services (echo,
+// discard, chargen, daytime, time): stream connections are accepted and
+// served each by a goroutine; datagrams are answered in place. Loop
+// goroutine only.
+type internalServer struct {
+	rj     *runJob
+	gate   acceptGate
 	ctx    context.Context
 	cancel context.CancelFunc
-	active int // stream connections being served (loop goroutine only)
+	active int // stream connections being served
 	buf    []byte
 }
 
-func (rj *runJob) internal() *internalState {
-	if rj.in == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		rj.in = &internalState{ctx: ctx, cancel: cancel, buf: make([]byte, 65536)}
-	}
-	return rj.in
+func newInternalServer(rj *runJob) *internalServer {
+	ctx, cancel := context.WithCancel(context.Background())
+	is := &internalServer{rj: rj, ctx: ctx, cancel: cancel}
+	is.gate = acceptGate{rj: rj, serve: func(pc *parkedConn) bool {
+		is.serve(pc.sk, pc.fd, pc.peer)
+		return true
+	}}
+	return is
 }
 
-// internalReady serves readiness on a socket of an internal-service job:
-// stream connections are accepted and served each by a goroutine; datagrams
-// are answered in place.
-func (rj *runJob) internalReady(sk *listener.Socket) {
+func (is *internalServer) mainChild() *child  { return nil }
+func (is *internalServer) children() []*child { return nil }
+func (is *internalServer) running() int       { return is.active }
+func (is *internalServer) phase() serverPhase { return serverPhase{hold: is.gate.hold} }
+func (is *internalServer) flushLines()        { is.gate.flushLines() }
+
+// handler implements server.
+func (is *internalServer) handler(sk *listener.Socket) handler {
+	is.rj.nonBlocking(sk)
+	return handlerFunc(func(uint32) { is.ready(sk) })
+}
+
+// activate implements server, as connServer's.
+func (is *internalServer) activate(bool) {
+	if is.gate.hold == holdNone && is.gate.parkedServed() {
+		is.rj.watchSockets()
+	}
+}
+
+// stopAll ends every connection.
+func (is *internalServer) stopAll() {
+	is.gate.reset()
+	is.cancel()
+}
+
+// ready serves readiness on a socket.
+func (is *internalServer) ready(sk *listener.Socket) {
+	rj := is.rj
 	if !sk.Listening {
-		rj.internalDatagrams(sk)
+		is.datagrams(sk)
 		return
 	}
-	in := rj.internal()
 	for i := 0; i < acceptBatch; i++ {
-		cfd, peer, ok := rj.acceptNext(sk, in.active)
+		cfd, peer, ok := is.gate.acceptNext(sk, is.active)
 		if !ok {
 			return
 		}
@@ -58,37 +88,37 @@ func (rj *runJob) internalReady(sk *listener.Socket) {
 			continue
 		}
 		rj.rateSpend()
-		rj.serveInternal(sk, cfd, peer)
+		is.serve(sk, cfd, peer)
 	}
 }
 
-// serveInternal serves an admitted connection on a goroutine. The service
-// gets the accepted fd itself (no duplicate: at the fd limit there may be
-// none to be had), so nothing after the accept can fail for lack of fds.
-func (rj *runJob) serveInternal(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
+// serve serves an admitted connection on a goroutine. The service gets the
+// accepted fd itself (no duplicate: at the fd limit there may be none to
+// be had), so nothing after the accept can fail for lack of fds.
+func (is *internalServer) serve(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
+	rj := is.rj
 	conn, err := newFdConn(cfd, peer)
 	if err != nil {
 		unix.Close(cfd)
 		rj.log().Error("internal service: connection closed unserved", zap.Stringer("socket", sk), zap.Error(err))
 		return
 	}
-	in := rj.internal()
-	in.active++
+	is.active++
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if hasSrc {
 		rj.limits.addSource(src)
 	}
-	name, ctx := rj.def.Internal, in.ctx
+	name, ctx := rj.def.Internal, is.ctx
 	go func() {
 		err := builtin.Stream(ctx, name, conn, internalIdle)
-		rj.s.loop.post(func() { rj.internalDone(src, hasSrc, err) })
+		rj.s.loop.post(func() { is.done(src, hasSrc, err) })
 	}()
 }
 
-func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
+func (is *internalServer) done(src netip.Addr, hasSrc bool, err error) {
+	rj := is.rj
 	fdsFreed() // the connection's
-	in := rj.internal()
-	in.active--
+	is.active--
 	rj.stats.exits++
 	if hasSrc {
 		rj.limits.dropSource(src)
@@ -96,27 +126,20 @@ func (rj *runJob) internalDone(src netip.Addr, hasSrc bool, err error) {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		rj.log().Debug("internal service connection ended", zap.Error(err))
 	}
-	if rj.retiring {
-		rj.s.retiredDone(rj)
-		return
-	}
-	if rj.s.shuttingDown {
-		rj.s.maybeFinish()
-		return
-	}
-	if rj.acceptHold == "max children" && in.active < rj.def.Limits.MaxChildren {
-		rj.log().Debug("below max children again; accepting", zap.Int("running", in.active))
-		rj.acceptHold = ""
-		rj.watchSockets()
+	if rj.ended(is) {
+		is.gate.freed(is.active)
 	}
 }
 
 // internalDatagrams answers the pending datagrams of an internal UDP or
 // Unix datagram socket (at most acceptBatch per wake-up).
-func (rj *runJob) internalDatagrams(sk *listener.Socket) {
-	in := rj.internal()
+func (is *internalServer) datagrams(sk *listener.Socket) {
+	rj := is.rj
+	if is.buf == nil {
+		is.buf = make([]byte, 65536)
+	}
 	for i := 0; i < acceptBatch; i++ {
-		n, from, err := unix.Recvfrom(sk.Fd, in.buf, unix.MSG_DONTWAIT)
+		n, from, err := unix.Recvfrom(sk.Fd, is.buf, unix.MSG_DONTWAIT)
 		if err != nil {
 			if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 				rj.log().Warn("internal service: recvfrom", zap.Stringer("socket", sk), zap.Error(err))
@@ -132,7 +155,7 @@ func (rj *runJob) internalDatagrams(sk *listener.Socket) {
 			rj.refuse(ip, why)
 			continue
 		}
-		reply := builtin.Datagram(rj.def.Internal, in.buf[:n], netip.AddrPortFrom(ip, uint16(port)), time.Now())
+		reply := builtin.Datagram(rj.def.Internal, is.buf[:n], netip.AddrPortFrom(ip, uint16(port)), time.Now())
 		if reply == nil {
 			continue
 		}
@@ -154,11 +177,4 @@ func (rj *runJob) admitDatagram(ip netip.Addr) string {
 	}
 	rj.rateSpend()
 	return ""
-}
-
-// stopInternal ends every internal-service connection.
-func (rj *runJob) stopInternal() {
-	if rj.in != nil {
-		rj.in.cancel()
-	}
 }

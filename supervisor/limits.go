@@ -159,29 +159,6 @@ func (rj *runJob) refused(src netip.Addr, why string, fromSrc int) {
 	lm.refusals.note(rj.s.loop)
 }
 
-// rateOK applies the spawn-rate limit before a connection is accepted:
-// with the bucket empty it pauses accepting for Limits.Pause (clients wait in
-// the backlog) and reports false; accepting resumes by itself.
-func (rj *runJob) rateOK() bool {
-	pause, ok := rj.limits.rateCheck(time.Now())
-	if ok {
-		return true
-	}
-	l := rj.def.Limits
-	rj.holdAccept("spawn rate", zap.Float64("rate_per_s", l.Rate), zap.Int("burst", l.Burst),
-		zap.Duration("paused_for", pause))
-	rj.holdTimer.Stop() // one hold timer at a time
-	rj.holdTimer = rj.s.loop.after(pause, func() {
-		rj.holdTimer = nil
-		if rj.acceptHold == "spawn rate" {
-			rj.acceptHold = ""
-			rj.log().Info("spawn-rate pause over; accepting again")
-			rj.watchSockets()
-		}
-	})
-	return false
-}
-
 // rateCheck refills the bucket and reports whether a token is there; if not,
 // how long accepting pauses.
 func (lm *limiter) rateCheck(now time.Time) (time.Duration, bool) {

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/unixdial"
-	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/proxy"
 	"github.com/sockd/sockd/spawn"
 )
@@ -30,11 +30,46 @@ type proxyState struct {
 	waiters []chan struct{}
 }
 
-// activateProxy starts the proxy server of a proxy job. The server runs on
-// its own goroutines; it calls back into the loop through proxyBackend to
-// start and stop the backend process.
-func (rj *runJob) activateProxy() {
-	if rj.px != nil && rj.px.running {
+// proxyServer serves a proxy job: a proxy.Server accepts and forwards on
+// its own goroutines, and the loop starts and stops the backend process
+// for it (proxyBackend). Loop goroutine only.
+type proxyServer struct {
+	rj     *runJob
+	proc   *child // the backend process
+	th     throttle
+	px     *proxyState
+	pxDone proxy.Stats // counters of the proxy servers that ended
+	env    []string    // the backend's environment from the proxy
+}
+
+func (ps *proxyServer) mainChild() *child                { return ps.proc }
+func (ps *proxyServer) children() []*child               { return nil }
+func (ps *proxyServer) handler(*listener.Socket) handler { return nil } // the proxy.Server accepts
+func (ps *proxyServer) flushLines()                      {}
+func (ps *proxyServer) serving() bool                    { return ps.px != nil && ps.px.running }
+func (ps *proxyServer) running() int {
+	return boolInt(ps.proc != nil) + boolInt(ps.serving())
+}
+func (ps *proxyServer) phase() serverPhase {
+	return serverPhase{mainRunning: ps.proc != nil, mainStopping: ps.proc != nil && ps.proc.stopping,
+		throttled: ps.th.waiting()}
+}
+
+// stopAll ends the proxy server and stops the backend.
+func (ps *proxyServer) stopAll() {
+	ps.th.cancel()
+	ps.stopServer()
+	if ps.proc != nil {
+		ps.rj.stop(ps.proc)
+	}
+}
+
+// activate implements server: it starts the proxy server. The server runs
+// on its own goroutines; it calls back into the loop through proxyBackend
+// to start and stop the backend process.
+func (ps *proxyServer) activate(bool) {
+	rj := ps.rj
+	if ps.serving() || rj.closing() {
 		return
 	}
 	var lns []net.Listener
@@ -90,7 +125,7 @@ func (rj *runJob) activateProxy() {
 		Gate:          newProxyGate(rj),
 		BackendUser:   user,
 	}
-	be := &proxyBackend{rj: rj}
+	be := &proxyBackend{ps: ps}
 	// The server adds the job and backend fields to its lines itself.
 	srv, err := proxy.New(cfg, lns, pcs, be, rj.s.log)
 	if err != nil {
@@ -99,11 +134,11 @@ func (rj *runJob) activateProxy() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rj.px = &proxyState{srv: srv, be: be, cancel: cancel, running: true}
-	px := rj.px
+	px := &proxyState{srv: srv, be: be, cancel: cancel, running: true}
+	ps.px = px
 	go func() {
 		err := srv.Run(ctx)
-		rj.s.loop.post(func() { rj.proxyDone(px, err) })
+		rj.s.loop.post(func() { ps.serverDone(px, err) })
 	}()
 }
 
@@ -132,46 +167,29 @@ func (rj *runJob) backendUser() (*unixdial.Cred, error) {
 	return &unixdial.Cred{UID: c.UID, GID: c.GID, Groups: c.Groups}, nil
 }
 
-func (rj *runJob) proxyDone(px *proxyState, err error) {
+func (ps *proxyServer) serverDone(px *proxyState, err error) {
+	rj := ps.rj
 	px.running = false
-	rj.pxDone = addStats(rj.pxDone, px.srv.Stats())
+	ps.pxDone = addStats(ps.pxDone, px.srv.Stats())
 	if err != nil {
 		rj.log().Error("proxy server stopped", zap.Error(err))
 	}
-	if rj.retiring {
-		rj.s.retiredDone(rj)
+	if !rj.ended(ps) || ps.px != px {
 		return
 	}
-	if rj.s.shuttingDown {
-		rj.s.maybeFinish()
-		return
-	}
-	if rj.px != px {
-		return
-	}
-	switch {
-	case rj.mode != job.ModeProxy:
-		rj.px = nil // redefined as another kind of job
-	case rj.main == nil:
+	if ps.proc == nil {
 		// Redefined while running: serve again under the new definition.
-		rj.px = nil
-		rj.activateProxy()
+		ps.px = nil
+		ps.activate(false)
 	}
 }
 
-// stopProxy ends the proxy server (its connections are closed); the
+// stopServer ends the proxy server (its connections are closed); the
 // backend process is stopped like any main process.
-func (rj *runJob) stopProxy() {
-	if rj.px != nil && rj.px.running {
-		rj.px.cancel()
+func (ps *proxyServer) stopServer() {
+	if ps.serving() {
+		ps.px.cancel()
 	}
-}
-
-func (rj *runJob) proxyRunning() int {
-	if rj.px != nil && rj.px.running {
-		return 1
-	}
-	return 0
 }
 
 // proxyStats returns, for the SIGUSR1 line of a proxy job, the connections
@@ -179,10 +197,11 @@ func (rj *runJob) proxyRunning() int {
 // given and no fields. The counts run since the job was loaded, across the
 // servers a redefinition replaces (proxyTotals).
 func (rj *runJob) proxyStats(accepted uint64) (uint64, []zap.Field) {
-	if rj.mode != job.ModeProxy {
+	ps, ok := rj.srv.(*proxyServer)
+	if !ok {
 		return accepted, nil
 	}
-	st := rj.proxyTotals()
+	st := ps.totals()
 	return st.Accepted, []zap.Field{
 		zap.Int64("connections_open", st.Active),
 		zap.Uint64("udp_flows_created", st.FlowsCreated),
@@ -196,16 +215,15 @@ func (rj *runJob) proxyStats(accepted uint64) (uint64, []zap.Field) {
 	}
 }
 
-// proxyTotals are the job's proxy figures: the counters of the servers
-// that ended (rj.pxDone) plus the running one's, and the running one's
-// gauges. The one source of every proxy figure list, print and SIGUSR1
-// show.
-func (rj *runJob) proxyTotals() proxy.Stats {
-	if rj.px == nil || !rj.px.running {
-		return rj.pxDone
+// totals are the job's proxy figures: the counters of the servers that
+// ended (pxDone) plus the running one's, and the running one's gauges. The
+// one source of every proxy figure list, print and SIGUSR1 show.
+func (ps *proxyServer) totals() proxy.Stats {
+	if !ps.serving() {
+		return ps.pxDone
 	}
-	cur := rj.px.srv.Stats()
-	t := addStats(rj.pxDone, cur)
+	cur := ps.px.srv.Stats()
+	t := addStats(ps.pxDone, cur)
 	t.Active, t.Flows, t.Ready = cur.Active, cur.Flows, cur.Ready
 	return t
 }
@@ -223,24 +241,30 @@ func addStats(a, b proxy.Stats) proxy.Stats {
 	return a
 }
 
-// proxyExited tells the server its backend is gone and releases those
-// waiting for a stop.
-func (rj *runJob) proxyExited() {
-	if rj.px == nil {
-		return
+// backendExited handles the exit of the backend: the server is told,
+// those waiting for a stop are released, and a pending redefinition or a
+// retirement goes on. The proxy server starts the backend again on demand.
+func (ps *proxyServer) backendExited(c *child, st spawn.ExitStatus) {
+	rj := ps.rj
+	ps.proc = nil
+	rj.mainExited(c, st)
+	if px := ps.px; px != nil {
+		for _, w := range px.waiters {
+			close(w)
+		}
+		px.waiters = nil
+		px.be.pid.Store(0)
+		px.srv.BackendExited()
 	}
-	for _, w := range rj.px.waiters {
-		close(w)
+	if rj.ended(ps) {
+		rj.applyNext()
 	}
-	rj.px.waiters = nil
-	rj.px.be.pid.Store(0)
-	rj.px.srv.BackendExited()
 }
 
 // proxyBackend is the supervisor's side of proxy.Backend: it starts and
 // stops the job's process on the loop goroutine.
 type proxyBackend struct {
-	rj  *runJob
+	ps  *proxyServer
 	pid atomic.Int64 // the running backend's pid, 0 when none (set on the loop)
 }
 
@@ -251,12 +275,12 @@ func (b *proxyBackend) MainPID() int { return int(b.pid.Load()) }
 // running one). A start that the throttle delays is scheduled; the proxy
 // keeps its clients waiting until the backend is ready or ReadyTimeout.
 func (b *proxyBackend) Start(env []string) error {
-	rj := b.rj
+	ps, rj := b.ps, b.ps.rj
 	if rj.tmpl == nil {
 		return nil // external backend
 	}
 	res := make(chan error, 1)
-	rj.s.loop.post(func() { res <- rj.proxyStart(env) })
+	rj.s.loop.post(func() { res <- ps.startBackend(env) })
 	select {
 	case err := <-res:
 		return err
@@ -268,20 +292,20 @@ func (b *proxyBackend) Start(env []string) error {
 // Stop stops the backend process (SIGTERM, SIGKILL after ExitTimeOut) and
 // waits for it to exit.
 func (b *proxyBackend) Stop() {
-	rj := b.rj
+	ps, rj := b.ps, b.ps.rj
 	if rj.tmpl == nil {
 		return
 	}
 	done := make(chan struct{})
 	rj.s.loop.post(func() {
-		if rj.main == nil || rj.px == nil {
+		if ps.proc == nil || ps.px == nil {
 			close(done)
 			return
 		}
-		rj.px.waiters = append(rj.px.waiters, done)
+		ps.px.waiters = append(ps.px.waiters, done)
 		// The proxy logged the decision; the exit line follows.
-		rj.log().Debug("stopping idle backend", zap.Int("pid", rj.main.p.Pid))
-		rj.stop(rj.main)
+		rj.log().Debug("stopping idle backend", zap.Int("pid", ps.proc.p.Pid))
+		rj.stop(ps.proc)
 	})
 	select {
 	case <-done:
@@ -289,29 +313,28 @@ func (b *proxyBackend) Stop() {
 	}
 }
 
-// proxyStart starts the backend on the loop goroutine.
-func (rj *runJob) proxyStart(env []string) error {
-	if rj.main != nil && !rj.main.stopping {
+// startBackend starts the backend on the loop goroutine.
+func (ps *proxyServer) startBackend(env []string) error {
+	rj := ps.rj
+	if ps.proc != nil && !ps.proc.stopping {
 		return nil
 	}
-	if rj.main != nil || rj.s.shuttingDown || rj.retiring {
+	if ps.proc != nil || rj.closing() || rj.srv != ps {
 		return fmt.Errorf("job %s: backend is stopping", rj.def.Label)
 	}
-	rj.proxyEnv = append([]string(nil), env...)
-	if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
-		if rj.retryTimer == nil {
+	ps.env = append([]string(nil), env...)
+	now := time.Now()
+	if verdict, wait := startPlan(rj.mode, &ps.th, rj.def.ThrottleInterval, false, now); verdict == startThrottled {
+		if !ps.th.waiting() {
 			rj.log().Warn("respawning too fast: backend start delayed",
 				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
-			rj.retryTimer = rj.s.loop.after(wait, func() {
-				rj.retryTimer = nil
-				_ = rj.proxyStart(rj.proxyEnv)
-			})
+			ps.th.delay(rj.s.loop, wait, now, func() { _ = ps.startBackend(ps.env) })
 		}
 		return nil
 	}
-	rj.lastStart = time.Now()
+	ps.th.started(now)
 	fds := []int{rj.s.devnull, 1, 2}
-	benv := append(rj.proxyEnv, "LAUNCH_JOB_LABEL="+rj.def.Label)
+	benv := append(ps.env, "LAUNCH_JOB_LABEL="+rj.def.Label)
 	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, benv, false) })
 	if err != nil {
 		rj.stats.spawnFailed++
@@ -320,13 +343,13 @@ func (rj *runJob) proxyStart(env []string) error {
 	}
 	rj.stats.spawned++
 	rj.hist.started("proxy backend on demand (a client connected)")
-	if rj.px != nil {
-		rj.px.be.pid.Store(int64(p.Pid))
+	if ps.px != nil {
+		ps.px.be.pid.Store(int64(p.Pid))
 	}
 	c := &child{p: p}
-	rj.main = c
+	ps.proc = c
 	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
+	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ps.backendExited(c, st) })
 	return nil
 }
 

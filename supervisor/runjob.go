@@ -4,23 +4,17 @@ package supervisor
 
 import (
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
-	"github.com/sockd/sockd/proxy"
 	"github.com/sockd/sockd/spawn"
 )
-
-// minRetry is the shortest delay before retrying a start that failed or a
-// wait-mode child that left its input unread, even with ThrottleInterval 0:
-// sockd never spins.
-const minRetry = time.Second
 
 type jobStats struct {
 	accepted, refused, spawned, spawnFailed, exits uint64
@@ -28,6 +22,10 @@ type jobStats struct {
 }
 
 // runJob is the running state of one loaded job. Loop goroutine only.
+//
+// It holds what every way of serving shares: the definition, the sockets,
+// the counters, the history, the limits and the triggers. The way of
+// serving itself is srv, one small type per mode (see server).
 type runJob struct {
 	s      *Supervisor
 	def    *job.Job
@@ -36,42 +34,60 @@ type runJob struct {
 	logger *zap.Logger // built on first use: see log
 	socks  []*listener.Socket
 	stats  jobStats
-	hist   history    // for list, print and blame
-	kick   *kickstart // a kickstart -k waiting for the main process to exit
-	wanted string     // a sockd start the throttle delays: who asked
+	hist   history // for list, print and blame
+	limits *limiter
+	trig   *jobTriggers // triggers.go: nil for a job without any
 
-	// The main process of a handoff, wait-mode or socketless job.
-	main          *child
-	lastStart     time.Time // monotonic, of the last start attempt
-	retryTimer    *loopTimer
-	demandStarted bool // started once by socket activity
-	failLogged    time.Time
-	waitMark      pendingMark
-	waitDgram     bool
-	nextDef       *job.Job // redefinition applied when main exits
-	nextTmpl      *spawn.Template
-	retiring      bool
+	srv      server
+	draining []server      // servers of an earlier mode whose connections still run
+	next     *redefinition // applied when the main process has exited
+	retiring bool          // removed: the job goes once everything it ran has ended
+	locals   localAddrs    // see boundLocal
+}
 
-	// Per-connection children of an inetd-nowait job.
-	conns       map[int]*child
-	acceptHold  string // why accepting is paused ("" = accepting)
-	holdTimer   *loopTimer
-	backoff     time.Duration
-	exhaust     *exhaustion       // accepting paused for lack of resources; nil until it first is
-	parked      *parkedConn       // accepted, waiting for fds to be started (see park)
-	startFails  *startFailures    // per-connection starts that failed; nil until one does
-	maxChildren *maxChildrenLines // MaxChildren reached; nil until it first is
-	limits      *limiter
-	locals      map[*listener.Socket][]string // see boundLocal
+// localAddrs are the TCPLOCALIP/TCPLOCALPORT entries of each listener
+// bound to one address (see boundLocal).
+type localAddrs map[*listener.Socket][]string
 
-	// Internal-service state (ModeInternal).
-	in *internalState
-	// Triggers (triggers.go): nil for a job without any.
-	trig *jobTriggers
-	// Proxy state (ModeProxy).
-	px       *proxyState
-	pxDone   proxy.Stats // counters of the proxy servers that ended
-	proxyEnv []string
+// server is one way of serving a job: a main process that gets the
+// sockets or is started without them (mainServer: handoff, inetd wait,
+// socketless), a child per connection (connServer: inetd nowait), sockd's
+// own services (internalServer) or a proxy in front of a backend
+// (proxyServer). Loop goroutine only.
+type server interface {
+	// activate arms the server after a load, a redefinition or the end of
+	// a throttle: it watches the sockets, or starts.
+	activate(initial bool)
+	// handler serves readiness on sk, or is nil when the loop does not
+	// watch sk for this server.
+	handler(sk *listener.Socket) handler
+	// running counts what a shutdown or a retirement waits for:
+	// processes, connections served in sockd, a proxy server.
+	running() int
+	// mainChild is the main process (or proxy backend), nil when none runs.
+	mainChild() *child
+	// children are the per-connection children running.
+	children() []*child
+	// stopAll ends everything the server runs (shutdown, retirement).
+	stopAll()
+	// phase is the server's part of the job's state (see stateOf).
+	phase() serverPhase
+	// flushLines writes the rate-limited log lines still owed.
+	flushLines()
+}
+
+// serverPhase is what a server says about the job's state.
+type serverPhase struct {
+	mainRunning, mainStopping bool
+	throttled                 bool
+	hold                      holdReason
+}
+
+// redefinition is a changed definition waiting for the main process to
+// exit.
+type redefinition struct {
+	def  *job.Job
+	tmpl *spawn.Template
 }
 
 // child is one running process.
@@ -98,163 +114,178 @@ func (rj *runJob) log() *zap.Logger {
 	return rj.logger
 }
 
+// setDef makes j the job's definition. A new mode gets a new server; the
+// old one drains what it still runs.
 func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	rj.def = j
 	rj.tmpl = t
-	rj.mode = j.Mode()
 	rj.logger = nil
 	if rj.limits == nil {
 		rj.limits = newLimiter(j.Limits, rj.log)
 	} else {
 		rj.limits.reconfigure(j.Limits, rj.log)
 	}
+	if m := j.Mode(); rj.srv == nil || m != rj.mode {
+		if g := gateOf(rj.srv); g != nil {
+			g.reset()
+		}
+		if rj.srv != nil && rj.srv.running() > 0 {
+			rj.draining = append(rj.draining, rj.srv)
+		}
+		rj.mode = m
+		rj.srv = newServer(rj, m)
+	}
+}
+
+// newServer makes the server of a mode.
+func newServer(rj *runJob, m job.Mode) server {
+	switch m {
+	case job.ModeInetdNowait:
+		return newConnServer(rj)
+	case job.ModeInternal:
+		return newInternalServer(rj)
+	case job.ModeProxy:
+		return &proxyServer{rj: rj}
+	}
+	return &mainServer{rj: rj}
+}
+
+// main is the main process (or proxy backend), nil when none runs.
+func (rj *runJob) main() *child { return rj.srv.mainChild() }
+
+// mainSrv is the job's mainServer, nil for the other modes.
+func (rj *runJob) mainSrv() *mainServer {
+	ms, _ := rj.srv.(*mainServer)
+	return ms
 }
 
 // processes counts the job's processes alive now: per-connection
 // children, wait-mode or handoff or backend main process.
 func (rj *runJob) processes() int {
-	return rj.running() - rj.proxyRunning()
-}
-
-// running counts what shutdown and retirement wait for: processes, and a
-// proxy server that has not returned yet.
-func (rj *runJob) running() int {
-	n := len(rj.conns)
-	if rj.in != nil {
-		n += rj.in.active
-	}
-	n += rj.proxyRunning()
-	if rj.main != nil {
-		n++
+	n := 0
+	for _, sv := range rj.servers() {
+		n += len(sv.children())
+		if sv.mainChild() != nil {
+			n++
+		}
 	}
 	return n
 }
+
+// running counts what shutdown and retirement wait for.
+func (rj *runJob) running() int {
+	n := 0
+	for _, sv := range rj.servers() {
+		n += sv.running()
+	}
+	return n
+}
+
+// servers are the job's server and those still draining.
+func (rj *runJob) servers() []server {
+	if len(rj.draining) == 0 {
+		return []server{rj.srv}
+	}
+	return append([]server{rj.srv}, rj.draining...)
+}
+
+// ended is called when something a server ran has ended (a process, a
+// connection served in sockd, a proxy server). It finishes a retirement, a
+// shutdown or the draining of a replaced server, and reports whether sv
+// goes on serving: only then does the caller decide what comes next. The
+// one place that decides how an end ends the job.
+func (rj *runJob) ended(sv server) bool {
+	if sv != rj.srv && sv.running() == 0 {
+		rj.dropDrained(sv)
+	}
+	switch {
+	case rj.retiring:
+		rj.s.retiredDone(rj)
+		return false
+	case rj.s.shuttingDown:
+		rj.s.maybeFinish()
+		return false
+	}
+	return sv == rj.srv
+}
+
+func (rj *runJob) dropDrained(sv server) {
+	for i, d := range rj.draining {
+		if d == sv {
+			rj.draining = append(rj.draining[:i], rj.draining[i+1:]...)
+			return
+		}
+	}
+}
+
+// closing reports whether the job takes no new work: sockd shuts down or
+// the job was removed.
+func (rj *runJob) closing() bool { return rj.s.shuttingDown || rj.retiring }
 
 // redefine applies a changed job definition. A running main process is
 // stopped first and the new definition takes over when it exits; the
 // per-connection children of an inetd job finish their connections.
 func (rj *runJob) redefine(j *job.Job, t *spawn.Template) {
-	rj.stopRetry()
-	if rj.mode == job.ModeProxy {
-		rj.stopProxy() // restarted under the new definition when it has stopped
+	if ps, ok := rj.srv.(*proxyServer); ok {
+		ps.stopServer() // restarted under the new definition when it has stopped
 	}
-	if rj.main != nil {
-		rj.nextDef, rj.nextTmpl = j, t
-		rj.stop(rj.main)
+	if ms := rj.mainSrv(); ms != nil {
+		ms.th.cancel()
+	}
+	if g := gateOf(rj.srv); g != nil {
+		g.endHold()
+	}
+	if c := rj.main(); c != nil {
+		rj.next = &redefinition{j, t}
+		rj.stop(c)
 		return
 	}
 	rj.setDef(j, t)
+}
+
+// applyNext applies a redefinition that waited for the main process to
+// exit, and reports whether there was one.
+func (rj *runJob) applyNext() bool {
+	n := rj.next
+	if n == nil {
+		return false
+	}
+	rj.next = nil
+	rj.setDef(n.def, n.tmpl)
+	if ms := rj.mainSrv(); ms != nil {
+		ms.th.forget()
+	}
+	rj.activate(false)
+	return true
 }
 
 // retire is called when the job was removed: stop its main process; its
 // in-flight connections finish. The job stays known until all exit.
 func (rj *runJob) retire() {
 	rj.retiring = true
-	rj.logPending()
-	rj.disarmTriggers()
-	rj.stopRetry()
-	rj.dropParked()
-	rj.stopInternal()
-	rj.stopProxy()
+	rj.stopAll()
 	rj.unwatchSockets()
 	rj.socks = nil
-	if rj.main != nil {
-		rj.stop(rj.main)
-	}
 	if rj.running() > 0 {
 		rj.s.retired[rj] = struct{}{}
 	}
 }
 
-// logPending writes the rate-limited lines still owed (refusals, accept
-// and start failures) before the job goes.
-func (rj *runJob) logPending() {
-	if rj.limits != nil {
-		rj.limits.refusals.flush()
-	}
-	if rj.exhaust != nil {
-		rj.exhaust.lines.flush()
-	}
-	if rj.startFails != nil {
-		rj.startFails.lines.flush()
-	}
-	if rj.maxChildren != nil {
-		rj.maxChildren.lines.flush()
-	}
-}
-
-func (rj *runJob) stopRetry() {
-	if rj.retryTimer != nil {
-		rj.retryTimer.Stop()
-		rj.retryTimer = nil
-	}
-	if rj.holdTimer != nil {
-		rj.holdTimer.Stop()
-		rj.holdTimer = nil
-	}
-	unwaitFds(rj)
-	rj.acceptHold = ""
-}
-
-// activate arms the job after a (re)load: its triggers, and watch its
-// sockets or start it.
+// activate arms the job after a (re)load: its triggers, and its server.
 func (rj *runJob) activate(initial bool) {
 	rj.armTriggers()
-	if rj.main != nil || rj.retryTimer != nil {
-		return // running or throttled: it re-arms when that ends
-	}
-	switch rj.mode {
-	case job.ModeInetdNowait, job.ModeInternal:
-		// A connection parked before a redefinition is served first.
-		if rj.acceptHold == "" && rj.parkedServed() {
-			rj.watchSockets()
-		}
-		return
-	case job.ModeProxy:
-		rj.dropParked()
-		rj.activateProxy()
-		return
-	}
-	rj.dropParked() // redefined as a job that takes no connections from sockd
-	if initial || rj.lastStart.IsZero() {
-		if rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad() {
-			rj.start("run at load", nil)
-			return
-		}
-	}
-	if rj.wantsKeepAlive(nil) {
-		rj.start("keep alive", nil)
-		return
-	}
-	rj.watchSockets()
+	rj.srv.activate(initial)
 }
 
-// watchSockets (re)arms every socket of the job. Level-triggered: anything
-// already pending fires at once.
+// watchSockets (re)arms every socket the server serves. Level-triggered:
+// anything already pending fires at once.
 func (rj *runJob) watchSockets() {
-	if rj.s.shuttingDown || rj.retiring {
+	if rj.closing() {
 		return
 	}
 	for _, sk := range rj.socks {
-		sk := sk
-		var h handler
-		switch rj.mode {
-		case job.ModeInetdNowait:
-			if !sk.Listening {
-				continue
-			}
-			if err := listener.SetBlocking(sk.Fd, false); err != nil {
-				rj.log().Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
-			}
-			h = handlerFunc(func(uint32) { rj.acceptReady(sk) })
-		case job.ModeInetdWait, job.ModeHandoff:
-			h = handlerFunc(func(uint32) { rj.demand(sk) })
-		case job.ModeInternal:
-			if err := listener.SetBlocking(sk.Fd, false); err != nil {
-				rj.log().Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
-			}
-			h = handlerFunc(func(uint32) { rj.internalReady(sk) })
-		default:
+		h := rj.srv.handler(sk)
+		if h == nil {
 			continue
 		}
 		if err := rj.s.loop.watch(sk.Fd, h); err != nil {
@@ -269,280 +300,10 @@ func (rj *runJob) unwatchSockets() {
 	}
 }
 
-// demand is activity on a socket of a wait-mode or handoff job.
-func (rj *runJob) demand(sk *listener.Socket) {
-	rj.demandStarted = true
-	rj.start("socket activity on "+sk.Addr, sk)
-}
-
-// start starts the main process, unless it is running or must wait for the
-// throttle. trigger is the ready socket for wait-mode jobs.
-func (rj *runJob) start(why string, trigger *listener.Socket) {
-	if rj.main != nil || rj.s.shuttingDown || rj.retiring {
-		return
-	}
-	rj.unwatchSockets()
-	if !rj.onceAllows(why) {
-		return // LaunchOnlyOnce: started this boot already
-	}
-	if rj.mode == job.ModeHandoff || rj.mode == job.ModeNone {
-		if wait := rj.throttleLeft(rj.def.ThrottleInterval); wait > 0 {
-			rj.logThrottled(why, wait)
-			rj.retryAfter(wait)
-			return
-		}
-	}
-	if rj.mode == job.ModeInetdWait && trigger == nil {
-		// Woken by a timer or KeepAlive: wait for input instead.
-		rj.watchSockets()
-		return
-	}
-	if !rj.onceClaim(why) {
-		return
-	}
-
-	var fds []int
-	var env []string
-	listenPID := false
-	switch rj.mode {
-	case job.ModeInetdWait:
-		fd := trigger.Fd
-		if err := listener.SetBlocking(fd, true); err != nil {
-			rj.log().Warn("set blocking", zap.Stringer("socket", trigger), zap.Error(err))
-		}
-		rj.waitDgram = !trigger.Listening
-		rj.waitMark = markPending(fd, rj.waitDgram)
-		fds = []int{fd, fd, fd}
-		env = []string{"LAUNCH_JOB_LABEL=" + rj.def.Label}
-	case job.ModeHandoff:
-		fds = []int{rj.s.devnull, 1, 2}
-		for _, sk := range rj.socks {
-			if err := listener.SetBlocking(sk.Fd, true); err != nil {
-				rj.log().Warn("set blocking", zap.Stringer("socket", sk), zap.Error(err))
-			}
-			fds = append(fds, sk.Fd)
-		}
-		env = handoffEnv(rj.def, rj.socks)
-		listenPID = true
-	default:
-		fds = []int{rj.s.devnull, 1, 2}
-		env = []string{"LAUNCH_JOB_LABEL=" + rj.def.Label}
-	}
-
-	rj.lastStart = time.Now()
-	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
-	if err != nil {
-		rj.onceRelease()
-		rj.stats.spawnFailed++
-		rj.hist.startFailed(err)
-		delay := rj.def.ThrottleInterval
-		if delay < minRetry {
-			delay = minRetry
-		}
-		if time.Since(rj.failLogged) >= delay {
-			rj.failLogged = time.Now()
-			rj.log().Error("cannot start job; retrying", zap.Error(err), zap.Duration("retry_in", delay))
-		}
-		rj.retryAfter(delay)
-		return
-	}
-	rj.stats.spawned++
-	rj.hist.started(why)
-	rj.failLogged = time.Time{}
-	c := &child{p: p}
-	rj.main = c
-	rj.triggersStarted()
-	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
-	for _, w := range p.Warnings {
-		// launchd runs the job anyway; say where its output goes instead.
-		rj.log().Warn("a standard path could not be opened: the job got sockd's own descriptor there (sockd's log, or /dev/null for input)",
-			zap.Int("pid", p.Pid), zap.Error(w))
-	}
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { rj.mainExited(c, st) })
-}
-
-// logThrottled says that the throttle delays a start: a warning, except
-// for a start a trigger asked for (a StartInterval under ThrottleInterval
-// would warn at every period; loading warned once).
-func (rj *runJob) logThrottled(why string, wait time.Duration) {
-	log := rj.log().Warn
-	if rj.isTriggerStart(why) {
-		log = rj.log().Debug
-	}
-	log("respawning too fast: next start delayed",
-		zap.Duration("next_start_in", wait.Round(100*time.Millisecond)),
-		zap.Duration("throttle_interval", rj.def.ThrottleInterval),
-		zap.String("reason", why))
-}
-
-// throttleLeft is how long a start must still wait so that two starts are
-// at least interval apart (monotonic clock).
-func (rj *runJob) throttleLeft(interval time.Duration) time.Duration {
-	if rj.lastStart.IsZero() || interval <= 0 {
-		return 0
-	}
-	return interval - time.Since(rj.lastStart)
-}
-
-// retryAfter re-arms the job after d: a KeepAlive job is started, an
-// on-demand job watches its sockets again (and starts if demand is still
-// there). Unlike launchd, a throttled start with no demand left does not run.
-func (rj *runJob) retryAfter(d time.Duration) {
-	rj.stopRetry()
-	rj.retryTimer = rj.s.loop.after(d, func() {
-		rj.retryTimer = nil
-		if rj.s.shuttingDown || rj.retiring || rj.main != nil {
-			return
-		}
-		if why := rj.wanted; why != "" { // sockd start, throttled
-			rj.wanted = ""
-			rj.start(why, rj.controlTrigger())
-			return
-		}
-		if why := rj.pendingStart(); why != "" {
-			rj.start(why, rj.controlTrigger())
-			return
-		}
-		if rj.mode == job.ModeNone || rj.wantsKeepAlive(nil) || (rj.lastStart.IsZero() && (rj.def.RunAtLoad || rj.def.KeepAlive.ImpliesRunAtLoad())) {
-			rj.start("retry", nil)
-			return
-		}
-		rj.watchSockets()
-	})
-}
-
-// mainExited handles the exit of the main process. Loop only.
-func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
-	fdsFreed() // the child's pidfd
-	if c.kill != nil {
-		c.kill.Stop()
-	}
-	rj.main = nil
-	rj.stats.exits++
-	rj.hist.exited(st)
-	ran := time.Since(c.p.Started)
-	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
-	switch {
-	case c.stopping || st.Success():
-		rj.log().Info("exited", fields...)
-	case st.Crashed():
-		rj.log().Warn("exited: crashed", fields...)
-	default:
-		rj.log().Warn("exited", fields...)
-	}
-
-	if rj.mode == job.ModeProxy {
-		rj.proxyExited()
-	}
-	if rj.retiring {
-		rj.s.retiredDone(rj)
-		return
-	}
-	if rj.nextDef != nil {
-		rj.setDef(rj.nextDef, rj.nextTmpl)
-		rj.nextDef, rj.nextTmpl = nil, nil
-		rj.lastStart = time.Time{}
-		rj.activate(false)
-		return
-	}
-	if rj.s.shuttingDown {
-		rj.s.maybeFinish()
-		return
-	}
-	if rj.kicked() {
-		return
-	}
-
-	switch rj.mode {
-	case job.ModeProxy:
-		return // the proxy server starts the backend again on demand
-	case job.ModeInetdWait:
-		after := rj.waitMarkNow()
-		if unread(rj.waitMark, after) {
-			wait := rj.throttleLeft(maxDur(rj.def.ThrottleInterval, minRetry))
-			if wait < 100*time.Millisecond {
-				wait = 100 * time.Millisecond
-			}
-			rj.log().Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
-				zap.Duration("ran", ran.Round(time.Millisecond)),
-				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
-			rj.retryAfter(wait)
-			return
-		}
-		rj.watchSockets()
-	default:
-		if rj.wantsKeepAlive(&st) && (!c.stopping || c.byControl) {
-			rj.start("keep alive after exit ("+st.String()+")", nil)
-			return
-		}
-		if (!c.stopping || c.byControl) && rj.queueAfterExit() {
-			return
-		}
-		rj.watchSockets()
-	}
-}
-
-// waitMarkNow fingerprints the wait-mode socket the last child was given.
-func (rj *runJob) waitMarkNow() pendingMark {
-	for _, sk := range rj.socks {
-		if (!sk.Listening) == rj.waitDgram && isReadable(sk.Fd) {
-			return markPending(sk.Fd, rj.waitDgram)
-		}
-	}
-	return pendingMark{ok: true}
-}
-
-// wantsKeepAlive evaluates KeepAlive as launchd does: the conditions are
-// ORed. st is the last exit (nil when not evaluating an exit).
-func (rj *runJob) wantsKeepAlive(st *spawn.ExitStatus) bool {
-	k := rj.def.KeepAlive
-	if rj.s.shuttingDown || rj.retiring {
-		return false
-	}
-	if k.AfterInitialDemand && !rj.demandStarted {
-		return false
-	}
-	if k.Always {
-		return true
-	}
-	if st != nil {
-		if k.SuccessfulExit != nil && *k.SuccessfulExit == st.Success() {
-			return true
-		}
-		if k.Crashed != nil && *k.Crashed == st.Crashed() {
-			return true
-		}
-	}
-	for _, pc := range k.PathState {
-		_, err := os.Stat(cleanAbs(pc.Path))
-		if (err == nil) == pc.Exists {
-			return true
-		}
-	}
-	for _, oc := range k.OtherJobEnabled {
-		_, loaded := rj.s.jobs[oc.Label]
-		if loaded == oc.Enabled {
-			return true
-		}
-	}
-	// AfterInitialDemand alone: kept alive once demand has started it
-	// (demandStarted is known true here).
-	return k.AfterInitialDemand && k.SuccessfulExit == nil && k.Crashed == nil &&
-		len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0
-}
-
-// checkConditions starts an idle job whose PathState or OtherJobEnabled
-// condition became true.
-func (rj *runJob) checkConditions() {
-	if rj.main != nil || rj.retryTimer != nil || rj.mode == job.ModeInetdNowait {
-		return
-	}
-	k := rj.def.KeepAlive
-	if len(k.PathState) == 0 && len(k.OtherJobEnabled) == 0 {
-		return
-	}
-	if rj.wantsKeepAlive(nil) {
-		rj.start("keep alive condition", nil)
+// nonBlocking makes a socket that sockd accepts or reads on non-blocking.
+func (rj *runJob) nonBlocking(sk *listener.Socket) {
+	if err := listener.SetBlocking(sk.Fd, false); err != nil {
+		rj.log().Error("set non-blocking", zap.Stringer("socket", sk), zap.Error(err))
 	}
 }
 
@@ -564,21 +325,57 @@ func (rj *runJob) stop(c *child) {
 	}
 }
 
-// stopAll stops the main process and every per-connection child, and
-// every trigger.
+// reaped is the common part of a child's exit: its pidfd is gone and its
+// ExitTimeOut kill is off.
+func (c *child) reaped() {
+	fdsFreed() // the child's pidfd
+	if c.kill != nil {
+		c.kill.Stop()
+	}
+}
+
+// stopAll stops everything the job runs (its servers, draining ones
+// included) and every trigger.
 func (rj *runJob) stopAll() {
-	rj.logPending()
 	rj.disarmTriggers()
-	rj.stopRetry()
-	rj.dropParked()
-	rj.stopInternal()
-	rj.stopProxy()
-	if rj.main != nil {
-		rj.stop(rj.main)
+	for _, sv := range rj.servers() {
+		sv.flushLines()
+		sv.stopAll()
 	}
-	for _, c := range rj.conns {
-		rj.stop(c)
+	if rj.limits != nil {
+		rj.limits.refusals.flush()
 	}
+}
+
+// signalAll sends sig to every process of the job.
+func (rj *runJob) signalAll(sig unix.Signal) int {
+	n := 0
+	for _, sv := range rj.servers() {
+		if c := sv.mainChild(); c != nil && c.p.Signal(sig) == nil {
+			n++
+		}
+		for _, c := range sv.children() {
+			if c.p.Signal(sig) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// childStatus lists the per-connection children for print.
+func (rj *runJob) childStatus() []control.Child {
+	var out []control.Child
+	for _, sv := range rj.servers() {
+		for _, c := range sv.children() {
+			ch := control.Child{Pid: c.p.Pid}
+			if c.src.IsValid() {
+				ch.Source = c.src.String()
+			}
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 func (s *Supervisor) retiredDone(rj *runJob) {

@@ -44,24 +44,37 @@ func (s jobState) String() string {
 	return "unknown"
 }
 
-// jobState decides the job's state from what it holds: the one place that
+// stateFacts are what decide a job's state.
+type stateFacts struct {
+	serverPhase
+	onceDone   bool // LaunchOnlyOnce, and it has had its start
+	bindFailed bool // it has sockets and none of them is open
+}
+
+// stateOf decides a job's state from what it holds: the one place that
 // does. detail says why a paused job is paused.
-func (rj *runJob) jobState() (st jobState, detail string) {
+func stateOf(f stateFacts) (jobState, string) {
 	switch {
-	case rj.main != nil && rj.main.stopping:
+	case f.mainStopping:
 		return stateStopping, ""
-	case rj.main != nil:
+	case f.mainRunning:
 		return stateRunning, ""
-	case rj.retryTimer != nil:
+	case f.throttled:
 		return stateThrottled, ""
-	case rj.onceDone():
+	case f.onceDone:
 		return stateDone, ""
-	case rj.acceptHold != "":
-		return statePaused, rj.acceptHold
-	case len(rj.socks) == 0 && len(rj.def.Endpoints()) > 0:
+	case f.hold != holdNone:
+		return statePaused, f.hold.String()
+	case f.bindFailed:
 		return stateBindFailed, ""
 	}
 	return stateWaiting, ""
+}
+
+// jobState is the job's state now (see stateOf).
+func (rj *runJob) jobState() (jobState, string) {
+	return stateOf(stateFacts{serverPhase: rj.srv.phase(), onceDone: rj.onceDone(),
+		bindFailed: len(rj.socks) == 0 && len(rj.def.Endpoints()) > 0})
 }
 
 // stateText is the state as one word, with the pause reason.

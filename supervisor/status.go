@@ -25,8 +25,8 @@ func (rj *runJob) status(detail bool) control.Job {
 	if rj.mode == job.ModeInetdNowait {
 		j.Runs = st.spawned // one child per connection
 	}
-	if rj.main != nil {
-		j.Pid = rj.main.p.Pid
+	if c := rj.main(); c != nil {
+		j.Pid = c.p.Pid
 	}
 	if stale, ok := rj.s.stale[rj.def.Label]; ok {
 		j.Stale, j.StaleReason = true, stale
@@ -41,17 +41,11 @@ func (rj *runJob) status(detail bool) control.Job {
 	if !detail {
 		return j
 	}
-	if rj.retryTimer != nil && !rj.lastStart.IsZero() {
-		next := rj.lastStart.Add(maxDur(rj.def.ThrottleInterval, minRetry))
-		j.NextStart = stamp(time.Now().Add(time.Until(next)))
+	if th := rj.throttle(); th != nil && th.waiting() {
+		// The monotonic time the timer runs at, as a wall-clock time.
+		j.NextStart = stamp(time.Now().Add(time.Until(th.until)))
 	}
-	for _, c := range rj.conns {
-		ch := control.Child{Pid: c.p.Pid}
-		if c.src.IsValid() {
-			ch.Source = c.src.String()
-		}
-		j.Children = append(j.Children, ch)
-	}
+	j.Children = rj.childStatus()
 	j.Limits = rj.limitsStatus()
 	j.Proxy = rj.proxyStatus()
 	j.Triggers = rj.triggerStatus()
@@ -100,7 +94,7 @@ func (rj *runJob) limitsStatus() *control.Limits {
 	if l.MaxChildren == 0 && l.MaxPerSource == 0 && l.Rate == 0 {
 		return nil
 	}
-	out := &control.Limits{MaxChildren: l.MaxChildren, MaxPerSource: l.MaxPerSource, Rate: l.Rate, Running: len(rj.conns)}
+	out := &control.Limits{MaxChildren: l.MaxChildren, MaxPerSource: l.MaxPerSource, Rate: l.Rate, Running: rj.connections()}
 	if rj.limits != nil {
 		out.Sources = rj.limits.sources()
 	}
@@ -109,15 +103,42 @@ func (rj *runJob) limitsStatus() *control.Limits {
 
 // proxyStatus is a proxy job's figures, or nil.
 func (rj *runJob) proxyStatus() *control.Proxy {
-	if rj.mode != job.ModeProxy || rj.def.Proxy == nil {
+	ps, ok := rj.srv.(*proxyServer)
+	if !ok || rj.def.Proxy == nil {
 		return nil
 	}
-	st := rj.proxyTotals()
+	st := ps.totals()
 	p := &control.Proxy{Backend: rj.def.Proxy.Backend, Active: st.Active, Total: st.Accepted}
-	if rj.main != nil {
-		p.BackendPid = rj.main.p.Pid
+	if ps.proc != nil {
+		p.BackendPid = ps.proc.p.Pid
 	}
 	return p
+}
+
+// connections counts the connections served now, as MaxChildren counts
+// them.
+func (rj *runJob) connections() int {
+	switch sv := rj.srv.(type) {
+	case *connServer:
+		return len(sv.conns)
+	case *internalServer:
+		return sv.active
+	case *proxyServer:
+		return int(sv.totals().Active)
+	}
+	return 0
+}
+
+// throttle is the throttle of the job's main process or backend, nil for
+// the modes without one.
+func (rj *runJob) throttle() *throttle {
+	switch sv := rj.srv.(type) {
+	case *mainServer:
+		return &sv.th
+	case *proxyServer:
+		return &sv.th
+	}
+	return nil
 }
 
 // stamp is t in RFC 3339, or "" for the zero time.

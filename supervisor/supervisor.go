@@ -137,7 +137,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			stopControl = stop
 		}
 	}
-	defer stopControl()
+	defer func() { stopControl() }() // the one still to be called when Run returns
 	s.notify(sdReady)
 	s.log.Info("sockd ready", zap.Int("jobs", s.JobCount()), zap.Int("sockets", s.reg.Len()))
 

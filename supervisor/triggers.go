@@ -566,14 +566,15 @@ func (t *triggers) close() {
 // started a second time (skipped, as in launchd); a throttled job starts
 // when the throttle ends.
 func (rj *runJob) triggerStart(why string) {
-	if rj.retiring || rj.s.shuttingDown || rj.trig == nil {
+	ms := rj.mainSrv()
+	if rj.closing() || rj.trig == nil || ms == nil {
 		return
 	}
-	if rj.main != nil {
+	if ms.proc != nil {
 		rj.log().Debug("trigger while the job runs: skipped, a job runs one instance", zap.String("trigger", why))
 		return
 	}
-	if rj.retryTimer != nil {
+	if ms.th.waiting() {
 		if rj.trig.pending == "" {
 			rj.trig.pending, rj.trig.pendingQueue = why, false
 		}
@@ -581,7 +582,7 @@ func (rj *runJob) triggerStart(why string) {
 		return
 	}
 	rj.trig.pending, rj.trig.pendingQueue = why, false
-	rj.start(why, rj.controlTrigger())
+	ms.start(why, rj.controlTrigger())
 }
 
 // pendingStart is the start a trigger asked for while the throttle held
@@ -658,7 +659,8 @@ func (rj *runJob) queueAfterExit() bool {
 		rj.triggerStart(why + " after the job exited")
 		return true
 	}
-	wait := maxDur(rj.throttleLeft(maxDur(rj.def.ThrottleInterval, minRetry)), 100*time.Millisecond)
+	ms := rj.mainSrv()
+	wait := ms.th.loopWait(rj.def.ThrottleInterval, time.Now())
 	fields := []zap.Field{zap.String("queue", why), zap.Duration("next_start_in", wait.Round(100*time.Millisecond))}
 	if !rj.trig.queueStuck {
 		rj.log().Warn("the job exited leaving its QueueDirectories as it found them; throttling so it does not restart in a loop", fields...)
@@ -666,7 +668,7 @@ func (rj *runJob) queueAfterExit() bool {
 		rj.log().Debug("the job exited leaving its QueueDirectories as it found them again", fields...)
 	}
 	rj.trig.queueStuck = true
-	rj.retryAfter(wait)
+	ms.retryAfter(wait)
 	rj.trig.pending, rj.trig.pendingQueue = why+" (left as it was by the last run)", true
 	return true
 }
