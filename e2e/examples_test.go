@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestExamples runs README's first command on the example jobs shipped in
+// TestExamples runs README's set-up command on the example jobs shipped in
 // examples/jobs: the inetd-style echo on 127.0.0.1:8007 and the handoff
 // HTTP service on 127.0.0.1:8081, started once for several requests.
 func TestExamples(t *testing.T) {

@@ -511,7 +511,7 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 	// launchd forces AbandonProcessGroup for inetd jobs (job_import_dictionary),
 	// which leaves the grandchildren of a per-connection child running for
 	// ever. sockd deliberately does not: every child's process group is
-	// signalled when the child exits unless the job sets the key (README).
+	// signalled when the child exits unless the job sets the key (docs/keys.md).
 }
 
 // checkLimitsApply refuses SockdLimits where sockd could not enforce them: on

@@ -11,7 +11,7 @@
 //
 // The semantics follow launchd.plist(5) as launchd-842 implements it; where
 // sockd differs on purpose (unknown SockType is an error, not "stream"; the
-// listed sockd extension keys), README.md says so.
+// listed sockd extension keys), docs/keys.md and docs/serving.md say so.
 package job
 
 import (

@@ -183,15 +183,16 @@ func TestCrossCheck(t *testing.T) {
 	})
 }
 
-// TestREADMEListsEveryKey keeps the README key table complete.
-func TestREADMEListsEveryKey(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+// TestKeyReferenceListsEveryKey keeps the key reference, docs/keys.md
+// (also sockd.plist(5)), complete.
+func TestKeyReferenceListsEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "keys.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range append(append([]KeyInfo(nil), TopLevelKeys...), SocketKeys...) {
 		if !strings.Contains(string(data), "`"+k.Name+"`") {
-			t.Errorf("README.md does not mention key %s", k.Name)
+			t.Errorf("docs/keys.md does not mention key %s", k.Name)
 		}
 	}
 }

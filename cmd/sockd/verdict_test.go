@@ -250,19 +250,19 @@ func proxyDoc(label string, port int, backend string) string {
 		`<key>SockdProxy</key><dict><key>Backend</key><string>%s</string></dict>`, label, port, backend))
 }
 
-// readmeProxyRecipe is the job of README's proxy recipe (Front nginx with
-// on-demand start, proxy mode), as a job file.
+// readmeProxyRecipe is the job of the proxy recipe of docs/proxy.md (Front
+// nginx with on-demand start, proxy mode), as a job file.
 func readmeProxyRecipe(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "proxy.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(data), "### Front nginx with on-demand start (proxy mode)")
+	_, rest, ok := strings.Cut(string(data), "## Front nginx with on-demand start (proxy mode)")
 	_, rest, ok2 := strings.Cut(rest, "```xml\n")
 	body, _, ok3 := strings.Cut(rest, "```")
 	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md: the proxy recipe's job is not where this test looks")
+		t.Fatal("docs/proxy.md: the proxy recipe's job is not where this test looks")
 	}
 	return "<?xml version=\"1.0\"?>\n<plist version=\"1.0\">\n<dict>\n" + body + "</dict>\n</plist>\n"
 }
@@ -366,7 +366,7 @@ func verdictCases(t *testing.T) []verdictCase {
 				`DIR/range.plist:4: SockdProxy.Backend: error: "127.0.0.1:99999": port 99999 is out of range`,
 				fmt.Sprintf("DIR/own.plist: SockdProxy.Backend: error: 127.0.0.1:%d is this job's own socket", p3),
 				fmt.Sprintf(`DIR/other.plist: SockdProxy.Backend: error: 127.0.0.1:%d is claimed by job "org.target"`, p5)}},
-		{name: "README proxy recipe beside the examples", files: withRecipe(recipe),
+		{name: "docs/proxy.md recipe beside the examples", files: withRecipe(recipe),
 			args:   []string{"--jobs", "DIR/examples"},
 			loaded: []string{"org.nginx.ondemand", "org.sockd.example.echo", "org.sockd.example.hello-http"}},
 		{name: "a proxy recipe whose backend is an example's socket", files: withRecipe(strings.Replace(recipe, "127.0.0.1:8180", "127.0.0.1:8007", 1)),
