@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,11 +14,31 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "check",
-		summary: "validate job files (FILE|DIR...) and report every problem",
-		run:     runCheck,
-	})
+	register(withFlags(command{
+		name:     "check",
+		summary:  "validate job files (FILE|DIR...) and report every problem",
+		synopsis: "[--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... FILE|DIR...",
+		about: "Loads every job as sockd serve would load it on this machine, through the same loader " +
+			"(a directory: every *.plist in it; an xinetd.d directory: every file xinetd would " +
+			"read; inetd.conf and xinetd.conf files are recognised by their content), for a sockd " +
+			"running as you (or --uid). Prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE, " +
+			"an info line per job this host does not load, " +
+			"and a summary naming that sockd; an error is a job serve would not load.\n\n" +
+			"Exit status 1 when any error was found, else 0.",
+	}, (*checkFlags).define, runCheck))
+}
+
+// checkFlags are check's command line.
+type checkFlags struct {
+	src  sourceFlags
+	view viewFlags
+	list bool
+}
+
+func (c *checkFlags) define(fs *flag.FlagSet, _ defaults) {
+	c.src.add(fs)
+	c.view.add(fs)
+	fs.BoolVar(&c.list, "list", false, "also print one line per job that serve would load")
 }
 
 // sourceFlags are the flags that name what a sockd loads besides the
@@ -29,8 +48,8 @@ type sourceFlags struct {
 }
 
 func (s *sourceFlags) add(fs *flag.FlagSet) {
-	fs.Var(&s.inetd, "inetd-conf", "an inetd.conf file, as serve --inetd-conf takes it (repeatable)")
-	fs.Var(&s.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory, as serve --xinetd takes it (repeatable)")
+	fs.Var(&s.inetd, "inetd-conf", "an inetd.conf `FILE`, as serve --inetd-conf takes it (repeatable)")
+	fs.Var(&s.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`), as serve --xinetd takes it (repeatable)")
 }
 
 func (s *sourceFlags) sources(paths []string) jobset.Sources {
@@ -44,7 +63,7 @@ type viewFlags struct {
 }
 
 func (v *viewFlags) add(fs *flag.FlagSet) {
-	v.uid = fs.String("uid", "", "judge for a sockd running as this uid or user name (default: yours, with your capabilities and limits)")
+	v.uid = fs.String("uid", "", "judge for a sockd running as this `UID` or user name (default: yours, with your capabilities and limits)")
 	v.noPerms = fs.Bool("no-permissions", false, "skip the ownership and permission checks (like launchctl load -F)")
 }
 
@@ -70,38 +89,17 @@ func (v *viewFlags) options() (jobset.Options, error) {
 	return opts, nil
 }
 
-func runCheck(args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	var src sourceFlags
-	src.add(fs)
-	var view viewFlags
-	view.add(fs)
-	list := fs.Bool("list", false, "also print one line per job that serve would load")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd check [--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... FILE|DIR...\n\n"+
-			"Loads every job as sockd serve would load it on this machine, through the same loader\n"+
-			"(a directory: every *.plist in it; an xinetd.d directory: every file xinetd would\n"+
-			"read; inetd.conf and xinetd.conf files are recognised by their content), for a sockd\n"+
-			"running as you (or --uid). Prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE\n"+
-			"and a summary naming that sockd; an error is a job serve would not load.\n"+
-			"Exit status 1 when any error was found, else 0.\n\n")
-		fs.PrintDefaults()
-	}
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usageError(err)
-	}
-	sources := src.sources(paths)
+func runCheck(c *checkFlags, paths []string) error {
+	sources := c.src.sources(paths)
 	if len(paths)+len(sources.Inetd)+len(sources.Xinetd) == 0 {
-		fs.Usage()
-		return usageError(errors.New("no FILE or DIR given"))
+		return badArgs("no FILE or DIR given")
 	}
-	opts, err := view.options()
+	opts, err := c.view.options()
 	if err != nil {
 		return usageError(err)
 	}
 	set := jobset.Load(sources, opts)
-	if *list {
+	if c.list {
 		listJobs(os.Stdout, set)
 	}
 	return reportCheck(os.Stdout, set, opts.View)

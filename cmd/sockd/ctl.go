@@ -26,6 +26,8 @@ import (
 // ctlCommand describes one control command.
 type ctlCommand struct {
 	name, summary, args string
+	// about is the help beyond the summary.
+	about string
 	// min, max bound the positional arguments (max -1: no bound).
 	min, max int
 	// build turns the positional arguments into the request.
@@ -48,33 +50,63 @@ func init() {
 		}
 	}
 	for _, c := range []ctlCommand{
-		{name: control.CmdList, summary: "list the jobs of the running sockd: state, pid, last exit, mode, sockets",
-			max: 0, build: labels(control.CmdList), show: showList},
-		{name: control.CmdBlame, summary: "say why a job last started", args: "LABEL", min: 1, max: 1,
+		{name: control.CmdList, about: "One row per job: label, state, pid (or -), last exit, mode and socket addresses. Disabled jobs are listed as disabled, a job running a stale definition (its file became invalid) is marked so, and a job unloaded whose processes have not exited yet is listed as unloaded until they do.",
+			summary: "list the jobs of the running sockd: state, pid, last exit, mode, sockets",
+			max:     0, build: labels(control.CmdList), show: showList},
+		{name: control.CmdBlame, about: "What started the job last: a connection from an address, run at load, keep alive after an exit, a trigger, or a kickstart by a uid and pid.",
+			summary: "say why a job last started", args: "LABEL", min: 1, max: 1,
 			build: labels(control.CmdBlame), show: showBlame},
-		{name: control.CmdStart, summary: "start a job now, without waiting for demand", args: "LABEL", min: 1, max: 1,
+		{name: control.CmdStart, about: "Starts the job's main process now, without waiting for demand. It still goes through ThrottleInterval: a start the throttle holds back happens once it allows. A job that starts one child per connection (or none) has nothing to start, and start says so; a proxy job's backend starts with its first client.",
+			summary: "start a job now, without waiting for demand", args: "LABEL", min: 1, max: 1,
 			build: labels(control.CmdStart), show: showDone},
-		{name: control.CmdStop, summary: "stop a job's process (SIGTERM, SIGKILL after ExitTimeOut)", args: "LABEL", min: 1, max: 1,
+		{name: control.CmdStop, about: "Sends SIGTERM to the job's main process, or to every per-connection child, and SIGKILL after ExitTimeOut. A KeepAlive job comes back through the throttle, as with launchctl stop.",
+			summary: "stop a job's process (SIGTERM, SIGKILL after ExitTimeOut)", args: "LABEL", min: 1, max: 1,
 			build: labels(control.CmdStop), show: showDone},
-		{name: control.CmdKickstart, summary: "start a job now; -k kills a running instance first", args: "[-k] LABEL", min: 1, max: 1,
+		{name: control.CmdKickstart, about: "Starts the job now, ignoring the throttle. With -k a running instance is stopped first, and the answer, once it has exited, carries the new pid.",
+			summary: "start a job now; -k kills a running instance first", args: "[-k] LABEL", min: 1, max: 1,
 			build: func(args []string, f *ctlFlags) (control.Request, error) {
 				return control.Request{Cmd: control.CmdKickstart, Labels: args, Kill: f.kill}, nil
 			}, show: showDone},
-		{name: control.CmdKill, summary: "send a signal to a job's processes", args: "SIGNAL LABEL", min: 2, max: 2,
+		{name: control.CmdKill, about: "Sends SIGNAL to the job's processes. SIGNAL is a name or a number: TERM, SIGHUP, 9, -9 or -TERM.",
+			summary: "send a signal to a job's processes", args: "SIGNAL LABEL", min: 2, max: 2,
 			build: buildKill, show: showDone},
-		{name: control.CmdEnable, summary: "enable a disabled job (persistent)", args: "LABEL...", min: 1, max: -1,
+		{name: control.CmdEnable, about: "Removes the jobs' overrides and reloads: they serve again.",
+			summary: "enable a disabled job (persistent)", args: "LABEL...", min: 1, max: -1,
 			build: labels(control.CmdEnable), show: showDone},
-		{name: control.CmdDisable, summary: "disable a job: stop it, close its sockets, keep it off across reloads and restarts", args: "LABEL...", min: 1, max: -1,
+		{name: control.CmdDisable, about: "Writes the labels into the overrides file, then reloads: each job stops, its sockets close, and it stays off across reloads and restarts until enable. The job file is never edited.",
+			summary: "disable a job: stop it, close its sockets, keep it off across reloads and restarts", args: "LABEL...", min: 1, max: -1,
 			build: labels(control.CmdDisable), show: showDone},
-		{name: control.CmdBootstrap, summary: "validate and load job files now, touching no other job", args: "FILE...", min: 1, max: -1,
+		{name: control.CmdBootstrap, about: "Validates the files exactly as sockd check would and loads them now, touching no other job. A file with an error, a label already loaded, or an address another job claims refuses the whole request: the diagnostics come back and nothing changes. Bootstrapped files are read again by later reloads, but not after a restart of sockd: put the file in a jobs directory to keep it.",
+			summary: "validate and load job files now, touching no other job", args: "FILE...", min: 1, max: -1,
 			build: buildBootstrap, show: showDone},
-		{name: control.CmdBootout, summary: "stop and unload jobs now", args: "LABEL...", min: 1, max: -1,
+		{name: control.CmdBootout, about: "Stops and unloads the jobs now; the others stay as they are. A job whose file is in a jobs directory comes back with the next reload or restart, unless it is disabled.",
+			summary: "stop and unload jobs now", args: "LABEL...", min: 1, max: -1,
 			build: labels(control.CmdBootout), show: showDone},
-		{name: control.CmdReload, summary: "reload every job source (as SIGHUP) and report the problems found", max: 0,
+		{name: control.CmdReload, about: "Does what SIGHUP does, but the caller gets the per-file diagnostics, and exit status 1 if any job failed to load. A job whose file became invalid keeps serving under its last good definition.",
+			summary: "reload every job source (as SIGHUP) and report the problems found", max: 0,
 			build: labels(control.CmdReload), show: showDone},
 	} {
 		c := c
-		register(command{name: c.name, summary: c.summary, run: func(args []string) error { return runCtl(c, args) }})
+		ctlNames[c.name] = true
+		prepare := func(args []string) []string { return signalFirst(c.name, args) }
+		register(withFlags(command{name: c.name, summary: c.summary, about: c.about, prepare: prepare,
+			synopsis: strings.TrimSpace("[--control PATH] [--json] " + c.args)},
+			func(f *ctlFlags, fs *flag.FlagSet, d defaults) { f.define(fs, d, c.name) },
+			func(f *ctlFlags, pos []string) error { return runCtl(c, f, pos) }))
+	}
+}
+
+// ctlNames are the control commands.
+var ctlNames = map[string]bool{}
+
+func isCtl(name string) bool { return ctlNames[name] }
+
+// define defines the flags of control command name on fs.
+func (f *ctlFlags) define(fs *flag.FlagSet, d defaults, name string) {
+	fs.StringVar(&f.control, "control", d.control, "the control socket `PATH` of the sockd to ask")
+	fs.BoolVar(&f.json, "json", false, "print the daemon's answer as JSON (stable field names)")
+	if name == control.CmdKickstart {
+		fs.BoolVar(&f.kill, "k", false, "kill a running instance first and wait for it to exit")
 	}
 }
 
@@ -113,34 +145,17 @@ func buildBootstrap(args []string, _ *ctlFlags) (control.Request, error) {
 	return control.Request{Cmd: control.CmdBootstrap, Files: files}, nil
 }
 
-// runCtl parses a control command's arguments, sends the request and
-// prints the answer.
-func runCtl(c ctlCommand, args []string) error {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	var f ctlFlags
-	fs.StringVar(&f.control, "control", control.DefaultPath(os.Geteuid()), "the control socket of the sockd to ask")
-	fs.BoolVar(&f.json, "json", false, "print the daemon's answer as JSON (stable field names)")
-	if c.name == control.CmdKickstart {
-		fs.BoolVar(&f.kill, "k", false, "kill a running instance first and wait for it to exit")
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd %s [--control PATH] [--json] %s\n\n%s.\n\n", c.name, c.args, c.summary)
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, signalFirst(c.name, args))
-	if err != nil {
-		return usageError(err)
-	}
+// runCtl sends the request of control command c and prints the answer.
+func runCtl(c ctlCommand, f *ctlFlags, pos []string) error {
 	for i := range pos {
 		if c.name != control.CmdBootstrap {
 			pos[i] = domainPrefix(pos[i])
 		}
 	}
 	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
-		fs.Usage()
-		return usageError(fmt.Errorf("wrong number of arguments"))
+		return badArgs("wrong number of arguments")
 	}
-	req, err := c.build(pos, &f)
+	req, err := c.build(pos, f)
 	if err != nil {
 		return usageError(err)
 	}

@@ -19,31 +19,32 @@ import (
 // from them.
 
 func init() {
-	register(command{
-		name:    "convert",
-		summary: "write launchd job files from an inetd.conf or xinetd configuration",
-		run:     runConvert,
-	})
+	register(withFlags(command{
+		name:     "convert",
+		summary:  "write launchd job files from an inetd.conf or xinetd configuration",
+		synopsis: "[--from inetd|xinetd] [-o DIR] [--force] FILE|DIR",
+		about: "Writes one launchd job file (LABEL.plist) per service of an inetd.conf, an " +
+			"xinetd.conf (with its includes) or an xinetd.d directory, and prints each path. " +
+			"Problems go to stderr as sockd check prints them; services with errors are not " +
+			"converted and the exit status is then 1. A job file that already exists stops " +
+			"the conversion (nothing is overwritten) unless --force, which replaces the name, never a link's target.",
+	}, (*convertFlags).define, runConvert))
 }
 
-func runConvert(args []string) error {
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
-	from := fs.String("from", "", "source format: inetd or xinetd (default: detected)")
-	out := fs.String("o", ".", "directory to write the job files into")
-	force := fs.Bool("force", false, "overwrite existing files")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd convert [--from inetd|xinetd] [-o DIR] [--force] FILE|DIR\n\n"+
-			"Writes one launchd job file (LABEL.plist) per service of an inetd.conf, an\n"+
-			"xinetd.conf (with its includes) or an xinetd.d directory, and prints each path.\n"+
-			"Problems go to stderr as sockd check prints them; services with errors are not\n"+
-			"converted and the exit status is then 1. A job file that already exists stops\n"+
-			"the conversion (nothing is overwritten) unless --force.\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usageError(err)
-	}
+// convertFlags are convert's command line.
+type convertFlags struct {
+	from, out string
+	force     bool
+}
+
+func (c *convertFlags) define(fs *flag.FlagSet, _ defaults) {
+	fs.StringVar(&c.from, "from", "", "source format, `inetd|xinetd` (default: detected)")
+	fs.StringVar(&c.out, "o", ".", "the `DIR` to write the job files into")
+	fs.BoolVar(&c.force, "force", false, "overwrite existing files")
+}
+
+func runConvert(c *convertFlags, pos []string) error {
+	from, out, force := &c.from, &c.out, &c.force
 	if len(pos) != 1 {
 		return usageError(fmt.Errorf("convert: need exactly one FILE (inetd.conf, xinetd.conf, or an xinetd.d directory)"))
 	}

@@ -1,7 +1,8 @@
 // Command sockd is a Linux socket-activation daemon configured by launchd
 // job files: it binds the sockets the job files describe and starts the
 // jobs' programs on demand (inetd style, launchd/systemd hand-off, or as a
-// proxy). See README.md.
+// proxy). See README.md and sockd(8), which is made from the command
+// table (sockd man).
 //
 // main stays tiny: every command lives in its own file and registers
 // itself in init(), and errors become exit codes in exactly one place.
@@ -17,10 +18,22 @@ import (
 	"text/tabwriter"
 )
 
-// command is one sub-command of sockd.
+// command is one sub-command of sockd. Its table entry is the one source
+// of its help (-h, sockd help NAME), of its section of sockd(8) and of its
+// shell completion: see help.go, man.go and completion.go.
 type command struct {
 	name    string
 	summary string
+	// synopsis is what follows "sockd NAME" in the usage line: every flag
+	// and the positional arguments ("[--json] FILE|DIR...").
+	synopsis string
+	// about describes the command: paragraphs separated by blank lines.
+	about string
+	// flags defines the command's flags on fs with the defaults d (nil: it
+	// has none). The command's run parses exactly these (see withFlags).
+	flags func(fs *flag.FlagSet, d defaults)
+	// prepare, when set, rewrites the arguments before they are parsed.
+	prepare func(args []string) []string
 	// hidden commands are internal (e.g. exec trampolines) and not listed.
 	hidden bool
 	run    func(args []string) error
@@ -35,6 +48,41 @@ func register(c command) {
 	}
 	commands[c.name] = c
 }
+
+// withFlags completes c from one definition of its flags: define binds
+// them to a fresh *T (with this process's defaults when run, with the
+// documented ones for sockd(8)), and run gets that *T once the arguments
+// are parsed (flags may come before or after the positional arguments).
+func withFlags[T any](c command, define func(o *T, fs *flag.FlagSet, d defaults), run func(o *T, pos []string) error) command {
+	c.flags = func(fs *flag.FlagSet, d defaults) { define(new(T), fs, d) }
+	c.run = func(args []string) error {
+		o := new(T)
+		fs := c.flagSet(func(fs *flag.FlagSet) { define(o, fs, here()) })
+		if c.prepare != nil {
+			args = c.prepare(args)
+		}
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return usageError(err)
+		}
+		err = run(o, pos)
+		var ae *argsError
+		if errors.As(err, &ae) {
+			fs.Usage()
+			return &exitError{code: 2, err: errors.New(ae.msg)}
+		}
+		return err
+	}
+	return c
+}
+
+// argsError is a wrong list of positional arguments: the command's usage
+// is printed before it, and it exits with status 2.
+type argsError struct{ msg string }
+
+func (e *argsError) Error() string { return e.msg }
+
+func badArgs(format string, a ...any) error { return &argsError{fmt.Sprintf(format, a...)} }
 
 // exitError ends sockd with code. A nil err exits quietly (the command has
 // already said what went wrong).
@@ -84,6 +132,9 @@ func run(args []string, stderr io.Writer) int {
 	name := args[0]
 	switch name {
 	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			return helpCommand(args[1], stderr)
+		}
 		usage(os.Stdout)
 		return 0
 	}
@@ -122,7 +173,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nRun 'sockd COMMAND -h' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'sockd help COMMAND' (or 'sockd COMMAND -h') for a command's flags; man sockd for all.\n")
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,40 +16,43 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "print",
-		summary: "show a job (FILE|LABEL) as sockd understands it, defaults filled in",
-		run:     runPrint,
-	})
+	register(withFlags(command{
+		name:     "print",
+		summary:  "show a job (FILE|LABEL) as sockd understands it, defaults filled in",
+		synopsis: "[--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--uid UID] [--no-permissions] [--control PATH] FILE [LABEL] | LABEL",
+		about: "Shows the job as sockd understands it: defaults filled in, mode, resolved " +
+			"program and argv, every socket endpoint in hand-off order with its fd, whether it loads here, and every problem. " +
+			"It loads as check and serve do. A FILE that holds several jobs (an inetd.conf, " +
+			"an xinetd configuration) needs the LABEL of the one to show; LABEL alone is " +
+			"looked for in the --jobs directories and the --inetd-conf and --xinetd files.\n\n" +
+			"print LABEL asks the running sockd first and shows the live job: state and since when, pid, runs, " +
+			"last start and why, last exit, each socket with the fd the job gets, counters, limits and triggers. " +
+			"With no daemon answering, or no such job loaded, it shows the job file's view and says so on stderr.\n\n" +
+			"Exit status 1 when sockd would not load the job.",
+	}, (*printFlags).define, runPrint))
 }
 
-func runPrint(args []string) error {
-	fs := flag.NewFlagSet("print", flag.ContinueOnError)
-	var dirs stringsFlag
-	fs.Var(&dirs, "jobs", fmt.Sprintf("job directory or file to find LABEL in (repeatable; default %v)", defaultJobDirs()))
-	var src sourceFlags
-	src.add(fs)
-	var vf viewFlags
-	vf.add(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	ctlPath := fs.String("control", control.DefaultPath(os.Geteuid()), "the control socket of the running sockd, asked for LABEL's live state")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd print [--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--uid UID] FILE [LABEL] | LABEL\n\n"+
-			"Shows the job as sockd understands it: defaults filled in, mode, resolved\n"+
-			"program and argv, every socket endpoint in hand-off order, and every problem.\n"+
-			"It loads as check and serve do. A FILE that holds several jobs (an inetd.conf,\n"+
-			"an xinetd configuration) needs the LABEL of the one to show; LABEL alone is\n"+
-			"looked for in the --jobs directories and the --inetd-conf and --xinetd files.\n"+
-			"Exit status 1 when sockd would not load the job.\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return usageError(err)
-	}
+// printFlags are print's command line.
+type printFlags struct {
+	dirs    stringsFlag
+	src     sourceFlags
+	vf      viewFlags
+	asJSON  bool
+	ctlPath string
+}
+
+func (p *printFlags) define(fs *flag.FlagSet, d defaults) {
+	fs.Var(&p.dirs, "jobs", "job directory or file `DIR` to find LABEL in (repeatable; default: "+d.jobDirs+")")
+	p.src.add(fs)
+	p.vf.add(fs)
+	fs.BoolVar(&p.asJSON, "json", false, "print JSON instead of text")
+	fs.StringVar(&p.ctlPath, "control", d.control, "the control socket `PATH` of the running sockd, asked for LABEL's live state")
+}
+
+func runPrint(p *printFlags, pos []string) error {
+	dirs, src, vf, asJSON, ctlPath := p.dirs, p.src, p.vf, &p.asJSON, &p.ctlPath
 	if len(pos) != 1 && len(pos) != 2 {
-		fs.Usage()
-		return usageError(errors.New("want FILE, FILE LABEL, or LABEL"))
+		return badArgs("want FILE, FILE LABEL, or LABEL")
 	}
 	opts, err := vf.options()
 	if err != nil {

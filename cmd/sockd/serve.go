@@ -15,17 +15,28 @@ import (
 	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
-	"github.com/sockd/sockd/overrides"
 	"github.com/sockd/sockd/spawn"
 	"github.com/sockd/sockd/supervisor"
 )
 
 func init() {
-	register(command{
-		name:    "serve",
-		summary: "bind every job's sockets and serve them (the daemon)",
-		run:     runServe,
-	})
+	register(withFlags(command{
+		name:     "serve",
+		summary:  "bind every job's sockets and serve them (the daemon)",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-format console|json] [--log-level LEVEL]",
+		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
+			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
+			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
+			"Every serve answers the control commands (sockd list, stop, ...) on its control socket.\n\n" +
+			"Logs go to stderr (the journal, under systemd). When $NOTIFY_SOCKET is set (systemd Type=notify), " +
+			"sockd sends READY=1 once every socket is bound, RELOADING=1 and READY=1 around a reload, and STOPPING=1 on shutdown.",
+	}, (*serveFlags).define, func(sf *serveFlags, pos []string) error {
+		if len(pos) > 0 {
+			return usageError(fmt.Errorf("serve: unexpected argument %q", pos[0]))
+		}
+		sf.finish()
+		return serve(sf)
+	}))
 }
 
 // serveFlags are serve's command line.
@@ -34,40 +45,44 @@ type serveFlags struct {
 	logFormat, logLevel string
 	control, overrides  string
 	onceDir             string
+	dirs, inetd, xinetd stringsFlag
+}
+
+// define defines serve's flags on fs.
+func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
+	fs.Var(&sf.dirs, "jobs", "job directory or file `DIR` (repeatable; a file may be an inetd.conf or xinetd file; default: "+d.jobDirs+")")
+	fs.Var(&sf.inetd, "inetd-conf", "an inetd.conf `FILE` to serve beside the jobs (repeatable; reloaded on SIGHUP)")
+	fs.Var(&sf.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`) to serve beside the jobs (repeatable; reloaded on SIGHUP)")
+	fs.StringVar(&sf.logFormat, "log-format", "console", "log format, `console|json` (console is coloured on a terminal)")
+	fs.StringVar(&sf.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error (per-connection child exits are logged at debug)")
+	fs.StringVar(&sf.control, "control", d.control, "the control socket `PATH` to serve (\"\" for none): sockd list, stop, ... talk to it")
+	fs.StringVar(&sf.overrides, "overrides", d.overrides, "the overrides `FILE` that sockd disable and enable write")
+	fs.StringVar(&sf.onceDir, "once-dir", "", "where the LaunchOnlyOnce records go, a `DIR` a reboot should empty (default: once/ beside the control socket, /run/sockd/once for root)")
+}
+
+// finish fills in what the flags leave to the defaults.
+func (sf *serveFlags) finish() {
+	if len(sf.dirs) == 0 {
+		sf.dirs = defaultJobDirs()
+	}
+	sf.sources = jobset.Sources{Paths: sf.dirs, Inetd: sf.inetd, Xinetd: sf.xinetd}
+	sf.onceDir = onceDir(sf.onceDir, sf.control)
 }
 
 // parseServe parses serve's flags; the sources default to
 // defaultJobDirs().
 func parseServe(args []string) (serveFlags, error) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var dirs stringsFlag
-	fs.Var(&dirs, "jobs", "job directory or file (repeatable; a file may be an inetd.conf or xinetd file; default "+fmt.Sprint(defaultJobDirs())+")")
-	var inetdConfs, xinetds stringsFlag
-	fs.Var(&inetdConfs, "inetd-conf", "an inetd.conf file to serve beside the jobs (repeatable; reloaded on SIGHUP)")
-	fs.Var(&xinetds, "xinetd", "an xinetd.conf file or xinetd.d directory to serve beside the jobs (repeatable; reloaded on SIGHUP)")
-	logFormat := fs.String("log-format", "console", "log format: console or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	ctl := fs.String("control", control.DefaultPath(os.Geteuid()), "the control socket to serve (\"\" for none): sockd list, stop, ... talk to it")
-	ov := fs.String("overrides", overrides.DefaultPath(os.Geteuid()), "the overrides file that sockd disable and enable write")
-	once := fs.String("once-dir", "", "the directory of the LaunchOnlyOnce records (default: once/ beside the control socket, /run/sockd/once for root)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sockd serve [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-format F] [--log-level L]\n\n"+
-			"Binds every job's sockets and serves them until SIGTERM or SIGINT. SIGHUP reloads\n"+
-			"every source, SIGUSR1 logs one line of figures per job. The jobs load as\n"+
-			"sockd check loads them: what check calls valid is what serve loads.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	var sf serveFlags
+	fs := commands["serve"].flagSet(func(fs *flag.FlagSet) { sf.define(fs, here()) })
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return serveFlags{}, usageError(err)
 	}
-	if fs.NArg() > 0 {
-		return serveFlags{}, usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
+	if len(pos) > 0 {
+		return serveFlags{}, usageError(fmt.Errorf("serve: unexpected argument %q", pos[0]))
 	}
-	if len(dirs) == 0 {
-		dirs = defaultJobDirs()
-	}
-	return serveFlags{sources: jobset.Sources{Paths: dirs, Inetd: inetdConfs, Xinetd: xinetds}, logFormat: *logFormat, logLevel: *logLevel,
-		control: *ctl, overrides: *ov, onceDir: onceDir(*once, *ctl)}, nil
+	sf.finish()
+	return sf, nil
 }
 
 // onceDir is where the LaunchOnlyOnce records go: dir, or once/ beside
@@ -83,11 +98,7 @@ func onceDir(dir, ctl string) string {
 	return filepath.Join(filepath.Dir(ctl), "once")
 }
 
-func runServe(args []string) error {
-	sf, err := parseServe(args)
-	if err != nil {
-		return err
-	}
+func serve(sf *serveFlags) error {
 	if err := ensureStdio(); err != nil {
 		return err
 	}

@@ -11,7 +11,10 @@ import (
 var version string
 
 func init() {
-	register(command{name: "version", summary: "print sockd's version", run: runVersion})
+	register(withFlags(command{name: "version", summary: "print sockd's version",
+		about: "Prints the version sockd was built as (go build -ldflags \"-X main.version=VERSION\"; " +
+			"else the module version or VCS revision), the Go version and the platform."},
+		func(*struct{}, *flag.FlagSet, defaults) {}, runVersion))
 }
 
 // versionString is the link-time version, else the module version or VCS
@@ -47,13 +50,9 @@ func versionString() string {
 	return "devel"
 }
 
-func runVersion(args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+func runVersion(_ *struct{}, pos []string) error {
+	if len(pos) > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q", pos[0]))
 	}
 	fmt.Printf("sockd %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
