@@ -521,3 +521,51 @@ func TestControlBootoutStubborn(t *testing.T) {
 		t.Error("the job is still listed once its process is gone")
 	}
 }
+
+// TestControlStartProxy: sockd start brings a proxy job's backend up now,
+// before any client, and waits until it is ready; the first client is
+// served by that process. kickstart -k replaces it.
+func TestControlStartProxy(t *testing.T) {
+	needProgram(t, "socat")
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	writeJob(t, dir, "job", map[string]any{
+		"Label": "test.pxstart",
+		"ProgramArguments": []string{"socat",
+			fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'echo px'"},
+		"ExitTimeOut": 2,
+		"Sockets":     map[string]any{"Listeners": tcpSocket(pub)},
+		"SockdProxy":  map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv)},
+	})
+	d := startSockd(t, dir)
+	code, out, a := d.ctl(t, nil, "start", "test.pxstart")
+	if code != 0 || len(a.Done) < 2 || !strings.Contains(a.Done[1], "started test.pxstart (pid") {
+		t.Fatalf("start of a proxy job: exit %d\n%s", code, out)
+	}
+	pid := waitPid(t, d, "test.pxstart", 0)
+	if c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", priv), 2*time.Second); err != nil {
+		t.Fatalf("the backend does not listen after sockd start answered: %v", err)
+	} else {
+		c.Close()
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", pub), ""); got != "px\n" {
+		t.Fatalf("through the proxy: %q", got)
+	}
+	_, _, a = d.ctl(t, nil, "list")
+	if i, ok := jobOf(a, "test.pxstart"); !ok || a.Jobs[i].Pid != pid || a.Jobs[i].Runs != 1 {
+		t.Fatalf("the client did not reuse the started backend: %+v", a.Jobs)
+	} else if why := a.Jobs[i].LastStartReason; !strings.HasPrefix(why, "start by uid 0") {
+		t.Errorf("blame after sockd start: %q", why)
+	}
+	code, out, _ = d.ctl(t, nil, "kickstart", "-k", "test.pxstart")
+	if code != 0 {
+		t.Fatalf("kickstart -k of a proxy job: exit %d\n%s", code, out)
+	}
+	npid := waitPid(t, d, "test.pxstart", pid)
+	if alive(pid) || npid == pid {
+		t.Errorf("kickstart -k: old backend %d alive %v, new %d", pid, alive(pid), npid)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", pub), ""); got != "px\n" {
+		t.Fatalf("through the proxy after kickstart -k: %q", got)
+	}
+}

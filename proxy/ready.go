@@ -62,6 +62,14 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
+// StartBackend starts the backend now, as a client's arrival would, and
+// returns once it is ready, its start failed, ReadyTimeout passed or ctx
+// ended (the start goes on then). A ready backend returns at once. Clients
+// that arrive meanwhile wait for the same start.
+func (s *Server) StartBackend(ctx context.Context) error {
+	return s.waitReady(ctx)
+}
+
 // markNotReady is called when a dial failed after the backend was ready: the
 // next waitReady starts a new episode (Start is idempotent while the process
 // runs). gen is the generation the dial started in.

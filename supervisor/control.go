@@ -251,7 +251,7 @@ func (s *Supervisor) ctlAct(ctx context.Context, peer control.Peer, req control.
 	label := req.Labels[0]
 	who := fmt.Sprintf("%s by %s", req.Cmd, peer)
 	var resp control.Response
-	var wait chan struct{}
+	var wait *startWait
 	if !s.onLoop(func() {
 		rj, ok := s.jobs[label]
 		if r := s.retiredJob(label); !ok && r != nil && (req.Cmd == control.CmdKill || req.Cmd == control.CmdStop) {
@@ -277,15 +277,18 @@ func (s *Supervisor) ctlAct(ctx context.Context, peer control.Peer, req control.
 	return s.waitKickstart(ctx, label, wait, resp)
 }
 
-// waitKickstart waits for a kickstart -k: the old instance's exit and the
-// new start.
-func (s *Supervisor) waitKickstart(ctx context.Context, label string, wait chan struct{}, resp control.Response) control.Response {
+// waitKickstart waits for a kickstart -k (the old instance's exit and the
+// new start) or a proxy backend's start.
+func (s *Supervisor) waitKickstart(ctx context.Context, label string, wait *startWait, resp control.Response) control.Response {
 	select {
-	case <-wait:
+	case <-wait.done:
 	case <-ctx.Done():
 		return control.Errorf(control.Failed, "job %q: %v", label, ctx.Err())
 	case <-time.After(kickstartWait):
 		return control.Errorf(control.Failed, "job %q: the running instance has not exited after %v (it ignores SIGTERM and ExitTimeOut is 0 or longer): it restarts when it exits; sockd kill KILL %s ends it now", label, kickstartWait, label)
+	}
+	if wait.err != nil {
+		return control.Errorf(control.Failed, "job %q: %v", label, wait.err)
 	}
 	var after control.Job
 	if !s.onLoop(func() {
@@ -514,7 +517,7 @@ func (s *Supervisor) dropExtraFiles(files []string) {
 
 // control carries out start, kickstart, stop or kill on the job; wait,
 // when not nil, is closed once a kickstart -k has restarted it. Loop only.
-func (rj *runJob) control(req control.Request, who string) (resp control.Response, wait chan struct{}) {
+func (rj *runJob) control(req control.Request, who string) (resp control.Response, wait *startWait) {
 	label := rj.def.Label
 	switch req.Cmd {
 	case control.CmdStop:
@@ -530,11 +533,11 @@ func (rj *runJob) control(req control.Request, who string) (resp control.Respons
 		}
 		return okf("sent %s to %d process(es) of %s", signalText(req.Signal), n, label), nil
 	}
+	if ps, ok := rj.srv.(*proxyServer); ok {
+		return ps.control(req, who)
+	}
 	ms := rj.mainSrv()
 	if ms == nil || rj.tmpl == nil {
-		if rj.mode == job.ModeProxy {
-			return control.Errorf(control.Failed, "job %q is a proxy: its backend starts with its first client (connect to it); sockd stop stops the backend", label), nil
-		}
 		return control.Errorf(control.Failed, "job %q (%s) starts a process per connection or none: there is nothing to start; connect to it", label, rj.mode), nil
 	}
 	return ms.control(req, who)
@@ -545,7 +548,7 @@ func okf(format string, args ...any) control.Response {
 }
 
 // control carries out start and kickstart [-k].
-func (ms *mainServer) control(req control.Request, who string) (resp control.Response, wait chan struct{}) {
+func (ms *mainServer) control(req control.Request, who string) (resp control.Response, wait *startWait) {
 	rj := ms.rj
 	label := rj.def.Label
 	kick := req.Cmd == control.CmdKickstart
@@ -556,8 +559,8 @@ func (ms *mainServer) control(req control.Request, who string) (resp control.Res
 		if !kick || !req.Kill {
 			return okf("%s is running already (pid %d)", label, ms.proc.p.Pid), nil
 		}
-		wait = make(chan struct{})
-		ms.kick = &kickstart{who: who, done: wait}
+		wait = newStartWait()
+		ms.kick = &kickstart{who: who, wait: wait}
 		rj.stop(ms.proc)
 		return okf("killing %s (pid %d) to restart it", label, ms.proc.p.Pid), wait
 	}
@@ -621,5 +624,64 @@ func (rj *runJob) stopForControl() int {
 // kickstart is a kickstart -k waiting for the old instance to exit.
 type kickstart struct {
 	who  string
+	wait *startWait
+}
+
+// startWait is a start that a control request waits for: done is closed
+// when it has been made, and err is set before.
+type startWait struct {
 	done chan struct{}
+	err  error
+}
+
+func newStartWait() *startWait { return &startWait{done: make(chan struct{})} }
+
+func (w *startWait) finish(err error) {
+	w.err = err
+	close(w.done)
+}
+
+// control carries out start and kickstart [-k] on a proxy job: its
+// backend is started now, as its first client would start it, and the
+// request waits until it is ready.
+func (ps *proxyServer) control(req control.Request, who string) (control.Response, *startWait) {
+	rj := ps.rj
+	label := rj.def.Label
+	switch {
+	case rj.tmpl == nil:
+		return control.Errorf(control.Failed, "job %q proxies to %s, a backend sockd does not start: there is nothing to start", label, rj.def.Proxy.Backend), nil
+	case !ps.serving():
+		return control.Errorf(control.Failed, "job %q: its proxy is not serving (see the log); fix that and sockd reload", label), nil
+	}
+	srv, w := ps.px.srv, newStartWait()
+	start := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), kickstartWait)
+		defer cancel()
+		w.finish(srv.StartBackend(ctx))
+	}
+	if ps.proc == nil {
+		ps.wanted = who
+		go start()
+		return okf("starting the backend of %s", label), w
+	}
+	if req.Cmd != control.CmdKickstart || !req.Kill {
+		return okf("%s is running already (pid %d)", label, ps.proc.p.Pid), nil
+	}
+	exited := make(chan struct{})
+	ps.px.waiters = append(ps.px.waiters, exited)
+	pid := ps.proc.p.Pid
+	rj.stop(ps.proc)
+	go func() {
+		select {
+		case <-exited:
+			rj.s.loop.post(func() {
+				ps.wanted = who
+				ps.th.forget() // kickstart: now, whatever the throttle says
+			})
+			start()
+		case <-time.After(kickstartWait):
+			w.finish(fmt.Errorf("the backend (pid %d) has not exited after %v", pid, kickstartWait))
+		}
+	}()
+	return okf("killing the backend of %s (pid %d) to restart it", label, pid), w
 }

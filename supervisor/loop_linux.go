@@ -33,6 +33,7 @@ type loop struct {
 
 	handlers map[int]handler // loop goroutine only
 	stopped  bool
+	clock    clock // of the timers
 }
 
 func newLoop() (*loop, error) {
@@ -45,7 +46,7 @@ func newLoop() (*loop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	l := &loop{epfd: epfd, wakefd: wfd, handlers: map[int]handler{}}
+	l := &loop{epfd: epfd, wakefd: wfd, handlers: map[int]handler{}, clock: sysClock{}}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}); err != nil {
 		l.close()
 		return nil, fmt.Errorf("epoll_ctl wake fd: %w", err)
@@ -99,7 +100,7 @@ func (l *loop) post(f func()) {
 // goroutine, and Stop (called there) means it never runs, even when the
 // clock already fired and the run waits in the loop's queue.
 type loopTimer struct {
-	t    *time.Timer
+	t    stopper
 	done bool // stopped or run; loop goroutine only
 }
 
@@ -119,7 +120,7 @@ func (lt *loopTimer) Stop() bool {
 // stopped first.
 func (l *loop) after(d time.Duration, f func()) *loopTimer {
 	lt := &loopTimer{}
-	lt.t = time.AfterFunc(d, func() {
+	lt.t = l.clock.AfterFunc(d, func() {
 		l.post(func() {
 			if lt.done {
 				return

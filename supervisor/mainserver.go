@@ -87,7 +87,7 @@ func (ms *mainServer) start(why string, input *listener.Socket) {
 	if !rj.onceAllows(why) {
 		return // LaunchOnlyOnce: started this boot already
 	}
-	now := time.Now()
+	now := rj.s.now()
 	switch verdict, wait := startPlan(rj.mode, &ms.th, rj.def.ThrottleInterval, input != nil, now); verdict {
 	case startThrottled:
 		rj.logThrottled(why, wait)
@@ -102,7 +102,7 @@ func (ms *mainServer) start(why string, input *listener.Socket) {
 	}
 	fds, env, listenPID := ms.startFds(input)
 	ms.th.started(now)
-	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, env, listenPID) })
+	p, err := rj.s.procs.start(rj.tmpl, fds, env, listenPID)
 	if err != nil {
 		ms.startFailed(err)
 		return
@@ -143,8 +143,8 @@ func (ms *mainServer) startFailed(err error) {
 	rj.stats.spawnFailed++
 	rj.hist.startFailed(err)
 	delay := failWait(rj.def.ThrottleInterval)
-	if time.Since(ms.failLogged) >= delay {
-		ms.failLogged = time.Now()
+	if now := rj.s.now(); now.Sub(ms.failLogged) >= delay {
+		ms.failLogged = now
 		rj.log().Error("cannot start job; retrying", zap.Error(err), zap.Duration("retry_in", delay))
 	}
 	ms.retryAfter(delay)
@@ -165,7 +165,7 @@ func (ms *mainServer) started(p *spawn.Process, why string) {
 		rj.log().Warn("a standard path could not be opened: the job got sockd's own descriptor there (sockd's log, or /dev/null for input)",
 			zap.Int("pid", p.Pid), zap.Error(w))
 	}
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ms.exited(c, st) })
+	rj.s.procs.watch(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ms.exited(c, st) })
 }
 
 // logThrottled says that the throttle delays a start: a warning, except
@@ -187,7 +187,7 @@ func (rj *runJob) logThrottled(why string, wait time.Duration) {
 // there). Unlike launchd, a throttled start with no demand left does not run.
 func (ms *mainServer) retryAfter(d time.Duration) {
 	rj := ms.rj
-	ms.th.delay(rj.s.loop, d, time.Now(), func() {
+	ms.th.delay(rj.s.loop, d, rj.s.now(), func() {
 		if rj.closing() || ms.proc != nil || rj.srv != ms {
 			return
 		}
@@ -221,7 +221,7 @@ func (ms *mainServer) exited(c *child, st spawn.ExitStatus) {
 	rj.mainExited(c, st)
 	if k := ms.kick; k != nil { // a kickstart -k waits for this exit
 		ms.kick = nil
-		defer close(k.done)
+		defer k.wait.finish(nil)
 		if rj.ended(ms) && !rj.applyNext() {
 			ms.th.forget()
 			ms.start(k.who, rj.controlTrigger())
@@ -237,9 +237,10 @@ func (ms *mainServer) exited(c *child, st spawn.ExitStatus) {
 	}
 	switch exitPlan(facts, st) {
 	case exitUnread:
-		wait := ms.th.loopWait(rj.def.ThrottleInterval, time.Now())
+		now := rj.s.now()
+		wait := ms.th.loopWait(rj.def.ThrottleInterval, now)
 		rj.log().Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
-			zap.Duration("ran", time.Since(c.p.Started).Round(time.Millisecond)),
+			zap.Duration("ran", now.Sub(c.p.Started).Round(time.Millisecond)),
 			zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
 		ms.retryAfter(wait)
 	case exitKeepAlive:
@@ -258,7 +259,7 @@ func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 	c.reaped()
 	rj.stats.exits++
 	rj.hist.exited(st)
-	ran := time.Since(c.p.Started)
+	ran := rj.s.now().Sub(c.p.Started)
 	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}
 	switch {
 	case c.stopping || st.Success():

@@ -40,6 +40,7 @@ type proxyServer struct {
 	px     *proxyState
 	pxDone proxy.Stats // counters of the proxy servers that ended
 	env    []string    // the backend's environment from the proxy
+	wanted string      // a sockd start of the backend: who asked
 }
 
 func (ps *proxyServer) mainChild() *child                { return ps.proc }
@@ -323,7 +324,7 @@ func (ps *proxyServer) startBackend(env []string) error {
 		return fmt.Errorf("job %s: backend is stopping", rj.def.Label)
 	}
 	ps.env = append([]string(nil), env...)
-	now := time.Now()
+	now := rj.s.now()
 	if verdict, wait := startPlan(rj.mode, &ps.th, rj.def.ThrottleInterval, false, now); verdict == startThrottled {
 		if !ps.th.waiting() {
 			rj.log().Warn("respawning too fast: backend start delayed",
@@ -335,21 +336,25 @@ func (ps *proxyServer) startBackend(env []string) error {
 	ps.th.started(now)
 	fds := []int{rj.s.devnull, 1, 2}
 	benv := append(ps.env, "LAUNCH_JOB_LABEL="+rj.def.Label)
-	p, err := startWithFds(func() (*spawn.Process, error) { return rj.tmpl.Start(fds, benv, false) })
+	p, err := rj.s.procs.start(rj.tmpl, fds, benv, false)
 	if err != nil {
 		rj.stats.spawnFailed++
 		rj.log().Error("cannot start proxy backend", zap.Error(err))
 		return err
 	}
 	rj.stats.spawned++
-	rj.hist.started("proxy backend on demand (a client connected)")
+	why := "proxy backend on demand (a client connected)"
+	if ps.wanted != "" {
+		why, ps.wanted = ps.wanted, ""
+	}
+	rj.hist.started(why)
 	if ps.px != nil {
 		ps.px.be.pid.Store(int64(p.Pid))
 	}
 	c := &child{p: p}
 	ps.proc = c
-	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", "proxy backend on demand"))
-	rj.s.watchChild(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ps.backendExited(c, st) })
+	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
+	rj.s.procs.watch(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ps.backendExited(c, st) })
 	return nil
 }
 

@@ -43,7 +43,8 @@ func (rj *runJob) status(detail bool) control.Job {
 	}
 	if th := rj.throttle(); th != nil && th.waiting() {
 		// The monotonic time the timer runs at, as a wall-clock time.
-		j.NextStart = stamp(time.Now().Add(time.Until(th.until)))
+		now := rj.s.now()
+		j.NextStart = stamp(now.Add(th.until.Sub(now)))
 	}
 	j.Children = rj.childStatus()
 	j.Limits = rj.limitsStatus()

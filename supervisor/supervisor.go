@@ -60,6 +60,7 @@ type Supervisor struct {
 	devnull int
 	asRoot  bool
 	env     []string
+	procs   processes // of main processes and proxy backends
 
 	// loop goroutine only
 	jobs         map[string]*runJob
@@ -98,7 +99,7 @@ func New(cfg Config) (*Supervisor, error) {
 		l.close()
 		return nil, fmt.Errorf("supervisor: open /dev/null: %w", err)
 	}
-	return &Supervisor{
+	s := &Supervisor{
 		cfg:      cfg,
 		log:      cfg.Log,
 		loop:     l,
@@ -111,7 +112,9 @@ func New(cfg Config) (*Supervisor, error) {
 		sighup:   make(chan struct{}, 1),
 		ops:      make(chan reloadOp),
 		loopDone: make(chan struct{}),
-	}, nil
+	}
+	s.procs = realProcesses{s}
+	return s, nil
 }
 
 // Run loads and binds every job, tells a supervisor it is ready, and serves

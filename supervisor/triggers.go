@@ -660,7 +660,7 @@ func (rj *runJob) queueAfterExit() bool {
 		return true
 	}
 	ms := rj.mainSrv()
-	wait := ms.th.loopWait(rj.def.ThrottleInterval, time.Now())
+	wait := ms.th.loopWait(rj.def.ThrottleInterval, rj.s.now())
 	fields := []zap.Field{zap.String("queue", why), zap.Duration("next_start_in", wait.Round(100*time.Millisecond))}
 	if !rj.trig.queueStuck {
 		rj.log().Warn("the job exited leaving its QueueDirectories as it found them; throttling so it does not restart in a loop", fields...)

@@ -56,7 +56,7 @@ func init() {
 		{name: control.CmdBlame, about: "What started the job last: a connection from an address, run at load, keep alive after an exit, a trigger, or a kickstart by a uid and pid.",
 			summary: "say why a job last started", args: "LABEL", min: 1, max: 1,
 			build: labels(control.CmdBlame), show: showBlame},
-		{name: control.CmdStart, about: "Starts the job's main process now, without waiting for demand. It still goes through ThrottleInterval: a start the throttle holds back happens once it allows. A job that starts one child per connection (or none) has nothing to start, and start says so; a proxy job's backend starts with its first client.",
+		{name: control.CmdStart, about: "Starts the job's main process now, without waiting for demand. It still goes through ThrottleInterval: a start the throttle holds back happens once it allows. A job that starts one child per connection (or none) has nothing to start, and start says so. A proxy job's backend is started now, as its first client would start it, and start answers once it is ready.",
 			summary: "start a job now, without waiting for demand", args: "LABEL", min: 1, max: 1,
 			build: labels(control.CmdStart), show: showDone},
 		{name: control.CmdStop, about: "Sends SIGTERM to the job's main process, or to every per-connection child, and SIGKILL after ExitTimeOut. A KeepAlive job comes back through the throttle, as with launchctl stop.",
