@@ -116,6 +116,10 @@ func prepareDir(dir string, uid int) error {
 	return nil
 }
 
+// ErrInUse is Listen's error when another process serves the control
+// socket: another sockd runs.
+var ErrInUse = errors.New("another sockd serves this control socket; stop it, or give this one --control PATH")
+
 // clearDead removes a socket at path that no process serves; anything else
 // there is an error.
 func clearDead(path string) error {
@@ -131,7 +135,7 @@ func clearDead(path string) error {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("another sockd serves this control socket; stop it, or give this one --control PATH")
+		return ErrInUse
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("cannot tell whether the socket there is in use: %w", err)

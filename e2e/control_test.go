@@ -569,3 +569,52 @@ func TestControlStartProxy(t *testing.T) {
 		t.Fatalf("through the proxy after kickstart -k: %q", got)
 	}
 }
+
+// TestSecondSockdOnTakenControlSocket: a second sockd given the control
+// socket a running one serves exits at once with an error that says so,
+// before it binds anything; the first goes on serving (it used to keep
+// running, without control commands, beside the first).
+func TestSecondSockdOnTakenControlSocket(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	writeJob(t, dir, "inetd", nowaitJob("test.first", port, []string{"/bin/echo", "first"}))
+	d := startSockd(t, dir)
+
+	dir2 := t.TempDir()
+	port2 := freePort(t, "tcp")
+	writeJob(t, dir2, "inetd", nowaitJob("test.second", port2, []string{"/bin/echo", "second"}))
+	cmd := exec.Command(sockdBin, "serve", "--jobs", dir2, "--control", d.control,
+		"--overrides", filepath.Join(t.TempDir(), "overrides.json"))
+	done := make(chan error, 1)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("the second sockd exited 0:\n%s", out.String())
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("the second sockd kept running on a taken control socket:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "another sockd serves this control socket") {
+		t.Errorf("the second sockd's error does not say why:\n%s", out.String())
+	}
+	if c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port2), time.Second); err == nil {
+		c.Close()
+		t.Error("the second sockd's job port is still open")
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "first\n" {
+		t.Errorf("the first sockd: %q", got)
+	}
+	if code, _, a := d.ctl(t, nil, "list"); code != 0 {
+		t.Errorf("the first sockd's control socket: exit %d", code)
+	} else if _, ok := jobOf(a, "test.first"); !ok {
+		t.Errorf("the first sockd's list lacks its job: %+v", a.Jobs)
+	}
+}

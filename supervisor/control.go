@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -89,13 +90,25 @@ func (s *Supervisor) setExtraFiles(files []string) {
 	s.ctl.extra = files
 }
 
-// serveControl serves the control socket until ctx ends; it returns once
-// the socket is closed. Run calls it when Config.Control is set.
-func (s *Supervisor) serveControl(ctx context.Context) (stop func(), err error) {
+// listenControl creates the control socket (Config.Control). Run calls it
+// before it loads anything: a socket another sockd serves is an error
+// that ends Run; any other failure leaves this sockd without control
+// commands, logged.
+func (s *Supervisor) listenControl() (*control.Server, error) {
 	srv, err := control.Listen(s.cfg.Control, s.handleControl, s.log)
-	if err != nil {
-		return nil, err
+	if errors.Is(err, control.ErrInUse) {
+		return nil, err // it names the socket
 	}
+	if err != nil {
+		s.log.Error("no control socket: the control commands cannot reach this sockd", zap.Error(err))
+		return nil, nil
+	}
+	return srv, nil
+}
+
+// serveControl serves the control socket until ctx ends or stop is
+// called; stop returns once the socket is closed.
+func (s *Supervisor) serveControl(ctx context.Context, srv *control.Server) (stop func()) {
 	done := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
 	go func() {
@@ -109,7 +122,7 @@ func (s *Supervisor) serveControl(ctx context.Context) (stop func(), err error) 
 		if err := srv.Close(); err != nil {
 			s.log.Warn("closing the control socket", zap.Error(err))
 		}
-	}, nil
+	}
 }
 
 // handleControl answers one authorised request (control.Handler).

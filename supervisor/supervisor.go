@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
@@ -128,17 +129,26 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		close(s.loopDone)
 	}()
 
+	var ctl *control.Server
+	if s.cfg.Control != "" {
+		var err error
+		if ctl, err = s.listenControl(); err != nil {
+			s.loop.post(s.loop.stop)
+			<-loopErr
+			s.loop.close()
+			unix.Close(s.devnull)
+			return err
+		}
+	}
 	if r := s.reload(ctx, reloadOp{}, true); r.err != nil {
+		if ctl != nil {
+			ctl.Close()
+		}
 		return s.stopEarly(ctx, loopErr)
 	}
 	stopControl := func() {}
-	if s.cfg.Control != "" {
-		stop, err := s.serveControl(ctx)
-		if err != nil {
-			s.log.Error("no control socket: the control commands cannot reach this sockd", zap.Error(err))
-		} else {
-			stopControl = stop
-		}
+	if ctl != nil {
+		stopControl = s.serveControl(ctx, ctl)
 	}
 	defer func() { stopControl() }() // the one still to be called when Run returns
 	s.notify(sdReady)

@@ -1,0 +1,48 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"time"
+
+	"github.com/sockd/sockd/spawn"
+)
+
+// clock is the time the loop's timers and the main-process decisions
+// read: the system's, or a test's fake one.
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) stopper
+}
+
+// stopper stops a timer of a clock.
+type stopper interface{ Stop() bool }
+
+// sysClock is the system's clock.
+type sysClock struct{}
+
+func (sysClock) Now() time.Time                              { return time.Now() }
+func (sysClock) AfterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+
+// now is the time by the loop's clock.
+func (s *Supervisor) now() time.Time { return s.loop.clock.Now() }
+
+// processes starts and watches the main processes of jobs (and proxy
+// backends): real ones, or a test's fakes.
+type processes interface {
+	// start starts a process of t with fds and env.
+	start(t *spawn.Template, fds []int, env []string, listenPID bool) (*spawn.Process, error)
+	// watch has onExit run on the loop once p has exited and been reaped.
+	watch(p *spawn.Process, abandonGroup bool, onExit func(spawn.ExitStatus))
+}
+
+// realProcesses are processes started by spawn and watched by pidfd.
+type realProcesses struct{ s *Supervisor }
+
+func (r realProcesses) start(t *spawn.Template, fds []int, env []string, listenPID bool) (*spawn.Process, error) {
+	return startWithFds(func() (*spawn.Process, error) { return t.Start(fds, env, listenPID) })
+}
+
+func (r realProcesses) watch(p *spawn.Process, abandonGroup bool, onExit func(spawn.ExitStatus)) {
+	r.s.watchChild(p, abandonGroup, onExit)
+}
