@@ -121,8 +121,11 @@ type Job struct {
 	Since string `json:"since,omitempty"`
 	// Pid is the main process (0: none).
 	Pid int `json:"pid,omitempty"`
-	// Disabled is true when an override (sockd disable) keeps it off.
-	Disabled bool `json:"disabled,omitempty"`
+	// Disabled is true when the job is kept off; DisabledBy says what
+	// keeps it off: "override" (sockd disable) or "file" (the job file's
+	// Disabled key, which sockd enable does not change).
+	Disabled   bool   `json:"disabled,omitempty"`
+	DisabledBy string `json:"disabled_by,omitempty"`
 	// Stale is true when the job file is now invalid and the job runs its
 	// last good definition; StaleReason says what is wrong with the file.
 	Stale       bool   `json:"stale,omitempty"`

@@ -29,6 +29,7 @@ type ctlAnswer struct {
 		Pid             int    `json:"pid"`
 		Mode            string `json:"mode"`
 		Disabled        bool   `json:"disabled"`
+		DisabledBy      string `json:"disabled_by"`
 		Stale           bool   `json:"stale"`
 		LastExit        string `json:"last_exit"`
 		LastStartReason string `json:"last_start_reason"`
@@ -221,7 +222,7 @@ func TestControlDisable(t *testing.T) {
 		t.Fatal("the disabled job listens again after a reload")
 	}
 	_, _, a := d.ctl(t, nil, "list")
-	if i, ok := jobOf(a, "test.inetd"); !ok || !a.Jobs[i].Disabled || a.Jobs[i].State != "disabled" {
+	if i, ok := jobOf(a, "test.inetd"); !ok || !a.Jobs[i].Disabled || a.Jobs[i].State != "disabled" || a.Jobs[i].DisabledBy != "override" {
 		t.Errorf("list does not show the disabled job: %+v", a.Jobs)
 	}
 	if err := d.stop(20 * time.Second); err != nil {
@@ -616,5 +617,28 @@ func TestSecondSockdOnTakenControlSocket(t *testing.T) {
 		t.Errorf("the first sockd's control socket: exit %d", code)
 	} else if _, ok := jobOf(a, "test.first"); !ok {
 		t.Errorf("the first sockd's list lacks its job: %+v", a.Jobs)
+	}
+}
+
+// TestControlEnableFileDisabled: a job its file disables is listed as
+// disabled by the file, and sockd enable says that it stays off (it used
+// to answer "already enabled").
+func TestControlEnableFileDisabled(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	j := nowaitJob("test.off", port, []string{"/bin/echo", "off"})
+	j["Disabled"] = true
+	writeJob(t, dir, "off", j)
+	d := startSockd(t, dir)
+	_, _, a := d.ctl(t, nil, "list")
+	if i, ok := jobOf(a, "test.off"); !ok || a.Jobs[i].DisabledBy != "file" {
+		t.Errorf("list: %+v, want test.off disabled by the file", a.Jobs)
+	}
+	code, out, a := d.ctl(t, nil, "enable", "test.off")
+	if code != 0 || !strings.Contains(strings.Join(a.Done, "\n"), "stays off: its job file says Disabled") {
+		t.Errorf("enable of a job its file disables: exit %d\n%s", code, out)
+	}
+	if _, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		t.Error("the job file's Disabled key was overridden")
 	}
 }

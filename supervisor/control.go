@@ -226,7 +226,11 @@ func (s *Supervisor) retiredJob(label string) *runJob {
 
 // disabledStatus is a disabled job as list and print show it.
 func disabledStatus(j *job.Job) control.Job {
-	return control.Job{Label: j.Label, File: j.File, Mode: j.Mode().String(), State: stateDisabled.String(), Disabled: true}
+	by := "override"
+	if j.Disabled {
+		by = "file"
+	}
+	return control.Job{Label: j.Label, File: j.File, Mode: j.Mode().String(), State: stateDisabled.String(), Disabled: true, DisabledBy: by}
 }
 
 // ctlShow answers print and blame.
@@ -340,10 +344,16 @@ func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req con
 		return control.Errorf(control.Failed, "%v", err)
 	}
 	var done []string
+	byFile := s.disabledByFile()
 	for _, l := range req.Labels {
 		off := req.Cmd == control.CmdDisable
+		if !off && byFile[l] {
+			done = append(done, fmt.Sprintf("%s stays off: its job file says Disabled (sockd enable does not change that; edit the file and sockd reload)", l))
+		}
 		if f.Disabled[l] == off {
-			done = append(done, fmt.Sprintf("%s is already %sd", l, req.Cmd))
+			if off || !byFile[l] {
+				done = append(done, fmt.Sprintf("%s is already %sd", l, req.Cmd))
+			}
 			continue
 		}
 		f.Disabled[l] = off
@@ -362,6 +372,19 @@ func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req con
 	s.logChange(peer, req.Cmd, zap.Strings("jobs", req.Labels), zap.String("overrides", s.cfg.Overrides))
 	r := s.reloadAndWait(ctx, reloadOp{who: peer.String()})
 	return answerReload(r, done)
+}
+
+// disabledByFile are the labels the job files' Disabled key keeps off.
+func (s *Supervisor) disabledByFile() map[string]bool {
+	out := map[string]bool{}
+	s.onLoop(func() {
+		for l, j := range s.disabledJobs {
+			if j.Disabled {
+				out[l] = true
+			}
+		}
+	})
+	return out
 }
 
 // answerReload turns a reload's result into an answer: failed when it did

@@ -66,6 +66,12 @@ func liveText(w io.Writer, j control.Job, ctlPath string) {
 		state += fmt.Sprintf(", pid %d", j.Pid)
 	}
 	row("State", "%s", state)
+	switch j.DisabledBy {
+	case "override":
+		row("Disabled", "by sockd disable (the overrides file); sockd enable %s turns it on", j.Label)
+	case "file":
+		row("Disabled", "by the job file's Disabled key; sockd enable does not change it: edit the file and sockd reload")
+	}
 	if j.Stale {
 		row("Definition", "stale: the job file is invalid, the job runs its last good definition (%s)", j.StaleReason)
 	}
