@@ -23,7 +23,7 @@ func init() {
 	register(withFlags(command{
 		name:     "serve",
 		summary:  "bind every job's sockets and serve them (the daemon)",
-		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-format console|json] [--log-level LEVEL]",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-format console|json] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
 			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
@@ -54,7 +54,7 @@ func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
 	fs.Var(&sf.inetd, "inetd-conf", "an inetd.conf `FILE` to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	fs.Var(&sf.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`) to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	fs.StringVar(&sf.logFormat, "log-format", "console", "log format, `console|json` (console is coloured on a terminal)")
-	fs.StringVar(&sf.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error (per-connection child exits are logged at debug)")
+	fs.StringVar(&sf.logLevel, "log-level", "info", "log level, `debug|info|warn|error` (per-connection child exits are logged at debug)")
 	fs.StringVar(&sf.control, "control", d.control, "the control socket `PATH` to serve (\"\" for none): sockd list, stop, ... talk to it")
 	fs.StringVar(&sf.overrides, "overrides", d.overrides, "the overrides `FILE` that sockd disable and enable write")
 	fs.StringVar(&sf.onceDir, "once-dir", "", "where the LaunchOnlyOnce records go, a `DIR` a reboot should empty (default: once/ beside the control socket, /run/sockd/once for root)")
