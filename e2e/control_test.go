@@ -642,3 +642,33 @@ func TestControlEnableFileDisabled(t *testing.T) {
 		t.Error("the job file's Disabled key was overridden")
 	}
 }
+
+// TestProxyStartingState: a proxy backend that runs and is not ready yet
+// is listed as starting, not running.
+func TestProxyStartingState(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv := freePort(t, "tcp"), freePort(t, "tcp")
+	writeJob(t, dir, "job", map[string]any{
+		"Label":            "test.pxslow",
+		"ProgramArguments": []string{"/bin/sleep", "30"}, // never listens
+		"ExitTimeOut":      1,
+		"Sockets":          map[string]any{"Listeners": tcpSocket(pub)},
+		"SockdProxy":       map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv), "ReadyTimeout": 20},
+	})
+	d := startSockd(t, dir)
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", pub), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	state := ""
+	if !eventually(10*time.Second, func() bool {
+		_, _, a := d.ctl(t, nil, "list")
+		if i, ok := jobOf(a, "test.pxslow"); ok {
+			state = a.Jobs[i].State
+		}
+		return state == "starting"
+	}) {
+		t.Errorf("a backend that is not ready: state %q, want starting", state)
+	}
+}

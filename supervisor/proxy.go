@@ -53,7 +53,7 @@ func (ps *proxyServer) running() int {
 }
 func (ps *proxyServer) phase() serverPhase {
 	return serverPhase{mainRunning: ps.proc != nil, mainStopping: ps.proc != nil && ps.proc.stopping,
-		throttled: ps.th.waiting()}
+		mainStarting: ps.proc != nil && ps.serving() && !ps.px.srv.Stats().Ready, throttled: ps.th.waiting()}
 }
 
 // stopAll ends the proxy server and stops the backend.

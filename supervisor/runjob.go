@@ -79,6 +79,7 @@ type server interface {
 // serverPhase is what a server says about the job's state.
 type serverPhase struct {
 	mainRunning, mainStopping bool
+	mainStarting              bool // a proxy backend that is not ready yet
 	throttled                 bool
 	hold                      holdReason
 }

@@ -10,6 +10,8 @@ const (
 	stateWaiting jobState = iota
 	// stateRunning: the main process (or proxy backend) runs.
 	stateRunning
+	// stateStarting: a proxy backend runs and is not ready yet.
+	stateStarting
 	// stateThrottled: the next start waits for ThrottleInterval or a retry.
 	stateThrottled
 	// stateStopping: sockd asked the main process to exit.
@@ -29,6 +31,7 @@ const (
 var stateNames = [...]string{
 	stateWaiting:    "waiting",
 	stateRunning:    "running",
+	stateStarting:   "starting",
 	stateThrottled:  "throttled",
 	stateStopping:   "stopping",
 	statePaused:     "paused",
@@ -57,6 +60,8 @@ func stateOf(f stateFacts) (jobState, string) {
 	switch {
 	case f.mainStopping:
 		return stateStopping, ""
+	case f.mainRunning && f.mainStarting:
+		return stateStarting, ""
 	case f.mainRunning:
 		return stateRunning, ""
 	case f.throttled:

@@ -133,6 +133,8 @@ func TestStateOf(t *testing.T) {
 		{stateFacts{}, stateWaiting, ""},
 		{stateFacts{serverPhase: serverPhase{mainRunning: true}}, stateRunning, ""},
 		{stateFacts{serverPhase: serverPhase{mainRunning: true, mainStopping: true}}, stateStopping, ""},
+		{stateFacts{serverPhase: serverPhase{mainRunning: true, mainStarting: true}}, stateStarting, ""},
+		{stateFacts{serverPhase: serverPhase{mainRunning: true, mainStarting: true, mainStopping: true}}, stateStopping, ""},
 		{stateFacts{serverPhase: serverPhase{throttled: true}, onceDone: true}, stateThrottled, ""},
 		{stateFacts{onceDone: true, bindFailed: true}, stateDone, ""},
 		{stateFacts{serverPhase: serverPhase{hold: holdMaxChildren}}, statePaused, "max children"},
