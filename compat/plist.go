@@ -87,6 +87,7 @@ func WritePlist(j *job.Job) ([]byte, error) {
 	}
 	flag("SessionCreate", j.SessionCreate)
 	flag("AbandonProcessGroup", j.AbandonProcessGroup)
+	flag("SockdLogConnections", j.LogConnections)
 	if ka := keepAlive(j.KeepAlive); ka != nil {
 		m["KeepAlive"] = ka
 	}

@@ -429,8 +429,6 @@ var (
 	// are in refusedAttrs, or enforced).
 	unhonoured = map[string]string{
 		"log_type":       "sockd logs through its own logger",
-		"log_on_success": "sockd logs through its own logger",
-		"log_on_failure": "sockd logs through its own logger",
 		"banner":         "sockd sends no banners",
 		"banner_success": "sockd sends no banners",
 		"banner_fail":    "sockd sends no banners",
@@ -481,8 +479,15 @@ func (l *xloader) mergeDefaults() defaultsState {
 				}
 				continue
 			}
-			if why, ok := unhonoured[a.name]; ok && !(strings.HasPrefix(a.name, "log_on_") && len(a.vals) == 0) {
+			if why, ok := unhonoured[a.name]; ok {
 				l.s.warnf(b.file, a.line, a.name, "not honoured: %s", why)
+			}
+			if strings.HasPrefix(a.name, "log_on_") && a.op != "-=" {
+				for _, v := range a.vals {
+					if why, ok := unloggedValues[strings.ToUpper(v)]; ok {
+						l.s.warnf(b.file, a.line, a.name, "%s: not honoured: %s", v, why)
+					}
+				}
 			}
 			if cumulativeDefaults[a.name] || setAttrs[a.name] {
 				if _, ok := d.listLn[a.name]; !ok {

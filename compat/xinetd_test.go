@@ -202,6 +202,22 @@ func TestXinetdAttributes(t *testing.T) {
 			diags: []string{"x.conf:7: protocol: error: protocol udp does not go with socket_type stream; service finger skipped"}},
 		{name: "sensor", text: svc("irc", "socket_type = stream", "wait = no", "flags = SENSOR", "type = INTERNAL", "deny_time = 60"),
 			diags: []string{"x.conf:5: flags: error: SENSOR services are not supported (xinetd would also refuse the clients that touch it, for deny_time, on every service; sockd keeps no such list); service irc skipped"}},
+		{name: "log_on_failure USERID", text: svc("ftp", "socket_type = stream", "wait = no", "user = root", "server = /usr/sbin/vsftpd",
+			"log_on_failure += HOST USERID"),
+			label: "xinetd.ftp", check: func(t *testing.T, j *job.Job) {
+				if !j.LogConnections {
+					t.Error("log_on_failure: SockdLogConnections not set")
+				}
+			},
+			diags: []string{"x.conf:7: log_on_failure: warning: USERID: not honoured: sockd makes no ident (RFC 1413) lookups"}},
+		{name: "log_on_success on a wait service", text: svc("tftp", "socket_type = dgram", "protocol = udp", "wait = yes", "user = root",
+			"server = /usr/sbin/in.tftpd", "log_on_success = HOST PID"),
+			label: "xinetd.tftp", check: func(t *testing.T, j *job.Job) {
+				if j.LogConnections {
+					t.Error("a wait = yes service got SockdLogConnections")
+				}
+			},
+			diags: []string{"x.conf:8: log_on_success: warning: not honoured: a wait = yes service accepts its own clients, which sockd never sees to log"}},
 		{name: "unhonoured attributes", text: svc("ftp", "socket_type = stream", "wait = no", "user = root", "server = /usr/sbin/vsftpd",
 			"log_type = SYSLOG daemon", "log_on_success += PID HOST", "log_on_failure =", "deny_time = 60", "banner = /etc/b",
 			"banner_success = /etc/s", "banner_fail = /etc/f", "libwrap = ftp", "mdns = yes", "v6only = no", "flags = NODELAY KEEPALIVE NORETRY", "groups = no", "frobnicate = 1"),
@@ -209,10 +225,12 @@ func TestXinetdAttributes(t *testing.T) {
 				if j.InitGroups {
 					t.Error("groups = no: InitGroups still true")
 				}
+				if !j.LogConnections {
+					t.Error("log_on_success += PID HOST: SockdLogConnections not set")
+				}
 			},
 			diags: []string{
 				"x.conf:7: log_type: warning: not honoured: sockd logs through its own logger",
-				"x.conf:8: log_on_success: warning: not honoured: sockd logs through its own logger",
 				"x.conf:10: deny_time: warning: not honoured: it is used only by SENSOR services, which sockd does not import",
 				"x.conf:11: banner: warning: not honoured: sockd sends no banners",
 				"x.conf:12: banner_success: warning: not honoured: sockd sends no banners",

@@ -49,6 +49,7 @@ func (l *xloader) service(sv *xservice, s *sink, enabled, disabled map[string]bo
 		return nil, "", ""
 	}
 	x.unhonoured()
+	x.connectionRecords()
 	x.datagramLimits()
 	if err := attachSocket(x.j, groupName(x.b.name), x.sp, l.sys.lookup); err != nil {
 		x.fail(x.b.line, "bind", "%v", err)
@@ -484,6 +485,44 @@ func (x *ximport) unhonoured() {
 			x.warnf(a.line, n, "ignored: not an RPC service")
 		}
 	}
+}
+
+// unloggedValues are the log_on_success and log_on_failure values sockd's
+// connection records do not cover, and why. HOST, PID, EXIT, DURATION,
+// ATTEMPT, TRAFFIC (bytes, for a redirect: a proxy job) and RECORD are in
+// every record.
+var unloggedValues = map[string]string{
+	"USERID": "sockd makes no ident (RFC 1413) lookups",
+}
+
+// connectionRecords turns xinetd's log_on_success and log_on_failure into
+// SockdLogConnections: xinetd wrote a line per connection and per refused
+// one, and so will sockd. A wait = yes service accepts its own clients,
+// which sockd never sees.
+func (x *ximport) connectionRecords() {
+	var ln int
+	var own bool
+	for _, n := range []string{"log_on_success", "log_on_failure"} {
+		if x.sv.listSet[n] && len(x.sv.lists[n]) > 0 {
+			ln = x.sv.listLn[n]
+			own = own || ownList(x.b, n)
+			for _, v := range x.sv.lists[n] {
+				if why, ok := unloggedValues[strings.ToUpper(v)]; ok && ownList(x.b, n) {
+					x.warnf(x.sv.listLn[n], n, "%s: not honoured: %s", v, why)
+				}
+			}
+		}
+	}
+	if ln == 0 {
+		return
+	}
+	if x.wait() {
+		if own {
+			x.warnf(ln, "log_on_success", "not honoured: a wait = yes service accepts its own clients, which sockd never sees to log")
+		}
+		return
+	}
+	x.j.LogConnections = true
 }
 
 // ownList reports whether the block itself gives the list attribute with a

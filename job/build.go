@@ -116,6 +116,7 @@ func (d *decoder) build(root map[string]any) *Job {
 	}
 	boolean("SessionCreate", &j.SessionCreate)
 	boolean("AbandonProcessGroup", &j.AbandonProcessGroup)
+	boolean("SockdLogConnections", &j.LogConnections)
 
 	keepAliveSet := false
 	if key, v, ok := top.get("KeepAlive"); ok {
@@ -180,6 +181,7 @@ func (d *decoder) build(root map[string]any) *Job {
 	j.LinkEndpoints()
 	d.checkModes(j, top)
 	d.checkLimitsApply(j, top)
+	d.checkRecordsApply(j, top)
 	d.checkTriggersApply(j, top)
 	d.checkProxyExhaustion(j)
 	d.resolveProgram(j)
@@ -518,6 +520,19 @@ func (d *decoder) checkModes(j *Job, top *dictView) {
 // a job whose connections it never accepts, and address limits on a Unix
 // socket, whose clients have no address. Either would let the job serve
 // wider than the file says.
+// checkRecordsApply warns about SockdLogConnections on a job whose clients
+// sockd never sees: there is nothing to record.
+func (d *decoder) checkRecordsApply(j *Job, top *dictView) {
+	key, _, ok := top.get("SockdLogConnections")
+	if !ok || !j.LogConnections {
+		return
+	}
+	switch j.Mode() {
+	case ModeHandoff, ModeInetdWait, ModeNone:
+		d.warnf(key, "has no effect: sockd does not see this job's clients (%s accepts them); records are written for inetdCompatibility Wait=false, SockdInternal and SockdProxy jobs", j.Mode())
+	}
+}
+
 func (d *decoder) checkLimitsApply(j *Job, top *dictView) {
 	key, v, ok := top.get("SockdLimits")
 	if !ok {

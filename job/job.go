@@ -121,6 +121,11 @@ type Job struct {
 	SessionCreate       bool
 	AbandonProcessGroup bool
 
+	// LogConnections (SockdLogConnections) has sockd log one record per
+	// connection or datagram flow it serves, at its end, and one per
+	// refusal by a limit (sockd serve --log-connections for every job).
+	LogConnections bool
+
 	KeepAlive KeepAlive
 	RunAtLoad bool
 	// Triggers start the job besides its sockets: StartInterval,

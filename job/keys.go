@@ -80,6 +80,7 @@ var TopLevelKeys = []KeyInfo{
 	{Name: "LimitLoadToHosts", Misspelt: "would load the job on hosts the file excludes"},
 	{Name: "LimitLoadFromHosts", Misspelt: "would load the job on hosts the file excludes"},
 	{Name: "SockdProxy", Misspelt: "would serve the job without its proxy"},
+	{Name: "SockdLogConnections"},
 
 	{Name: "StartInterval", Misspelt: "would change when the job runs"},
 	{Name: "StartCalendarInterval", Misspelt: "would change when the job runs"},

@@ -63,6 +63,22 @@ type Config struct {
 	// them, as root, only through directories no other user may change),
 	// and the NOTIFY_SOCKET belongs to this user, mode 0600.
 	BackendUser *unixdial.Cred
+	// OnConnEnd, when set, is called at the end of every stream connection
+	// and UDP flow with what it moved and why it ended (the supervisor's
+	// connection records). It runs on the Server's goroutines.
+	OnConnEnd func(ConnEnd)
+}
+
+// ConnEnd is one ended client connection or UDP flow.
+type ConnEnd struct {
+	Peer, Local string // the client's address and the address it came to
+	Flow        bool   // a UDP flow, not a stream connection
+	Duration    time.Duration
+	// ToBackend and ToClient are the payload bytes each way.
+	ToBackend, ToClient uint64
+	// Reason is why it ended: "closed" (both sides done), "idle timeout",
+	// "shutdown", "backend not ready: ...", "error: ...".
+	Reason string
 }
 
 // Gate decides who is served; the supervisor implements it with the job's

@@ -127,6 +127,8 @@ func gateAddr(a netip.Addr) netip.Addr {
 // serveConn waits for readiness, connects to the backend, sends the PROXY
 // header and forwards until both directions ended.
 func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold fdreserve.Hold) {
+	f := &fwd{client: c, start: time.Now()}
+	defer s.connEnded(f, c)
 	defer func() {
 		hold.Release()
 		fdsFreed()
@@ -138,8 +140,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold
 		}
 		s.wg.Done()
 	}()
-	f := &fwd{client: c}
 	if !s.track(f) {
+		f.setReason("shutdown")
 		c.Close()
 		return
 	}
@@ -147,6 +149,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold
 
 	b, err := s.connect(ctx, &hold)
 	if err != nil {
+		f.setReason("backend not ready: " + err.Error())
 		s.failures.Add(1)
 		c.Close()
 		return
@@ -155,6 +158,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold
 		hdr := streamHeader(s.cfg.ProxyProtocol, c.RemoteAddr(), c.LocalAddr())
 		b.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := b.Write(hdr); err != nil {
+			f.setReason("error: write PROXY header: " + err.Error())
 			s.log.Debug("write PROXY header", zap.Error(err))
 			s.failures.Add(1)
 			c.Close()
@@ -164,9 +168,32 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold
 		b.SetWriteDeadline(time.Time{})
 	}
 	if !f.setBackend(b) {
+		f.setReason("shutdown")
 		return // closed by Run meanwhile
 	}
 	s.forward(f)
+}
+
+// connEnded reports an ended connection to Config.OnConnEnd.
+func (s *Server) connEnded(f *fwd, c net.Conn) {
+	if s.cfg.OnConnEnd == nil {
+		return
+	}
+	reason := f.reason
+	if reason == "" {
+		reason = "closed"
+	}
+	s.cfg.OnConnEnd(ConnEnd{Peer: peerString(c.RemoteAddr()), Local: c.LocalAddr().String(),
+		Duration: time.Since(f.start), ToBackend: f.up, ToClient: f.down, Reason: reason})
+}
+
+// peerString is a client address for a record: "unix" for an unnamed Unix
+// socket client.
+func peerString(a net.Addr) string {
+	if s := a.String(); s != "" && s != "@" {
+		return s
+	}
+	return "unix"
 }
 
 // connect waits for readiness and dials (releasing the client's Hold
@@ -232,6 +259,21 @@ type fwd struct {
 	stop    func()       // set once the relay took the connections over
 	last    atomic.Int64 // unix nanoseconds of the last observed transfer
 	plain   bool         // copy through a buffer, without splice (set before the copy)
+
+	// For the connection's record (Config.OnConnEnd): set by forward and
+	// serveConn, read once serveConn has returned.
+	start    time.Time
+	up, down uint64
+	reason   string // why it ended; "" for both sides done (see setReason)
+}
+
+// setReason records why the connection ended; the first reason stays.
+func (f *fwd) setReason(why string) {
+	f.mu.Lock()
+	if f.reason == "" {
+		f.reason = why
+	}
+	f.mu.Unlock()
 }
 
 func (f *fwd) setBackend(b net.Conn) bool {
@@ -371,11 +413,14 @@ func (s *Server) forward(f *fwd) {
 			}
 			s.toBackend.Add(r.up)
 			s.toClient.Add(r.down)
+			f.up, f.down = r.up, r.down
 			if r.idle {
 				s.idleClosed.Add(1)
+				f.setReason("idle timeout")
 			}
 			if r.err != nil {
 				s.log.Debug("forward", zap.Error(r.err))
+				f.setReason("error: " + r.err.Error())
 			}
 			return
 		}
@@ -387,10 +432,10 @@ func (s *Server) forward(f *fwd) {
 	f.touch()
 	done := make(chan struct{})
 	go func() {
-		s.copyDir(f, f.backend, f.client, &s.toBackend)
+		s.copyDir(f, f.backend, f.client, &s.toBackend, &f.up)
 		close(done)
 	}()
-	s.copyDir(f, f.client, f.backend, &s.toClient)
+	s.copyDir(f, f.client, f.backend, &s.toClient, &f.down)
 	<-done
 	f.closeBoth()
 }
@@ -405,7 +450,9 @@ func idleWindow(idle time.Duration) time.Duration {
 // towards a Unix socket. With IdleTimeout, the read side gets a deadline
 // every idleWindow; a deadline is only ever hit in the splice drain step
 // (socket -> pipe), when the pipe is empty, so resuming loses nothing.
-func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
+//
+// moved counts the connection's own bytes this way (this goroutine's alone).
+func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64, moved *uint64) {
 	idle := s.cfg.IdleTimeout
 	win := idleWindow(idle)
 	for {
@@ -415,6 +462,7 @@ func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
 		n, err := copyConn(dst, src, f.plain)
 		if n > 0 {
 			counter.Add(uint64(n))
+			*moved += uint64(n)
 			f.touch()
 		}
 		switch {
@@ -431,9 +479,13 @@ func (s *Server) copyDir(f *fwd, dst, src net.Conn, counter *atomic.Uint64) {
 				continue
 			}
 			s.idleClosed.Add(1)
+			f.setReason("idle timeout")
 			f.closeBoth()
 			return
 		default:
+			if !f.isClosed() {
+				f.setReason("error: " + err.Error())
+			}
 			f.closeBoth()
 			return
 		}

@@ -36,6 +36,9 @@ type flow struct {
 	hdr    []byte // PROXY v2 header prepended to every datagram, or nil
 	last   atomic.Int64
 	closed atomic.Bool
+	// For the flow's record (Config.OnConnEnd).
+	start    time.Time
+	up, down atomic.Uint64
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -87,7 +90,7 @@ func (s *Server) flowFor(ctx context.Context, idx int, pc *net.UDPConn, client n
 		s.logDialError(err)
 		return nil
 	}
-	fl = &flow{s: s, key: key, src: src, pc: pc, conn: c.(*net.UDPConn)}
+	fl = &flow{s: s, key: key, src: src, pc: pc, conn: c.(*net.UDPConn), start: time.Now()}
 	if s.cfg.ProxyProtocol == "v2" {
 		fl.hdr = v2Header(net.UDPAddrFromAddrPort(client), pc.LocalAddr(), v2Dgram)
 	}
@@ -168,6 +171,7 @@ func (fl *flow) writeLocked(p []byte) {
 		fl.s.failures.Add(1)
 		return
 	}
+	fl.up.Add(uint64(len(p)))
 	fl.s.toBackend.Add(uint64(len(p)))
 }
 
@@ -178,6 +182,8 @@ func (fl *flow) readBackend() {
 	idle := s.flowIdle
 	win := idleWindow(idle)
 	buf := make([]byte, 64<<10)
+	reason := "shutdown"
+	defer func() { fl.ended(reason) }()
 	for !fl.closed.Load() {
 		fl.conn.SetReadDeadline(time.Now().Add(win))
 		n, err := fl.conn.Read(buf)
@@ -185,6 +191,7 @@ func (fl *flow) readBackend() {
 			fl.touch()
 			if _, err := fl.pc.WriteToUDPAddrPort(buf[:n], fl.key.client); err == nil {
 				s.toClient.Add(uint64(n))
+				fl.down.Add(uint64(n))
 			}
 			continue
 		}
@@ -194,6 +201,7 @@ func (fl *flow) readBackend() {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if time.Duration(time.Now().UnixNano()-fl.last.Load()) >= idle {
 				s.idleClosed.Add(1)
+				reason = "idle timeout"
 				break
 			}
 			continue
@@ -202,6 +210,7 @@ func (fl *flow) readBackend() {
 			continue // the backend port is closed right now (ICMP)
 		}
 		s.log.Debug("UDP flow read", zap.Error(err))
+		reason = "error: " + err.Error()
 		break
 	}
 	fl.close()
@@ -213,6 +222,14 @@ func (fl *flow) readBackend() {
 	s.mu.Unlock()
 	s.nflows.Add(-1)
 	s.done(fl.src)
+}
+
+// ended reports the flow's end to Config.OnConnEnd.
+func (fl *flow) ended(reason string) {
+	if f := fl.s.cfg.OnConnEnd; f != nil {
+		f(ConnEnd{Peer: fl.key.client.String(), Local: fl.pc.LocalAddr().String(), Flow: true,
+			Duration: time.Since(fl.start), ToBackend: fl.up.Load(), ToClient: fl.down.Load(), Reason: reason})
+	}
 }
 
 // done tells the Gate that a client's connection or flow ended.

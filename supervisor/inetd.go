@@ -113,6 +113,9 @@ func (cs *connServer) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	rj := cs.rj
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
+		if rj.records() {
+			rj.recordRefusal(sockaddrString(peer), why)
+		}
 		unix.Close(cfd)
 		rj.refuse(src, why)
 		return
@@ -144,6 +147,10 @@ func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	rj := cs.rj
 	fds := [3]int{cfd, cfd, cfd}
 	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
+	var rec *connRecord
+	if rj.records() {
+		rec = newConnRecord(sk, cfd, peer)
+	}
 	p, err := rj.tmpl.StartAsync(fds[:], env)
 	if err != nil && fdreserve.Shortage(err) && startFds.Release() {
 		p, err = rj.tmpl.StartAsync(fds[:], env) // with the reserve's fds
@@ -153,13 +160,16 @@ func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	}
 	unix.Close(cfd)
 	if err != nil {
+		if rec != nil {
+			rj.log().Info("connection", rec.fields(exitFields(spawn.ExitStatus{StartErr: err})...)...)
+		}
 		rj.stats.spawnFailed++
 		cs.spawnFailed(err)
 		cs.slotFreed()
 		return nil
 	}
 	rj.stats.spawned++
-	c := &child{p: p}
+	c := &child{p: p, rec: rec}
 	src, port, ok := sockaddrIPPort(peer)
 	if ok {
 		rj.limits.addSource(src)
@@ -203,6 +213,9 @@ func (cs *connServer) connExited(c *child, st spawn.ExitStatus) {
 	delete(cs.conns, c.p.Pid)
 	if c.src.IsValid() {
 		rj.limits.dropSource(c.src)
+	}
+	if c.rec != nil {
+		rj.recordChildEnd(c.rec, c.p.Pid, st)
 	}
 	if st.StartErr != nil {
 		// The child failed before execve (asynchronous start): the

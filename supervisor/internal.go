@@ -83,6 +83,9 @@ func (is *internalServer) ready(sk *listener.Socket) {
 		}
 		src, _, hasSrc := sockaddrIPPort(peer)
 		if why := rj.admit(src, hasSrc); why != "" {
+			if rj.records() {
+				rj.recordRefusal(sockaddrString(peer), why)
+			}
 			unix.Close(cfd)
 			rj.refuse(src, why)
 			continue
@@ -108,14 +111,18 @@ func (is *internalServer) serve(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	if hasSrc {
 		rj.limits.addSource(src)
 	}
+	var rec *connRecord
+	if rj.records() {
+		rec = newConnRecord(sk, cfd, peer)
+	}
 	name, ctx := rj.def.Internal, is.ctx
 	go func() {
 		err := builtin.Stream(ctx, name, conn, internalIdle)
-		rj.s.loop.post(func() { is.done(src, hasSrc, err) })
+		rj.s.loop.post(func() { is.done(src, hasSrc, rec, err) })
 	}()
 }
 
-func (is *internalServer) done(src netip.Addr, hasSrc bool, err error) {
+func (is *internalServer) done(src netip.Addr, hasSrc bool, rec *connRecord, err error) {
 	rj := is.rj
 	fdsFreed() // the connection's
 	is.active--
@@ -125,6 +132,9 @@ func (is *internalServer) done(src netip.Addr, hasSrc bool, err error) {
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		rj.log().Debug("internal service connection ended", zap.Error(err))
+	}
+	if rec != nil {
+		rj.recordInternalEnd(rec, err)
 	}
 	if rj.ended(is) {
 		is.gate.freed(is.active)
@@ -152,10 +162,16 @@ func (is *internalServer) datagrams(sk *listener.Socket) {
 			continue // no reply address we can vet
 		}
 		if why := rj.admitDatagram(ip); why != "" {
+			if rj.records() {
+				rj.recordRefusal(netip.AddrPortFrom(ip, uint16(port)).String(), why)
+			}
 			rj.refuse(ip, why)
 			continue
 		}
 		reply := builtin.Datagram(rj.def.Internal, is.buf[:n], netip.AddrPortFrom(ip, uint16(port)), time.Now())
+		if rj.records() {
+			rj.recordDatagram(sk, netip.AddrPortFrom(ip, uint16(port)), n, len(reply))
+		}
 		if reply == nil {
 			continue
 		}

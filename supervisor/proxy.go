@@ -125,6 +125,7 @@ func (ps *proxyServer) activate(bool) {
 		MaxConns:      rj.def.Limits.MaxChildren,
 		Gate:          newProxyGate(rj),
 		BackendUser:   user,
+		OnConnEnd:     rj.proxyRecords(),
 	}
 	be := &proxyBackend{ps: ps}
 	// The server adds the job and backend fields to its lines itself.

@@ -97,7 +97,8 @@ type child struct {
 	stopping  bool // sockd sent SIGTERM
 	byControl bool // sockd stop asked: KeepAlive still applies
 	kill      *loopTimer
-	src       netip.Addr // source address of a per-connection child
+	src       netip.Addr  // source address of a per-connection child
+	rec       *connRecord // its connection, for the record at its end (records on)
 }
 
 func newRunJob(s *Supervisor, j *job.Job, t *spawn.Template) *runJob {

@@ -50,6 +50,9 @@ type Config struct {
 	// OnceDir holds the LaunchOnlyOnce records ("" keeps them in memory:
 	// a restart of sockd forgets them).
 	OnceDir string
+	// LogConnections writes a connection record for every job, as the
+	// job key SockdLogConnections does for one (records.go).
+	LogConnections bool
 }
 
 // Supervisor runs jobs. Create it with New and drive it with Run.
