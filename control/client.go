@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,31 +32,94 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // cannot be reached is an *UnreachableError. timeout bounds the whole
 // exchange (0: one minute; a bootstrap or reload of many jobs takes time).
 func Do(path string, req Request, timeout time.Duration) (Response, error) {
+	data, resp, err := exchange(path, req, timeout)
+	if err != nil || data == nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
+	}
+	return resp, nil
+}
+
+// DoRaw is Do for a caller that prints the answer as it came (--json): it
+// returns the answer's bytes undecoded, and a Response with only its
+// Status and Error, which the daemon writes first, so that a list of
+// 10,000 jobs is not decoded. raw is nil when the answer was made here
+// (the socket is not open to the caller).
+func DoRaw(path string, req Request, timeout time.Duration) (raw []byte, resp Response, err error) {
+	data, resp, err := exchange(path, req, timeout)
+	if err != nil || data == nil {
+		return nil, resp, err
+	}
+	resp, ok := answerHead(data)
+	if !ok {
+		// Not in the daemon's order: decode what is needed of it all.
+		var head struct {
+			Status Status `json:"status"`
+			Error  string `json:"error"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil {
+			return nil, Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
+		}
+		resp = Response{Status: head.Status, Error: head.Error}
+	}
+	return data, resp, nil
+}
+
+// answerHead decodes the status and error that open an answer; ok is
+// false when the answer does not open with its status.
+func answerHead(data []byte) (resp Response, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return Response{}, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return Response{}, false
+		}
+		switch t {
+		case "status":
+			if dec.Decode(&resp.Status) != nil {
+				return Response{}, false
+			}
+			ok = true
+		case "error":
+			if !ok || dec.Decode(&resp.Error) != nil {
+				return Response{}, false
+			}
+		default:
+			return resp, ok
+		}
+	}
+	return resp, ok
+}
+
+// exchange sends req and reads the answer whole. data is nil when the
+// answer was made here: resp is it.
+func exchange(path string, req Request, timeout time.Duration) (data []byte, resp Response, err error) {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
 	if errors.Is(err, syscall.EACCES) {
-		return Errorf(NotPermitted, "the control socket %s is not open to you (uid %d): ask as its sockd's user or root", path, os.Geteuid()), nil
+		return nil, Errorf(NotPermitted, "the control socket %s is not open to you (uid %d): ask as its sockd's user or root", path, os.Geteuid()), nil
 	}
 	if err != nil {
-		return Response{}, &UnreachableError{Path: path, Err: err}
+		return nil, Response{}, &UnreachableError{Path: path, Err: err}
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, fmt.Errorf("control socket %s: send: %w", path, err)
+		return nil, Response{}, fmt.Errorf("control socket %s: send: %w", path, err)
 	}
 	// The server closes after its answer: read it whole, in large reads.
-	data, err := io.ReadAll(&limitedReader{c, MaxMessage})
+	data, err = io.ReadAll(&limitedReader{c, MaxMessage})
 	if err != nil {
-		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
+		return nil, Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
 	}
-	var resp Response
-	if err := json.Unmarshal(data, &resp); err != nil {
-		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)
-	}
-	return resp, nil
+	return data, Response{}, nil
 }
 
 // limitedReader fails past n bytes instead of reading on.

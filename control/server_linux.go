@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -225,8 +226,11 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, peer Peer) {
 	s.answer(c, resp)
 }
 
+// answer writes resp, a job at a time, giving up the processor every few
+// jobs (runtime.Gosched): the event loop, which needs one to accept a
+// connection, never waits long behind a list of many jobs.
 func (s *Server) answer(c net.Conn, resp Response) {
-	if err := json.NewEncoder(c).Encode(resp); err != nil {
+	if err := encodeResponse(c, &resp, runtime.Gosched); err != nil {
 		s.log.Debug("control socket: write answer", zap.Error(err))
 	}
 }

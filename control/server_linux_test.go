@@ -4,6 +4,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -172,5 +173,33 @@ time.sleep(20)`, 40, path)
 	}
 	if d := time.Since(t0); d > 5*time.Second {
 		t.Errorf("root waited %v behind other users' connections", d)
+	}
+}
+
+// TestDoRaw: DoRaw returns the answer's bytes as the server wrote them,
+// with its status and error, for a large answer too.
+func TestDoRaw(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.sock")
+	jobs := make([]Job, 5000)
+	for i := range jobs {
+		jobs[i] = Job{Label: fmt.Sprintf("org.x.%d", i), State: "waiting"}
+	}
+	startServer(t, path, func(_ context.Context, _ Peer, req Request) Response {
+		if req.Cmd == CmdList {
+			return Response{Status: OK, Jobs: jobs}
+		}
+		return Errorf(NoSuchJob, "no job %s", req.Labels[0])
+	})
+	raw, resp, err := DoRaw(path, Request{Cmd: CmdList}, 5*time.Second)
+	if err != nil || resp.Status != OK || resp.Error != "" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	var full Response
+	if err := json.Unmarshal(raw, &full); err != nil || len(full.Jobs) != len(jobs) || full.Jobs[4999].Label != "org.x.4999" {
+		t.Fatalf("raw answer: %v, %d jobs", err, len(full.Jobs))
+	}
+	raw, resp, err = DoRaw(path, Request{Cmd: CmdPrint, Labels: []string{"org.y"}}, 5*time.Second)
+	if err != nil || resp.Status != NoSuchJob || resp.Error != "no job org.y" || !strings.HasPrefix(string(raw), `{"status":"no-such-job"`) {
+		t.Fatalf("%+v %v %q", resp, err, raw)
 	}
 }

@@ -159,15 +159,41 @@ func runCtl(c ctlCommand, f *ctlFlags, pos []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	resp, err := control.Do(f.control, req, 0)
+	var resp control.Response
+	var raw []byte
+	if f.json {
+		// The daemon's answer is printed as it came, indented, and
+		// decoded no further than its status: a list of 10,000 jobs
+		// would cost this command more than the daemon took to answer.
+		raw, resp, err = control.DoRaw(f.control, req, 0)
+	} else {
+		resp, err = control.Do(f.control, req, 0)
+	}
 	var ue *control.UnreachableError
 	if errors.As(err, &ue) {
-		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
+		resp, raw, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil, nil
 	}
 	if err != nil {
 		return err
 	}
+	if raw != nil {
+		return printRaw(os.Stdout, raw, resp)
+	}
 	return printAnswer(os.Stdout, c, f.json, resp)
+}
+
+// printRaw prints an answer as the daemon wrote it, indented as
+// printAnswer's --json output is, and returns the exit status resp (its
+// status and error) means.
+func printRaw(w io.Writer, raw []byte, resp control.Response) error {
+	out, err := appendIndent(make([]byte, 0, len(raw)+len(raw)/2), raw)
+	if err != nil {
+		return fmt.Errorf("control socket: read the answer: %w", err)
+	}
+	if _, err := w.Write(out); err != nil {
+		return err
+	}
+	return exitFor(true, resp)
 }
 
 // domainPrefix strips a launchctl domain ("system/", "gui/501/",
@@ -221,6 +247,12 @@ func printAnswer(w io.Writer, c ctlCommand, asJSON bool, resp control.Response) 
 			c.show(w, resp)
 		}
 	}
+	return exitFor(asJSON, resp)
+}
+
+// exitFor is the exit status an answer means, with its error (which --json
+// output already holds, when it has none).
+func exitFor(asJSON bool, resp control.Response) error {
 	if resp.Status == control.OK {
 		return nil
 	}

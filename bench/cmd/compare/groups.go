@@ -26,6 +26,11 @@ type settings struct {
 	scaleSizes   []int
 	groups       map[string]bool
 	servers      map[string]bool // nil: all
+	// The control group: jobs loaded, the probe's rate, one phase's length.
+	controlJobs int
+	controlRate float64
+	controlD    time.Duration
+	controlBins []string // sockd binaries to run in turn (nil: the one built)
 }
 
 // measurement is one server's figures for one case in one round.
@@ -58,8 +63,16 @@ type measurement struct {
 	// OthersCPUPct is the share of the machine's CPU used by processes
 	// outside the benchmark during the measurement (noise).
 	OthersCPUPct float64 `json:"others_cpu_pct"`
-	Error        string  `json:"error,omitempty"`
-	Skipped      string  `json:"skipped,omitempty"`
+	// The control group: lists done during the phase, the daemon's CPU
+	// during it (% of one CPU), each list's time in ms, the answer's size
+	// and the median CPU of one `sockd list --json` process.
+	Lists        int       `json:"lists,omitempty"`
+	DaemonCPUPct float64   `json:"daemon_cpu_pct,omitempty"`
+	SamplesMs    []float64 `json:"samples_ms,omitempty"`
+	AnswerBytes  int64     `json:"answer_bytes,omitempty"`
+	ClientCPUMs  float64   `json:"list_client_cpu_ms,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	Skipped      string    `json:"skipped,omitempty"`
 }
 
 type runner struct {
@@ -69,6 +82,7 @@ type runner struct {
 	s         settings
 	results   []*measurement
 	logf      func(format string, args ...any)
+	ctlFix    *controlFixture // the control group's jobs, made once
 }
 
 func (r *runner) add(m *measurement) {

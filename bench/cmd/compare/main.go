@@ -8,6 +8,7 @@
 //	go run ./bench/cmd/compare            # full run, well under 15 minutes
 //	go run ./bench/cmd/compare -quick     # about 2 minutes
 //	go run ./bench/cmd/compare -groups inetd -servers sockd,floor
+//	go run ./bench/cmd/compare -groups control   # sockd list with 10,000 jobs, ~2 minutes
 //
 // It installs nothing: missing peers are listed with the command that
 // installs them. It builds sockd (go build ./cmd/sockd) and the C programs
@@ -52,6 +53,10 @@ type options struct {
 	tcpserver, xinetd, inetd, activate, proxyd string
 	scale                                      string
 	firstSamples                               int64
+	controlJobs                                int
+	controlRate                                float64
+	controlD                                   time.Duration
+	controlBins                                string
 	keep                                       bool
 }
 
@@ -61,7 +66,7 @@ func run() error {
 	flag.BoolVar(&o.quick, "quick", false, "short run (about 2 minutes)")
 	flag.DurationVar(&o.d, "d", 0, "duration of one measurement (default 2s; -quick 1s)")
 	flag.StringVar(&o.out, "out", "", "results directory (default bench/results/TIMESTAMP)")
-	flag.StringVar(&o.groups, "groups", "inetd,handoff,first,proxy,scale", "workload groups to run")
+	flag.StringVar(&o.groups, "groups", "inetd,handoff,first,proxy,scale", "workload groups to run (control, the cost of sockd list with many jobs, runs only when named)")
 	flag.StringVar(&o.servers, "servers", "", "only servers whose name starts with one of these (comma-separated; default all)")
 	flag.StringVar(&o.sockd, "sockd", "", "use this sockd binary instead of building ./cmd/sockd")
 	flag.StringVar(&o.tcpserver, "tcpserver", "", "path of tcpserver (default: PATH)")
@@ -71,6 +76,10 @@ func run() error {
 	flag.StringVar(&o.proxyd, "proxyd", "", "path of systemd-socket-proxyd (default /lib/systemd/systemd-socket-proxyd)")
 	flag.StringVar(&o.scale, "scale", "", "listening-socket counts for the scale group (default 1,1000,10000; -quick 1,1000); it runs in the first 3 rounds only")
 	flag.Int64Var(&o.firstSamples, "first-samples", 0, "first-connection samples per server per round (default 20; -quick 8)")
+	flag.IntVar(&o.controlJobs, "control-jobs", 10000, "jobs loaded in the control group (one of them the probe)")
+	flag.Float64Var(&o.controlRate, "control-rate", 200, "the control group's probe rate (connections/s, open loop)")
+	flag.DurationVar(&o.controlD, "control-d", 0, "length of one phase of the control group (default 5s; -quick 2s)")
+	flag.StringVar(&o.controlBins, "control-bins", "", "sockd binaries the control group runs in turn within each round, named by their file names (comma-separated; default: the one built)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (jobs, configs, server logs)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -81,9 +90,25 @@ func run() error {
 	}
 
 	s := settings{rounds: 5, d: 2 * time.Second, conc: []int{1, 8, 64}, rates: []float64{200, 500},
-		firstSamples: 20, scaleSizes: []int{1, 1000, 10000}, groups: map[string]bool{}}
+		firstSamples: 20, scaleSizes: []int{1, 1000, 10000}, groups: map[string]bool{},
+		controlJobs: o.controlJobs, controlRate: o.controlRate, controlD: 5 * time.Second}
 	if o.quick {
 		s.rounds, s.d, s.firstSamples, s.scaleSizes = 2, time.Second, 8, []int{1, 1000}
+		s.controlD = 2 * time.Second
+	}
+	if o.controlD > 0 {
+		s.controlD = o.controlD
+	}
+	if o.controlBins != "" {
+		for _, b := range strings.Split(o.controlBins, ",") {
+			if _, err := os.Stat(b); err != nil {
+				return fmt.Errorf("-control-bins: %w", err)
+			}
+			s.controlBins = append(s.controlBins, b)
+		}
+	}
+	if s.controlJobs < 2 || s.controlJobs > 100000 || s.controlRate <= 0 {
+		return fmt.Errorf("-control-jobs must be 2-100000 and -control-rate above 0")
 	}
 	if o.rounds > 0 {
 		s.rounds = o.rounds
@@ -197,6 +222,9 @@ func run() error {
 		if s.groups["scale"] && round <= maxScaleRounds {
 			r.scaleRound(round)
 		}
+		if s.groups["control"] {
+			r.controlRound(round)
+		}
 	}
 	meta.ElapsedSec = time.Since(start).Seconds()
 	meta.LoadAvgEnd = loadAvg()
@@ -206,6 +234,7 @@ func run() error {
 
 	rows := summarize(r.results)
 	writeSummary(w, rows)
+	writeControl(w, r.results)
 	fmt.Fprintf(w, "\nelapsed %s\n", time.Since(start).Round(time.Second))
 
 	doc := struct {

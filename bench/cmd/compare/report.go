@@ -193,9 +193,10 @@ var groupTitles = map[string]string{
 	"first":   "handoff mode: first-connection latency (server not running; a fresh daemon per sample; connect -> first byte)",
 	"proxy":   "proxy mode: bulk throughput and echo latency through the proxy",
 	"scale":   "scale: one sockd holding N listening Unix sockets (inetd hello jobs), or N-1 timer jobs and one socket",
+	"control": "control: one sockd holding N inetd jobs; hello on the TCP probe job at a fixed rate alone, while `sockd list --json` loops, and while the driver's own list request loops (req/s: lists/s)",
 }
 
-var groupOrder = []string{"inetd", "handoff", "first", "proxy", "scale"}
+var groupOrder = []string{"inetd", "handoff", "first", "proxy", "scale", "control"}
 
 // writeSummary prints one table per group.
 func writeSummary(w io.Writer, rows []*summaryRow) {

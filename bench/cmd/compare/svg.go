@@ -267,5 +267,18 @@ func buildPanels(rows []*summaryRow) []panel {
 		}
 		panels = append(panels, p)
 	}
+	if sv := servers("control", []string{ctlProbeAlone}); len(sv) > 0 {
+		p := panel{title: "control: probe p99 alone, while `sockd list --json` loops, while the raw list loops", unit: "latency (log scale)",
+			cats: sv, log: true, label: loadgen.FormatDuration}
+		for _, c := range []string{ctlProbeAlone, ctlProbeCmd, ctlProbeRaw} {
+			p.series = append(p.series, c)
+			var vs []float64
+			for _, s := range sv {
+				vs = append(vs, value("control", c, s, func(r *summaryRow) float64 { return r.P99 }))
+			}
+			p.vals = append(p.vals, vs)
+		}
+		panels = append(panels, p)
+	}
 	return panels
 }
