@@ -145,6 +145,7 @@ func (cs *connServer) serveParked(pc *parkedConn) bool {
 // child's execve is only known when the child is reaped (see connExited).
 func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) error {
 	rj := cs.rj
+	t0 := rj.spawnClock()
 	fds := [3]int{cfd, cfd, cfd}
 	env := connEnv(rj.def.Label, sk, rj.boundLocal(sk), cfd, peer)
 	var rec *connRecord
@@ -169,6 +170,7 @@ func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 		return nil
 	}
 	rj.stats.spawned++
+	rj.observeSpawn(t0, p)
 	c := &child{p: p, rec: rec}
 	src, port, ok := sockaddrIPPort(peer)
 	if ok {
@@ -227,6 +229,7 @@ func (cs *connServer) connExited(c *child, st spawn.ExitStatus) {
 		return
 	}
 	rj.stats.exits++
+	rj.noteExit(c, st)
 	cs.slotFreed()
 	if ce := rj.log().Check(zap.DebugLevel, "connection child exited"); ce != nil {
 		ce.Write(zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", time.Since(c.p.Started)))

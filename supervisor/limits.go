@@ -119,15 +119,57 @@ func (rj *runJob) admit(src netip.Addr, ok bool) string {
 
 func (lm *limiter) checkLocked(src netip.Addr) string {
 	if matchAny(lm.deny, src) {
-		return "source denied by SockdLimits.Deny"
+		return whyDeny
 	}
 	if len(lm.allow) > 0 && !matchAny(lm.allow, src) {
-		return "source not in SockdLimits.Allow"
+		return whyAllow
 	}
 	if max := lm.cfg.MaxPerSource; max > 0 && lm.perSource[src] >= max {
-		return "per-source limit reached (MaxPerSource " + itoa(max) + ")"
+		return whyPerSource + itoa(max) + ")"
 	}
 	return ""
+}
+
+// refuseReason is the kind of a refusal by a limit: the reason label of
+// sockd_job_refusals_total. The texts that log it (why) are made from the
+// constants below, so that reasonOf knows each one.
+type refuseReason uint8
+
+const (
+	refuseOther     refuseReason = iota // none of the below (not expected)
+	refuseDeny                          // SockdLimits.Deny
+	refuseAllow                         // not in SockdLimits.Allow
+	refusePerSource                     // SockdLimits.MaxPerSource
+	refuseRate                          // SockdLimits.Rate (datagrams, UDP flows)
+	numRefuseReasons
+)
+
+// The refusal texts, one per reason (the last two go on with the limit;
+// the rate's is written by admitDatagram and proxyGate.Admit).
+const (
+	whyDeny      = "source denied by SockdLimits.Deny"
+	whyAllow     = "source not in SockdLimits.Allow"
+	whyPerSource = "per-source limit reached (MaxPerSource "
+	whyRate      = "connection rate limit reached (Rate "
+)
+
+var refuseLabels = [numRefuseReasons]string{"other", "deny", "allow", "per_source", "rate"}
+
+func (r refuseReason) label() string { return refuseLabels[r] }
+
+// reasonOf is the reason of a refusal text.
+func reasonOf(why string) refuseReason {
+	switch {
+	case why == whyDeny:
+		return refuseDeny
+	case why == whyAllow:
+		return refuseAllow
+	case strings.HasPrefix(why, whyPerSource):
+		return refusePerSource
+	case strings.HasPrefix(why, whyRate):
+		return refuseRate
+	}
+	return refuseOther
 }
 
 // admitCount is admit and, when it admits, addSource, in one step (for
@@ -154,6 +196,7 @@ func (rj *runJob) refuse(src netip.Addr, why string) {
 // refused is refuse with the source's connection count at refusal time.
 func (rj *runJob) refused(src netip.Addr, why string, fromSrc int) {
 	rj.stats.refused++
+	rj.stats.refusedBy[reasonOf(why)]++
 	lm := rj.limits
 	lm.lastRefusal = refusal{src, why, fromSrc}
 	lm.refusals.note(rj.s.loop)

@@ -90,6 +90,7 @@ func (ms *mainServer) start(why string, input *listener.Socket) {
 	now := rj.s.now()
 	switch verdict, wait := startPlan(rj.mode, &ms.th, rj.def.ThrottleInterval, input != nil, now); verdict {
 	case startThrottled:
+		rj.stats.throttled++
 		rj.logThrottled(why, wait)
 		ms.retryAfter(wait)
 		return
@@ -102,11 +103,13 @@ func (ms *mainServer) start(why string, input *listener.Socket) {
 	}
 	fds, env, listenPID := ms.startFds(input)
 	ms.th.started(now)
+	t0 := rj.spawnClock()
 	p, err := rj.s.procs.start(rj.tmpl, fds, env, listenPID)
 	if err != nil {
 		ms.startFailed(err)
 		return
 	}
+	rj.observeSpawn(t0, p)
 	ms.started(p, why)
 }
 
@@ -237,6 +240,7 @@ func (ms *mainServer) exited(c *child, st spawn.ExitStatus) {
 	}
 	switch exitPlan(facts, st) {
 	case exitUnread:
+		rj.stats.throttled++
 		now := rj.s.now()
 		wait := ms.th.loopWait(rj.def.ThrottleInterval, now)
 		rj.log().Warn("wait-mode child exited leaving its request unread; throttling so it does not restart in a loop",
@@ -258,6 +262,7 @@ func (ms *mainServer) exited(c *child, st spawn.ExitStatus) {
 func (rj *runJob) mainExited(c *child, st spawn.ExitStatus) {
 	c.reaped()
 	rj.stats.exits++
+	rj.noteExit(c, st)
 	rj.hist.exited(st)
 	ran := rj.s.now().Sub(c.p.Started)
 	fields := []zap.Field{zap.Int("pid", c.p.Pid), zap.Stringer("status", st), zap.Duration("ran", ran.Round(time.Millisecond))}

@@ -328,6 +328,7 @@ func (ps *proxyServer) startBackend(env []string) error {
 	now := rj.s.now()
 	if verdict, wait := startPlan(rj.mode, &ps.th, rj.def.ThrottleInterval, false, now); verdict == startThrottled {
 		if !ps.th.waiting() {
+			rj.stats.throttled++
 			rj.log().Warn("respawning too fast: backend start delayed",
 				zap.Duration("next_start_in", wait.Round(100*time.Millisecond)))
 			ps.th.delay(rj.s.loop, wait, now, func() { _ = ps.startBackend(ps.env) })
@@ -337,6 +338,7 @@ func (ps *proxyServer) startBackend(env []string) error {
 	ps.th.started(now)
 	fds := []int{rj.s.devnull, 1, 2}
 	benv := append(ps.env, "LAUNCH_JOB_LABEL="+rj.def.Label)
+	t0 := rj.spawnClock()
 	p, err := rj.s.procs.start(rj.tmpl, fds, benv, false)
 	if err != nil {
 		rj.stats.spawnFailed++
@@ -344,6 +346,7 @@ func (ps *proxyServer) startBackend(env []string) error {
 		return err
 	}
 	rj.stats.spawned++
+	rj.observeSpawn(t0, p)
 	why := "proxy backend on demand (a client connected)"
 	if ps.wanted != "" {
 		why, ps.wanted = ps.wanted, ""

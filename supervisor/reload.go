@@ -123,6 +123,7 @@ func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
 		}
 		s.notify(sdReloading)
 		r := s.reload(ctx, op, false)
+		s.countReload(r)
 		s.notify(sdReady)
 		if op.done != nil {
 			op.done <- r

@@ -16,9 +16,14 @@ import (
 	"github.com/sockd/sockd/spawn"
 )
 
+// jobStats are the job's counters: the one source of list, print,
+// SIGUSR1 and the metrics (metrics.go).
 type jobStats struct {
 	accepted, refused, spawned, spawnFailed, exits uint64
 	deferred                                       uint64 // starts that waited for fds (parked connections)
+	refusedBy                                      [numRefuseReasons]uint64
+	exitKinds                                      [numExitKinds]uint64 // process exits by kind (noteExit)
+	throttled                                      uint64               // starts the throttle delayed
 }
 
 // runJob is the running state of one loaded job. Loop goroutine only.
@@ -43,6 +48,7 @@ type runJob struct {
 	next     *redefinition // applied when the main process has exited
 	retiring bool          // removed: the job goes once everything it ran has ended
 	locals   localAddrs    // see boundLocal
+	met      *jobMetrics   // metrics.go: nil until the metrics need it
 }
 
 // localAddrs are the TCPLOCALIP/TCPLOCALPORT entries of each listener

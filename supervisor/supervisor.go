@@ -53,6 +53,9 @@ type Config struct {
 	// LogConnections writes a connection record for every job, as the
 	// job key SockdLogConnections does for one (records.go).
 	LogConnections bool
+	// Metrics is the address of the Prometheus metrics endpoint ("" for
+	// none): a loopback TCP address or unix:PATH (metrics.go).
+	Metrics string
 }
 
 // Supervisor runs jobs. Create it with New and drive it with Run.
@@ -83,7 +86,8 @@ type Supervisor struct {
 	disabledJobs map[string]*job.Job // loaded but kept off
 	stale        map[string]string   // running a last good definition: why
 
-	ctl ctlState // the control plane's own state (control.go)
+	ctl ctlState       // the control plane's own state (control.go)
+	met *metricsServer // the metrics endpoint, nil for none (metrics.go)
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -118,6 +122,11 @@ func New(cfg Config) (*Supervisor, error) {
 		loopDone: make(chan struct{}),
 	}
 	s.procs = realProcesses{s}
+	if err := s.openMetrics(); err != nil {
+		l.close()
+		unix.Close(dn)
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -153,7 +162,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if ctl != nil {
 		stopControl = s.serveControl(ctx, ctl)
 	}
-	defer func() { stopControl() }() // the one still to be called when Run returns
+	stopControl = s.withMetrics(stopControl) // stopped with the control socket
+	defer func() { stopControl() }()         // the one still to be called when Run returns
 	s.notify(sdReady)
 	s.log.Info("sockd ready", zap.Int("jobs", s.JobCount()), zap.Int("sockets", s.reg.Len()))
 
@@ -248,6 +258,7 @@ func (s *Supervisor) LogStats() {
 				zap.Uint64("refused", st.refused),
 				zap.Uint64("spawned", st.spawned),
 				zap.Uint64("spawn_failures", st.spawnFailed),
+				zap.Uint64("throttled", st.throttled),
 				zap.Int("running", rj.processes()),
 				zap.Int("sockets", len(rj.socks))}, extra...)...)
 		}

@@ -23,7 +23,7 @@ func init() {
 	register(withFlags(command{
 		name:     "serve",
 		summary:  "bind every job's sockets and serve them (the daemon)",
-		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--log-format console|json] [--log-level debug|info|warn|error]",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format console|json] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
 			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
@@ -46,6 +46,7 @@ type serveFlags struct {
 	control, overrides  string
 	onceDir             string
 	logConnections      bool
+	metrics             string
 	dirs, inetd, xinetd stringsFlag
 }
 
@@ -59,6 +60,7 @@ func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
 	fs.StringVar(&sf.control, "control", d.control, "the control socket `PATH` to serve (\"\" for none): sockd list, stop, ... talk to it")
 	fs.StringVar(&sf.overrides, "overrides", d.overrides, "the overrides `FILE` that sockd disable and enable write")
 	fs.BoolVar(&sf.logConnections, "log-connections", false, "log one record per connection, datagram or UDP flow sockd serves, at its end, and per refusal by a limit, for every job (a job asks for them with SockdLogConnections); records hold client addresses, which are personal data")
+	fs.StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics: a loopback address (127.0.0.1:9477, [::1]:9477) or unix:PATH; nothing wider (default: none)")
 	fs.StringVar(&sf.onceDir, "once-dir", "", "where the LaunchOnlyOnce records go, a `DIR` a reboot should empty (default: once/ beside the control socket, /run/sockd/once for root)")
 }
 
@@ -118,14 +120,19 @@ func serve(sf *serveFlags) error {
 	if err != nil {
 		return usageError(err)
 	}
+	if sf.metrics != "" {
+		if err := supervisor.CheckMetricsAddr(sf.metrics); err != nil {
+			return usageError(fmt.Errorf("--metrics %w", err))
+		}
+	}
 	defer func() { _ = log.Sync() }()
 
 	sup, err := supervisor.New(supervisor.Config{
 		Load:      serveLoader(sf.sources, log),
 		LoadFiles: func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
 		Control:   sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
-		LogConnections: sf.logConnections,
-		Log:            log, Notify: true})
+		LogConnections: sf.logConnections, Metrics: sf.metrics,
+		Log: log, Notify: true})
 	if err != nil {
 		return err
 	}

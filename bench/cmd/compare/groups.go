@@ -31,6 +31,15 @@ type settings struct {
 	controlRate float64
 	controlD    time.Duration
 	controlBins []string // sockd binaries to run in turn (nil: the one built)
+	// sockdVariants run beside sockd in the inetd group (-sockd-variant).
+	sockdVariants []sockdVariant
+}
+
+// sockdVariant is sockd run with extra serve flags, as a server of its own.
+type sockdVariant struct {
+	name string // "sockd+NAME"
+	bin  string // "": the sockd of the run
+	args []string
 }
 
 // measurement is one server's figures for one case in one round.
@@ -187,8 +196,8 @@ func (r *runner) jobsDir(name string, jobs map[string]string) (string, error) {
 	return dir, nil
 }
 
-func (r *runner) startSockd(name, jobsDir string) (*proc, error) {
-	return startProc(r.e.tmp, name, []string{r.e.sockd, "serve", "--jobs", jobsDir, "--log-level", "warn"}, os.Environ())
+func (r *runner) startSockd(name, jobsDir string, extra ...string) (*proc, error) {
+	return startProc(r.e.tmp, name, append([]string{r.e.sockd, "serve", "--jobs", jobsDir, "--log-level", "warn"}, extra...), os.Environ())
 }
 
 // ---- inetd mode ----
@@ -210,6 +219,18 @@ func (r *runner) inetdServers() []inetdServer {
 			}
 			return r.startSockd("sockd", dir)
 		}})
+		for _, v := range r.s.sockdVariants {
+			out = append(out, inetdServer{v.name, func(port int) (*proc, error) {
+				dir, err := r.jobsDir(v.name+"-inetd", map[string]string{"bench.hello": plist("bench.hello", e.hello, true, tcpSock(port))})
+				if err != nil {
+					return nil, err
+				}
+				if v.bin != "" {
+					return startProc(r.e.tmp, v.name, append([]string{v.bin, "serve", "--jobs", dir, "--log-level", "warn"}, v.args...), os.Environ())
+				}
+				return r.startSockd(v.name, dir, v.args...)
+			}})
+		}
 	}
 	if e.tcpserver.path != "" {
 		out = append(out, inetdServer{"tcpserver", func(port int) (*proc, error) {

@@ -58,6 +58,7 @@ type options struct {
 	controlD                                   time.Duration
 	controlBins                                string
 	keep                                       bool
+	sockdVariants                              []sockdVariant
 }
 
 func run() error {
@@ -80,6 +81,20 @@ func run() error {
 	flag.Float64Var(&o.controlRate, "control-rate", 200, "the control group's probe rate (connections/s, open loop)")
 	flag.DurationVar(&o.controlD, "control-d", 0, "length of one phase of the control group (default 5s; -quick 2s)")
 	flag.StringVar(&o.controlBins, "control-bins", "", "sockd binaries the control group runs in turn within each round, named by their file names (comma-separated; default: the one built)")
+	flag.Func("sockd-variant", "also run, in the inetd group, sockd with extra serve flags, or another sockd binary: `NAME[@BINARY]=FLAGS` (repeatable; e.g. 'metrics=--metrics 127.0.0.1:0', 'before@/tmp/sockd.old='); it is the server sockd+NAME", func(v string) error {
+		name, args, ok := strings.Cut(v, "=")
+		name, bin, _ := strings.Cut(name, "@")
+		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " ,") {
+			return fmt.Errorf("want NAME[@BINARY]=FLAGS, got %q", v)
+		}
+		if bin != "" {
+			if _, err := os.Stat(bin); err != nil {
+				return err
+			}
+		}
+		o.sockdVariants = append(o.sockdVariants, sockdVariant{name: "sockd+" + name, bin: bin, args: strings.Fields(args)})
+		return nil
+	})
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (jobs, configs, server logs)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -91,7 +106,7 @@ func run() error {
 
 	s := settings{rounds: 5, d: 2 * time.Second, conc: []int{1, 8, 64}, rates: []float64{200, 500},
 		firstSamples: 20, scaleSizes: []int{1, 1000, 10000}, groups: map[string]bool{},
-		controlJobs: o.controlJobs, controlRate: o.controlRate, controlD: 5 * time.Second}
+		controlJobs: o.controlJobs, controlRate: o.controlRate, controlD: 5 * time.Second, sockdVariants: o.sockdVariants}
 	if o.quick {
 		s.rounds, s.d, s.firstSamples, s.scaleSizes = 2, time.Second, 8, []int{1, 1000}
 		s.controlD = 2 * time.Second
