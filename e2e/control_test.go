@@ -672,3 +672,25 @@ func TestProxyStartingState(t *testing.T) {
 		t.Errorf("a backend that is not ready: state %q, want starting", state)
 	}
 }
+
+// TestBootstrapConflictBlamesNewFile: a bootstrapped file that claims the
+// address of a loaded job is the one refused and named (the diagnostic
+// used to name the loaded job's file, as if it were the one dropped).
+func TestBootstrapConflictBlamesNewFile(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	writeJob(t, dir, "zz-held", nowaitJob("test.held", port, []string{"/bin/echo", "held"}))
+	d := startSockd(t, dir)
+	clash := writeJob(t, t.TempDir(), "aa-clash", nowaitJob("test.clash", port, []string{"/bin/echo", "clash"}))
+	code, out, a := d.ctl(t, nil, "bootstrap", clash)
+	if code != 1 {
+		t.Fatalf("bootstrap of a clashing file: exit %d\n%s", code, out)
+	}
+	diags := strings.Join(a.Diags, "\n")
+	if !strings.Contains(diags, "aa-clash.plist") || strings.Contains(diags, "zz-held.plist: ") {
+		t.Errorf("the diagnostic does not name the new file as the one refused:\n%s", diags)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "held\n" {
+		t.Errorf("the loaded job after the refused bootstrap: %q", got)
+	}
+}

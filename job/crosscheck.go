@@ -20,8 +20,26 @@ import (
 // in the number of endpoints, whatever they are: a job is reported once
 // per address of another job that it conflicts with.
 func CrossCheck(jobs []*Job) ([]*Job, Diags) {
+	return crossCheck(jobs, byFile(jobs))
+}
+
+// CrossCheckAgainst is CrossCheck of held and fresh together, where every
+// job of held wins a conflict with a job of fresh: a bootstrap's new files
+// are the ones reported and dropped, never the jobs that run.
+func CrossCheckAgainst(held, fresh []*Job) ([]*Job, Diags) {
+	all := append(append([]*Job(nil), held...), fresh...)
+	return crossCheck(all, append(byFile(held), byFile(fresh)...))
+}
+
+// byFile is jobs sorted by file name.
+func byFile(jobs []*Job) []*Job {
 	sorted := append([]*Job(nil), jobs...)
 	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].File < sorted[b].File })
+	return sorted
+}
+
+// crossCheck checks jobs in the order of sorted, an earlier job winning.
+func crossCheck(jobs, sorted []*Job) ([]*Job, Diags) {
 	diags, drop := checkLabels(sorted)
 
 	claimed := newClaimIndex()

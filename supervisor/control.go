@@ -464,7 +464,7 @@ func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, files []string) ([]*j
 		labels = append(labels, j.Label)
 	}
 	running := runningDefs(snap)
-	kept, more := job.CrossCheck(append(running, fresh...))
+	kept, more := job.CrossCheckAgainst(running, fresh)
 	diags = append(diags, more...)
 	if len(kept) != len(running)+len(fresh) {
 		return nil, diags, nil, fmt.Errorf("the new jobs claim an address a loaded job holds (above): change their addresses")
