@@ -246,8 +246,9 @@ type proxySample struct {
 	open                int64
 }
 
-// sample copies the job's figures. Loop only.
-func (rj *runJob) sample(now time.Time) jobSample {
+// sample copies the job's figures; its histograms are copied into arena
+// (see copyHist). Loop only.
+func (rj *runJob) sample(now time.Time, arena *[]histogram) jobSample {
 	st := rj.stats
 	accepted, _ := rj.proxyStats(st.accepted)
 	js := jobSample{label: rj.def.Label, accepted: accepted, spawnFailed: st.spawnFailed, throttled: st.throttled,
@@ -275,16 +276,25 @@ func (rj *runJob) sample(now time.Time) jobSample {
 		m = rj.metrics()
 		js.spawns = max(st.spawned, m.spawnsShown)
 		m.spawnsShown = js.spawns
-		if m.spawnLat != nil {
-			h := *m.spawnLat
-			js.spawnLat = &h
-		}
-		if m.runTime != nil {
-			h := *m.runTime
-			js.runTime = &h
-		}
+		js.spawnLat = copyHist(arena, m.spawnLat)
+		js.runTime = copyHist(arena, m.runTime)
 	}
 	return js
+}
+
+// copyHist copies h into arena and returns the copy (nil for nil). The
+// arena is made on first use, room for a chunk of jobs, and a full one is
+// replaced by a new one (the copies stay where they are): one allocation
+// per listChunk jobs that have histograms, not one per histogram.
+func copyHist(arena *[]histogram, h *histogram) *histogram {
+	if h == nil {
+		return nil
+	}
+	if len(*arena) == cap(*arena) {
+		*arena = make([]histogram, 0, 2*listChunk)
+	}
+	*arena = append(*arena, *h)
+	return &(*arena)[len(*arena)-1]
 }
 
 // selfSample is sockd's own figures.
@@ -315,9 +325,10 @@ func (s *Supervisor) scrape() (func(w *promtext.Writer), error) {
 		rest = rest[len(chunk):]
 		if !s.onLoop(func() {
 			now := s.now()
+			var arena []histogram
 			for _, l := range chunk {
 				if rj, ok := s.jobs[l]; ok { // gone meanwhile: left out
-					samples = append(samples, rj.sample(now))
+					samples = append(samples, rj.sample(now, &arena))
 				}
 			}
 		}) {

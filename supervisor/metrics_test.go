@@ -23,8 +23,9 @@ import (
 func scrapeText(t *testing.T, s *Supervisor, jobs ...*runJob) (string, map[string]*dto.MetricFamily) {
 	t.Helper()
 	var samples []jobSample
+	var arena []histogram
 	for _, rj := range jobs {
-		samples = append(samples, rj.sample(s.now()))
+		samples = append(samples, rj.sample(s.now(), &arena))
 	}
 	var b bytes.Buffer
 	w := promtext.NewWriter(&b)
@@ -231,5 +232,32 @@ func TestScrapeChunks(t *testing.T) {
 	_ = w.Flush()
 	if n := strings.Count(b.String(), "sockd_job_spawns_total{"); n != 2*listChunk+6 {
 		t.Errorf("%d jobs in the scrape, want %d", n, 2*listChunk+6)
+	}
+}
+
+// The metrics' share of one inetd nowait connection, with metrics on
+// and off: the clock read before the start, the spawn latency
+// observation and the exit's count and run time (plain adds on the loop).
+func BenchmarkMetricsPerConnection(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := &Supervisor{loop: &loop{clock: sysClock{}}}
+			if on {
+				s.met = &metricsServer{}
+			}
+			rj := &runJob{s: s}
+			c := &child{p: &spawn.Process{Started: time.Now()}}
+			st := spawn.ExitStatus{}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				t0 := rj.spawnClock()
+				rj.observeSpawn(t0, c.p)
+				rj.noteExit(c, st)
+			}
+		})
 	}
 }
