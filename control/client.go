@@ -23,8 +23,15 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("no sockd answers at %s (is `sockd serve` running? --control chooses another socket): %v", e.Path, e.Err)
+	hint := "--control chooses another socket"
+	if e.Path != SystemSocket {
+		hint += "; the system daemon's is --control " + SystemSocket
+	}
+	return fmt.Sprintf("no sockd answers at %s (is `sockd serve` running? %s): %v", e.Path, hint, e.Err)
 }
+
+// SystemSocket is the control socket of the system (root) sockd.
+const SystemSocket = "/run/sockd/control.sock"
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 

@@ -12,7 +12,7 @@ import (
 // user's, else the user's config directory (~/.config/sockd/control.sock).
 func DefaultPath(uid int) string {
 	if uid == 0 {
-		return "/run/sockd/control.sock"
+		return SystemSocket
 	}
 	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "sockd", "control.sock")

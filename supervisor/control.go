@@ -341,7 +341,7 @@ func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req con
 	}
 	f, err := overrides.Load(s.cfg.Overrides)
 	if err != nil {
-		return control.Errorf(control.Failed, "%v", err)
+		return control.Errorf(control.Failed, "%s refused, nothing written: %v; fix or remove the file, then %s again", req.Cmd, err, req.Cmd)
 	}
 	var done []string
 	byFile := s.disabledByFile()
@@ -403,7 +403,7 @@ func answerReload(r reloadResult, done []string) control.Response {
 	if r.err != nil {
 		resp.Status, resp.Error = control.Failed, r.err.Error()
 	} else if resp.Status == control.Failed {
-		resp.Error = "some jobs failed to load (above); the others are loaded"
+		resp.Error = "some jobs failed to load (see the diagnostics); the others are loaded"
 	}
 	return resp
 }
@@ -467,7 +467,7 @@ func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, files []string) ([]*j
 	kept, more := job.CrossCheckAgainst(running, fresh)
 	diags = append(diags, more...)
 	if len(kept) != len(running)+len(fresh) {
-		return nil, diags, nil, fmt.Errorf("the new jobs claim an address a loaded job holds (above): change their addresses")
+		return nil, diags, nil, fmt.Errorf("the new jobs claim an address a loaded job holds (see the diagnostics): change their addresses")
 	}
 	return append(kept, s.disabledDefs()...), diags, labels, nil
 }
@@ -638,11 +638,11 @@ func (rj *runJob) controlTrigger() *listener.Socket {
 // it returns how many got SIGTERM. A KeepAlive job comes back through the
 // throttle, as with launchctl stop.
 func (rj *runJob) stopForControl() int {
-	rj.hist.mark()
 	if ms := rj.mainSrv(); ms != nil {
 		ms.wanted = ""
 	}
 	if c := rj.main(); c != nil {
+		rj.hist.mark()
 		c.byControl = true
 		rj.stop(c)
 		return 1
@@ -653,6 +653,9 @@ func (rj *runJob) stopForControl() int {
 			rj.stop(c)
 			n++
 		}
+	}
+	if n > 0 {
+		rj.hist.mark()
 	}
 	return n
 }

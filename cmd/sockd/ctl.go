@@ -89,11 +89,48 @@ func init() {
 		c := c
 		ctlNames[c.name] = true
 		prepare := func(args []string) []string { return signalFirst(c.name, args) }
-		register(withFlags(command{name: c.name, summary: c.summary, about: c.about, prepare: prepare,
+		cmd := withFlags(command{name: c.name, summary: c.summary, about: c.about, prepare: prepare,
 			synopsis: strings.TrimSpace("[--control PATH] [--json] " + c.args)},
 			func(f *ctlFlags, fs *flag.FlagSet, d defaults) { f.define(fs, d, c.name) },
-			func(f *ctlFlags, pos []string) error { return runCtl(c, f, pos) }))
+			func(f *ctlFlags, pos []string) error { return runCtl(c, f, pos) })
+		inner := cmd.run
+		cmd.run = func(args []string) error { return jsonUsage(os.Stdout, args, inner(args)) }
+		register(cmd)
 	}
+}
+
+// jsonUsage answers a usage error of a control command run with --json
+// as JSON too, {"status": "usage", "error": ...}, so that a script that
+// reads stdout gets an answer; the message stays on stderr as well.
+func jsonUsage(w io.Writer, args []string, err error) error {
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !wantsJSON(args) {
+		return err
+	}
+	msg := ee.err
+	if msg == nil {
+		msg = ee.said
+	}
+	if msg == nil {
+		return err
+	}
+	resp := control.Response{Status: control.BadRequest, Error: msg.Error()}
+	out, _ := json.MarshalIndent(resp, "", "  ")
+	fmt.Fprintf(w, "%s\n", out)
+	return err
+}
+
+// wantsJSON reports whether args ask for --json (before any "--").
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 // ctlNames are the control commands.

@@ -89,6 +89,7 @@ func badArgs(format string, a ...any) error { return &argsError{fmt.Sprintf(form
 type exitError struct {
 	code int
 	err  error
+	said error // what was wrong, when it has been printed already (err is nil then)
 }
 
 func (e *exitError) Error() string {
@@ -108,7 +109,7 @@ func usageError(err error) error {
 	}
 	var printed *printedError
 	if errors.As(err, &printed) {
-		return &exitError{code: 2} // the flag package has said it, with the usage
+		return &exitError{code: 2, said: printed} // the flag package has said it, with the usage
 	}
 	return &exitError{code: 2, err: err}
 }
