@@ -28,7 +28,8 @@ import (
 // inetd hello job on loopback TCP, the probe, which the load generator
 // drives open loop at a fixed rate (connect -> hello's reply, from the
 // intended send time). Each round starts a fresh sockd and runs three
-// phases of the same length, in turn:
+// phases of the same length (-control-d), taking turns in slices of about
+// a second so that the machine's other work falls on all three alike:
 //
 //   - alone: the probe only;
 //   - list --json: the probe, and the real `sockd list --json --control
@@ -272,92 +273,176 @@ func (r *runner) controlOne(round int, sockd, name string) {
 	type phase struct {
 		probeCase, listCase string
 		list                func() (listSample, error)
+		// What its slices measured, added up.
+		hist     *hdrhistogram.Histogram
+		res      loadgen.Result
+		samples  []listSample
+		ticks    int64 // the daemon's CPU
+		elapsed  time.Duration
+		others   []float64
+		err      error
+		cpuKnown bool
 	}
-	phases := []phase{
-		{ctlProbeAlone, "", nil},
-		{ctlProbeCmd, ctlListCmd, func() (listSample, error) { return listCmd(sockd, ctl, nil) }},
-		{ctlProbeRaw, ctlListAnswer, func() (listSample, error) { return listRaw(ctl, rawBuf) }},
+	phases := []*phase{
+		{probeCase: ctlProbeAlone},
+		{probeCase: ctlProbeCmd, listCase: ctlListCmd, list: func() (listSample, error) { return listCmd(sockd, ctl, nil) }},
+		{probeCase: ctlProbeRaw, listCase: ctlListAnswer, list: func() (listSample, error) { return listRaw(ctl, rawBuf) }},
+	}
+	// The phases take turns in slices of about controlSlice, each slice
+	// starting with the next phase, so that what else the machine does
+	// meanwhile falls on all three alike.
+	slices := max(1, int((r.s.controlD+controlSlice/2)/controlSlice))
+	sliceD := r.s.controlD / time.Duration(slices)
+	for i := range slices {
+		for j := range phases {
+			if r.ctx.Err() != nil {
+				return
+			}
+			ph := phases[(i+j)%len(phases)]
+			if ph.err == nil {
+				r.controlSlice(p.pid(), probeAddr, name, sliceD, ph.list, func(res *loadgen.Result, ss []listSample, ticks int64, cpuOK bool, elapsed time.Duration, err error) {
+					if err != nil {
+						ph.err = err
+						return
+					}
+					if ph.hist == nil {
+						ph.hist = loadgen.NewHistogram()
+						ph.res = *res
+						ph.res.Requests, ph.res.Missed, ph.res.Errors, ph.res.ElapsedSec = 0, 0, loadgen.ErrorCounts{}, 0
+						ph.cpuKnown = true
+					}
+					ph.hist.Merge(res.Histogram())
+					ph.res.Requests += res.Requests
+					ph.res.Missed += res.Missed
+					e := &ph.res.Errors
+					e.Refused, e.Reset, e.Timeout, e.ShortRead, e.Other = e.Refused+res.Errors.Refused, e.Reset+res.Errors.Reset,
+						e.Timeout+res.Errors.Timeout, e.ShortRead+res.Errors.ShortRead, e.Other+res.Errors.Other
+					for k, v := range res.ErrorExamples {
+						if ph.res.ErrorExamples == nil {
+							ph.res.ErrorExamples = map[loadgen.ErrorKind]string{}
+						}
+						if _, ok := ph.res.ErrorExamples[k]; !ok {
+							ph.res.ErrorExamples[k] = v
+						}
+					}
+					ph.res.ElapsedSec += res.ElapsedSec
+					ph.samples = append(ph.samples, ss...)
+					ph.ticks += ticks
+					ph.cpuKnown = ph.cpuKnown && cpuOK
+					ph.elapsed += elapsed
+					ph.others = append(ph.others, r.lastNoise)
+				})
+			}
+		}
 	}
 	for _, ph := range phases {
-		if r.ctx.Err() != nil {
-			return
-		}
-		var (
-			samples []listSample
-			lerr    error
-			wg      sync.WaitGroup
-			stop    = make(chan struct{})
-		)
-		time.Sleep(200 * time.Millisecond) // the previous phase's children exit
-		before, err1 := sampleCPU(p.pid())
-		start := time.Now()
-		if ph.list != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					s, err := ph.list()
-					if err != nil {
-						lerr = err
-						return
-					}
-					samples = append(samples, s)
-				}
-			}()
-		}
-		res, err := r.load(loadgen.Config{Label: name, Workload: loadgen.ConnPerRequest, Addr: probeAddr,
-			Rate: r.s.controlRate, Duration: r.s.controlD})
-		close(stop)
-		wg.Wait()
-		elapsed := time.Since(start)
-		after, err2 := sampleCPU(p.pid())
-		if err != nil {
-			fail(ph.probeCase, err)
+		if ph.err != nil {
+			fail(ph.probeCase, ph.err)
 			continue
 		}
-		m := &measurement{Group: "control", Case: ph.probeCase, Server: name, Round: round, Result: res,
-			RSSKiB: rss, HWMKiB: hwm, StartupMs: float64(startup) / float64(time.Millisecond), Lists: len(samples)}
-		if err1 == nil && err2 == nil {
-			m.DaemonCPUPct = float64(after.own-before.own) / clockTicks / elapsed.Seconds() * 100
+		if ph.hist == nil {
+			continue
+		}
+		res := ph.res
+		res.Latency = loadgen.Summarize(ph.hist)
+		if res.ElapsedSec > 0 {
+			res.Throughput = float64(res.Requests) / res.ElapsedSec
+		}
+		r.lastNoise = mean(ph.others)
+		m := &measurement{Group: "control", Case: ph.probeCase, Server: name, Round: round, Result: &res, hist: ph.hist,
+			RSSKiB: rss, HWMKiB: hwm, StartupMs: float64(startup) / float64(time.Millisecond), Lists: len(ph.samples)}
+		if ph.cpuKnown {
+			m.DaemonCPUPct = float64(ph.ticks) / clockTicks / ph.elapsed.Seconds() * 100
 		}
 		r.add(m)
 		if ph.list == nil {
 			continue
 		}
-		if lerr != nil {
-			fail(ph.listCase, lerr)
-			continue
-		}
 		lm := &measurement{Group: "control", Case: ph.listCase, Server: name, Round: round,
-			Result: durResult(name, samples, elapsed, func(s listSample) time.Duration { return s.wall }), Lists: len(samples)}
-		for _, s := range samples {
+			Result: durResult(name, ph.samples, ph.elapsed, func(s listSample) time.Duration { return s.wall }), Lists: len(ph.samples)}
+		for _, s := range ph.samples {
 			lm.SamplesMs = append(lm.SamplesMs, ms(s.wall))
 			lm.AnswerBytes = s.bytes
 		}
 		if ph.listCase == ctlListCmd {
 			var cpu []float64
-			for _, s := range samples {
+			for _, s := range ph.samples {
 				cpu = append(cpu, ms(s.clientCPU))
 			}
 			lm.ClientCPUMs = median(cpu)
 		}
-		lm.OthersCPUPct = m.OthersCPUPct
 		r.add(lm)
 		if ph.listCase == ctlListAnswer {
 			fm := &measurement{Group: "control", Case: ctlListFirst, Server: name, Round: round,
-				Result: durResult(name, samples, elapsed, func(s listSample) time.Duration { return s.firstByte }), Lists: len(samples)}
-			for _, s := range samples {
+				Result: durResult(name, ph.samples, ph.elapsed, func(s listSample) time.Duration { return s.firstByte }), Lists: len(ph.samples)}
+			for _, s := range ph.samples {
 				fm.SamplesMs = append(fm.SamplesMs, ms(s.firstByte))
 			}
-			fm.OthersCPUPct = m.OthersCPUPct
 			r.add(fm)
 		}
 	}
+}
+
+// controlSlice is about how long each phase runs before the next takes
+// its turn.
+const controlSlice = time.Second
+
+// controlSlice runs the probe for d against the daemon (pid), with list
+// (nil: none) looping beside it, and hands done what it measured.
+func (r *runner) controlSlice(pid int, probeAddr, name string, d time.Duration, list func() (listSample, error),
+	done func(res *loadgen.Result, ss []listSample, ticks int64, cpuOK bool, elapsed time.Duration, err error)) {
+	var (
+		samples []listSample
+		lerr    error
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+	)
+	time.Sleep(50 * time.Millisecond) // the previous slice's children exit
+	before, err1 := sampleCPU(pid)
+	start := time.Now()
+	if list != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := time.Now()
+			for {
+				// Back to back, or one list every controlEvery.
+				select {
+				case <-stop:
+					return
+				case <-time.After(max(time.Until(next), 0)):
+				}
+				next = time.Now().Add(r.s.controlEvery)
+				s, err := list()
+				if err != nil {
+					lerr = err
+					return
+				}
+				samples = append(samples, s)
+			}
+		}()
+	}
+	res, err := r.load(loadgen.Config{Label: name, Workload: loadgen.ConnPerRequest, Addr: probeAddr,
+		Rate: r.s.controlRate, Duration: d})
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	after, err2 := sampleCPU(pid)
+	if err == nil {
+		err = lerr
+	}
+	done(res, samples, after.own-before.own, err1 == nil && err2 == nil, elapsed, err)
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -404,7 +489,7 @@ func writeControl(w io.Writer, ms []*measurement) {
 			rf.probe[m.Case] = m.Result
 			rf.cpu[m.Case] = m.DaemonCPUPct
 			rf.others = max(rf.others, m.OthersCPUPct)
-			if h := m.Result.Histogram(); h != nil {
+			if h := m.hist; h != nil {
 				ph := pooled[m.Server]
 				if ph[m.Case] == nil {
 					ph[m.Case] = loadgen.NewHistogram()
@@ -442,7 +527,7 @@ func writeControl(w io.Writer, ms []*measurement) {
 		return f(res.Latency.P50)
 	}
 	fmt.Fprintf(w, "\n== control, per round: probe p50 / p99 / p99.9 in each phase; list medians; daemon CPU (%% of one CPU) alone / list / raw;\n"+
-		"   others%%: the most CPU other processes used in one of the round's phases (distrust a round with much)\n")
+		"   others%%: the CPU share other processes used meanwhile (the highest of the three phases; distrust a round with much)\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "server\tround\talone\t+ list --json\t+ raw list\tp99 list/alone\tp99 raw/alone\tlist --json\tanswer\tfirst byte\tclient cpu\tdaemon cpu\tothers%\t")
 	ratios := map[string][2][]float64{}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/sockd/sockd/bench/loadgen"
 )
 
@@ -27,10 +29,11 @@ type settings struct {
 	groups       map[string]bool
 	servers      map[string]bool // nil: all
 	// The control group: jobs loaded, the probe's rate, one phase's length.
-	controlJobs int
-	controlRate float64
-	controlD    time.Duration
-	controlBins []string // sockd binaries to run in turn (nil: the one built)
+	controlJobs  int
+	controlRate  float64
+	controlD     time.Duration
+	controlBins  []string      // sockd binaries to run in turn (nil: the one built)
+	controlEvery time.Duration // 0: lists back to back; else one list started every controlEvery
 	// sockdVariants run beside sockd in the inetd group (-sockd-variant).
 	sockdVariants []sockdVariant
 }
@@ -82,6 +85,9 @@ type measurement struct {
 	ClientCPUMs  float64   `json:"list_client_cpu_ms,omitempty"`
 	Error        string    `json:"error,omitempty"`
 	Skipped      string    `json:"skipped,omitempty"`
+
+	// hist holds the control group's probe latencies, for pooling.
+	hist *hdrhistogram.Histogram
 }
 
 type runner struct {

@@ -57,6 +57,7 @@ type options struct {
 	controlRate                                float64
 	controlD                                   time.Duration
 	controlBins                                string
+	controlEvery                               time.Duration
 	keep                                       bool
 	sockdVariants                              []sockdVariant
 }
@@ -95,6 +96,7 @@ func run() error {
 		o.sockdVariants = append(o.sockdVariants, sockdVariant{name: "sockd+" + name, bin: bin, args: strings.Fields(args)})
 		return nil
 	})
+	flag.DurationVar(&o.controlEvery, "control-every", 0, "the control group starts a list every DUR instead of back to back (to compare builds at one list rate)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (jobs, configs, server logs)")
 	flag.Parse()
 	if flag.NArg() > 0 {
