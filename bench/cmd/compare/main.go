@@ -108,7 +108,7 @@ func run() error {
 
 	s := settings{rounds: 5, d: 2 * time.Second, conc: []int{1, 8, 64}, rates: []float64{200, 500},
 		firstSamples: 20, scaleSizes: []int{1, 1000, 10000}, groups: map[string]bool{},
-		controlJobs: o.controlJobs, controlRate: o.controlRate, controlD: 5 * time.Second, sockdVariants: o.sockdVariants}
+		controlJobs: o.controlJobs, controlRate: o.controlRate, controlD: 5 * time.Second, controlEvery: o.controlEvery, sockdVariants: o.sockdVariants}
 	if o.quick {
 		s.rounds, s.d, s.firstSamples, s.scaleSizes = 2, time.Second, 8, []int{1, 1000}
 		s.controlD = 2 * time.Second
