@@ -378,13 +378,14 @@ func (d *daemon) jobStats(jobLabel string, ok func(map[string]any) bool) map[str
 	return stats
 }
 
-// countLogs counts log lines whose msg contains substr (and, if job is not
-// empty, whose job field is job).
+// countLogs counts sockd's log lines whose msg contains substr (and, if
+// job is not empty, whose job field is job). A job's output lines (records
+// with a stream field) are not counted: see childLines.
 func (d *daemon) countLogs(substr, jobLabel string) int {
 	n := 0
 	for _, m := range d.logs() {
 		msg, _ := m["msg"].(string)
-		if !strings.Contains(msg, substr) {
+		if _, child := m["stream"]; child || !strings.Contains(msg, substr) {
 			continue
 		}
 		if jobLabel != "" && m["job"] != jobLabel {

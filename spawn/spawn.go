@@ -59,8 +59,9 @@ type Options struct {
 	// naming sockd's own user still sets HOME, USER, LOGNAME and SHELL.
 	AsRoot bool
 	// BaseEnv is sockd's own environment (os.Environ()). NOTIFY_SOCKET,
-	// LISTEN_*, LAUNCH_*, REMOTE_ADDR, REMOTE_PORT, PROTO, TCP* and UNIX*
-	// are removed from it before it is handed to children. It must not be
+	// WATCHDOG_USEC, WATCHDOG_PID, JOURNAL_STREAM (sockd's own, from
+	// systemd), LISTEN_*, LAUNCH_*, REMOTE_ADDR, REMOTE_PORT, PROTO, TCP*
+	// and UNIX* are removed from it before it is handed to children. It must not be
 	// modified once used: templates built on it share one environment,
 	// recognised by the slice's identity.
 	BaseEnv []string
@@ -128,7 +129,7 @@ func (e *StartError) Unwrap() error { return e.Err }
 // children from its own environment.
 func strippedEnv(name string) bool {
 	switch name {
-	case "NOTIFY_SOCKET", "REMOTE_ADDR", "REMOTE_PORT", "PROTO":
+	case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "REMOTE_ADDR", "REMOTE_PORT", "PROTO":
 		return true
 	}
 	return strings.HasPrefix(name, "LISTEN_") || strings.HasPrefix(name, "LAUNCH_") ||

@@ -283,6 +283,7 @@ func TestArgvAndEnv(t *testing.T) {
 		"LAUNCH_JOB_LABEL=old", "REMOTE_ADDR=1.2.3.4", "REMOTE_PORT=9", "PROTO=TCP",
 		"TCPREMOTEIP=1.2.3.4", "UNIXREMOTEPID=7", "KEEP=base", "OVERRIDE=base",
 		"DUP=first", "DUP=second", "REPLACED=base", "GO_WANT_HELPER_PROCESS=0",
+		"WATCHDOG_USEC=30000000", "WATCHDOG_PID=1", "JOURNAL_STREAM=8:1234",
 	}
 	tpl := newTemplate(t, j, Options{BaseEnv: base})
 

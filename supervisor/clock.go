@@ -39,8 +39,13 @@ type processes interface {
 // realProcesses are processes started by spawn and watched by pidfd.
 type realProcesses struct{ s *Supervisor }
 
+// start gives the process its output (output.go) in place of sockd's own
+// fds 1 and 2.
 func (r realProcesses) start(t *spawn.Template, fds []int, env []string, listenPID bool) (*spawn.Process, error) {
-	return startWithFds(func() (*spawn.Process, error) { return t.Start(fds, env, listenPID) })
+	fds, env, out := r.s.out.prepare(t.Label(), fds, env)
+	p, err := startWithFds(func() (*spawn.Process, error) { return t.Start(fds, env, listenPID) })
+	out.started(p)
+	return p, err
 }
 
 func (r realProcesses) watch(p *spawn.Process, abandonGroup bool, onExit func(spawn.ExitStatus)) {

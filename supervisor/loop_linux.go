@@ -33,7 +33,8 @@ type loop struct {
 
 	handlers map[int]handler // loop goroutine only
 	stopped  bool
-	clock    clock // of the timers
+	clock    clock    // of the timers
+	closers  []func() // run by close first (onClose)
 }
 
 func newLoop() (*loop, error) {
@@ -171,7 +172,23 @@ func (l *loop) runQueue() {
 
 func (l *loop) stop() { l.stopped = true }
 
+// onClose has f run when the loop is closed, before its fds are: a timer
+// that posts to the loop from another goroutine stops there. Not
+// concurrently with close.
+func (l *loop) onClose(f func()) {
+	l.mu.Lock()
+	l.closers = append(l.closers, f)
+	l.mu.Unlock()
+}
+
 func (l *loop) close() {
+	l.mu.Lock()
+	closers := l.closers
+	l.closers = nil
+	l.mu.Unlock()
+	for _, f := range closers {
+		f()
+	}
 	unix.Close(l.wakefd)
 	unix.Close(l.epfd)
 }

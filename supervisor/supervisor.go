@@ -45,8 +45,13 @@ type Config struct {
 	Control   string
 	Overrides string
 	Log       *zap.Logger
-	// Notify sends READY=1 (and RELOADING=1/STOPPING=1) to $NOTIFY_SOCKET.
+	// Notify sends READY=1 (and RELOADING=1/STOPPING=1) to $NOTIFY_SOCKET,
+	// and WATCHDOG=1 when $WATCHDOG_USEC asks for it (watchdog.go).
 	Notify bool
+	// JournalDir is journald's socket directory when sockd logs to the
+	// journal: children's output then goes to journal streams of its
+	// own; "" sends it through pipes into sockd's log (output.go).
+	JournalDir string
 	// OnceDir holds the LaunchOnlyOnce records ("" keeps them in memory:
 	// a restart of sockd forgets them).
 	OnceDir string
@@ -68,6 +73,7 @@ type Supervisor struct {
 	asRoot  bool
 	env     []string
 	procs   processes // of main processes and proxy backends
+	out     *outputs  // children's output (output.go)
 
 	// loop goroutine only
 	jobs         map[string]*runJob
@@ -115,6 +121,7 @@ func New(cfg Config) (*Supervisor, error) {
 		devnull:  dn,
 		asRoot:   os.Geteuid() == 0,
 		env:      os.Environ(),
+		out:      newOutputs(cfg.Log, cfg.JournalDir),
 		jobs:     map[string]*runJob{},
 		retired:  map[*runJob]struct{}{},
 		sighup:   make(chan struct{}, 1),
@@ -140,6 +147,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		loopErr <- s.loop.run()
 		close(s.loopDone)
 	}()
+	s.startWatchdog()
+	defer s.out.stop()
 
 	var ctl *control.Server
 	if s.cfg.Control != "" {

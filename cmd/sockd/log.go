@@ -8,35 +8,72 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/sockd/sockd/internal/journal"
 )
 
-// newLogger builds sockd's logger on stderr: format "console" (colours only
-// when stderr is a terminal and NO_COLOR is unset) or "json"; level is a
-// zap level name (debug, info, warn, error).
+// newLogger builds sockd's logger (see openLog).
 func newLogger(format, level string) (*zap.Logger, error) {
+	l, _, err := openLog(format, level)
+	return l, err
+}
+
+// openLog builds sockd's logger: format "console" on stderr (colours only
+// when stderr is a terminal and NO_COLOR is unset), "json" on stderr,
+// "journal" through journald's native protocol (priority and fields), or
+// "auto" (also ""): journal when stderr is the journal ($JOURNAL_STREAM
+// names it, as systemd sets it), else console. level is a zap level name
+// (debug, info, warn, error). journalDir is journald's socket directory
+// when the log goes to the journal ("" otherwise): children's output then
+// gets journal streams of its own. A journal that cannot be reached is one
+// warning, and the log is console text on stderr.
+func openLog(format, level string) (log *zap.Logger, journalDir string, err error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, "", fmt.Errorf("--log-level: %w", err)
 	}
+	stderr := zapcore.Lock(os.Stderr)
+	opts := []zap.Option{zap.ErrorOutput(stderr)}
 	var enc zapcore.Encoder
 	switch format {
-	case "console", "":
-		cfg := zap.NewDevelopmentEncoderConfig()
-		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
-		cfg.EncodeLevel = zapcore.CapitalLevelEncoder
-		if isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == "" {
-			cfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	case "auto", "":
+		if !journal.IsJournalStream(2) {
+			enc = consoleEncoder(isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == "")
+			break
 		}
-		enc = zapcore.NewConsoleEncoder(cfg)
+		fallthrough
+	case "journal":
+		text := zapcore.NewCore(consoleEncoder(false), stderr, lvl)
+		dir := journal.Dir()
+		w, err := journal.Open(journal.SocketPath(dir))
+		if err != nil {
+			l := zap.New(text, opts...)
+			l.Warn("the journal cannot be reached: logging to stderr as text", zap.Error(err))
+			return l, "", nil
+		}
+		return zap.New(journal.NewCore(w, "sockd", lvl, text), opts...), dir, nil
+	case "console":
+		enc = consoleEncoder(isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == "")
 	case "json":
 		cfg := zap.NewProductionEncoderConfig()
 		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
 		enc = zapcore.NewJSONEncoder(cfg)
 	default:
-		return nil, fmt.Errorf("--log-format: unknown format %q (want console or json)", format)
+		return nil, "", fmt.Errorf("--log-format: unknown format %q (want auto, console, json or journal)", format)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
-	return zap.New(core, zap.ErrorOutput(zapcore.Lock(os.Stderr))), nil
+	return zap.New(zapcore.NewCore(enc, stderr, lvl), opts...), "", nil
+}
+
+// consoleEncoder is the console format: time, level (in colour when
+// colour), message, fields as JSON.
+func consoleEncoder(colour bool) zapcore.Encoder {
+	cfg := zap.NewDevelopmentEncoderConfig()
+	cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.EncodeLevel = zapcore.CapitalLevelEncoder
+	if colour {
+		cfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	}
+	return zapcore.NewConsoleEncoder(cfg)
 }
 
 // isTerminal reports whether f is a character device (a terminal, in

@@ -217,8 +217,11 @@ var manSections = []manSection{
 		{"XDG_RUNTIME_DIR", "A user's control socket is $XDG_RUNTIME_DIR/sockd/control.sock (else /run/user/UID/sockd/, else ~/.config/sockd/)."},
 		{"XDG_STATE_HOME", "A user's overrides file is $XDG_STATE_HOME/sockd/overrides.json (else ~/.local/state/sockd/overrides.json)."},
 		{"NOTIFY_SOCKET", "Set by systemd for Type=notify: sockd serve sends READY=1 once every socket is bound, RELOADING=1 and READY=1 around a reload and STOPPING=1 on shutdown. Children do not inherit it."},
+		{"WATCHDOG_USEC, WATCHDOG_PID", "Set by systemd for WatchdogSec=: sockd serve sends WATCHDOG=1 to NOTIFY_SOCKET from its event loop every third of the interval, unless WATCHDOG_PID names another process. Children do not inherit them."},
+		{"JOURNAL_STREAM", "Set by systemd when stderr is the journal: then --log-format auto (the default) writes to the journal with priorities and fields, and services' output goes to journal streams under their job's label. Children do not inherit sockd's; one whose output is a journal stream gets its own."},
+		{"SOCKD_JOURNAL_DIR", "For tests: the directory of journald's sockets (socket and stdout) in place of /run/systemd/journal."},
 		{"NO_COLOR", "Turns off the colours of the console log format on a terminal."},
-		{"Children", "Every child gets sockd's environment less LISTEN_*, LAUNCH_*, NOTIFY_SOCKET and the connection variables, plus its job's EnvironmentVariables; an inetd-nowait child gets REMOTE_ADDR, REMOTE_PORT, PROTO and the UCSPI TCP or UNIX variables, a handoff child LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LAUNCH_JOB_LABEL, LAUNCH_SOCKETS, LAUNCH_SOCKET_KEY (one per Sockets key) and LAUNCH_TIMEOUT, and HOME, USER, LOGNAME and SHELL are the job user's when it sets UserName."},
+		{"Children", "Every child gets sockd's environment less LISTEN_*, LAUNCH_*, NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID, JOURNAL_STREAM and the connection variables, plus its job's EnvironmentVariables; an inetd-nowait child gets REMOTE_ADDR, REMOTE_PORT, PROTO and the UCSPI TCP or UNIX variables, a handoff child LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LAUNCH_JOB_LABEL, LAUNCH_SOCKETS, LAUNCH_SOCKET_KEY (one per Sockets key) and LAUNCH_TIMEOUT, and HOME, USER, LOGNAME and SHELL are the job user's when it sets UserName."},
 	}},
 	{title: "FILES", items: [][2]string{
 		{"/etc/sockd/jobs/", "Root's job files (*.plist), owned by root and not group- or world-writable."},

@@ -23,13 +23,16 @@ func init() {
 	register(withFlags(command{
 		name:     "serve",
 		summary:  "bind every job's sockets and serve them (the daemon)",
-		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format console|json] [--log-level debug|info|warn|error]",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
 			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
 			"Every serve answers the control commands (sockd list, stop, ...) on its control socket.\n\n" +
-			"Logs go to stderr (the journal, under systemd). When $NOTIFY_SOCKET is set (systemd Type=notify), " +
-			"sockd sends READY=1 once every socket is bound, RELOADING=1 and READY=1 around a reload, and STOPPING=1 on shutdown.",
+			"Logs go to stderr, or to the journal with priorities and fields when stderr is the journal ($JOURNAL_STREAM) or with --log-format journal. " +
+			"A handoff service's or proxy backend's output, when its job names no file, is logged as records of its job (or goes to the journal under its label). " +
+			"When $NOTIFY_SOCKET is set (systemd Type=notify), " +
+			"sockd sends READY=1 once every socket is bound, RELOADING=1 and READY=1 around a reload, and STOPPING=1 on shutdown, " +
+			"and WATCHDOG=1 from its event loop every third of $WATCHDOG_USEC (WatchdogSec=).",
 	}, (*serveFlags).define, func(sf *serveFlags, pos []string) error {
 		if len(pos) > 0 {
 			return usageError(fmt.Errorf("serve: unexpected argument %q", pos[0]))
@@ -55,7 +58,7 @@ func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
 	fs.Var(&sf.dirs, "jobs", "job directory or file `DIR` (repeatable; a file may be an inetd.conf or xinetd file; default: "+d.jobDirs+")")
 	fs.Var(&sf.inetd, "inetd-conf", "an inetd.conf `FILE` to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	fs.Var(&sf.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`) to serve beside the jobs (repeatable; reloaded on SIGHUP)")
-	fs.StringVar(&sf.logFormat, "log-format", "console", "log format, `console|json` (console is coloured on a terminal)")
+	fs.StringVar(&sf.logFormat, "log-format", "auto", "log format, `auto|console|json|journal` (auto: journal when stderr is the journal, else console; console is coloured on a terminal; journal: journald's native protocol, with priorities and fields)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level, `debug|info|warn|error` (per-connection child exits are logged at debug)")
 	fs.StringVar(&sf.control, "control", d.control, "the control socket `PATH` to serve (\"\" for none): sockd list, stop, ... talk to it")
 	fs.StringVar(&sf.overrides, "overrides", d.overrides, "the overrides `FILE` that sockd disable and enable write")
@@ -116,7 +119,7 @@ func serve(sf *serveFlags) error {
 	if err := spawn.QuietChildExits(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
-	log, err := newLogger(sf.logFormat, sf.logLevel)
+	log, journalDir, err := openLog(sf.logFormat, sf.logLevel)
 	if err != nil {
 		return usageError(err)
 	}
@@ -132,7 +135,7 @@ func serve(sf *serveFlags) error {
 		LoadFiles: func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
 		Control:   sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
-		Log: log, Notify: true})
+		Log: log, Notify: true, JournalDir: journalDir})
 	if err != nil {
 		return err
 	}
