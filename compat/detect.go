@@ -18,6 +18,9 @@ const (
 	FormatInetd
 	// FormatXinetd is an xinetd configuration file.
 	FormatXinetd
+	// FormatSystemd is a systemd unit file (a socket unit, or the service
+	// a socket unit activates).
+	FormatSystemd
 )
 
 func (f Format) String() string {
@@ -28,6 +31,8 @@ func (f Format) String() string {
 		return "inetd"
 	case FormatXinetd:
 		return "xinetd"
+	case FormatSystemd:
+		return "systemd"
 	}
 	return "unknown"
 }
@@ -48,6 +53,8 @@ func Detect(path string, data []byte) Format {
 		return FormatXinetd
 	case strings.HasPrefix(base, "inetd.conf"):
 		return FormatInetd
+	case strings.HasSuffix(base, ".socket"), strings.HasSuffix(base, ".service"):
+		return FormatSystemd
 	case filepath.Base(filepath.Dir(path)) == "xinetd.d":
 		return FormatXinetd
 	}
@@ -68,6 +75,9 @@ func Detect(path string, data []byte) Format {
 		t := strings.TrimSpace(ln)
 		if t != "" && !strings.HasPrefix(t, "#") && xinetdBlock.MatchString(t) {
 			return FormatXinetd
+		}
+		if t == "[Socket]" {
+			return FormatSystemd
 		}
 	}
 	// inetd: an entry line, else a commented-out entry line (files that

@@ -1,6 +1,6 @@
-// Package compat imports inetd.conf and xinetd configurations into sockd
-// jobs (job.Job) and writes jobs back out as launchd XML job files for
-// "sockd convert".
+// Package compat imports inetd.conf and xinetd configurations and systemd
+// socket units into sockd jobs (job.Job) and writes jobs back out as
+// launchd XML job files for "sockd convert".
 //
 // Every imported service becomes one job with launchd's and sockd's
 // defaults filled in, exactly as the launchd loader fills them, so a job
@@ -82,15 +82,30 @@
 // sockd's values when it runs, and the file does not carry the
 // environment of whoever converted it.
 //
+// # systemd
+//
+// LoadSystemd reads socket units (NAME.socket, an instance of a template,
+// or a directory of units) with their drop-ins and the services they
+// activate (systemd.go): an Accept=yes unit is an inetd nowait job, the
+// Accept=no units of one service its handoff job (inetd wait with
+// StandardInput=socket), with each unit's sockets under its
+// FileDescriptorName. As for xinetd, what narrows who may connect, what is
+// exposed or where the service runs is enforced exactly or is an error
+// for its unit (systemd_directives.go classifies every directive sockd
+// does not map); sandboxing that only narrows what the service itself may
+// do is a warning; every other unknown directive a warning with file and
+// line. docs/migrating.md has the table.
+//
 // # Detect
 //
 // Detect decides by name first: "*.plist" is launchd, a name beginning
 // with "xinetd.conf" is xinetd, one beginning with "inetd.conf" is inetd,
-// and any file in a directory named "xinetd.d" is xinetd. Otherwise by
-// content: a "bplist00" header, or text starting (after blanks) with
-// "<?xml", "<plist", "<!DOCTYPE plist" or "{" is launchd; a non-comment
-// line "service NAME [{]", "defaults [{]" or "includedir DIR" is xinetd; a
-// line of six or more fields whose fourth is wait or nowait (with an
+// "*.socket" and "*.service" are systemd units, and any file in a
+// directory named "xinetd.d" is xinetd. Otherwise by content: a
+// "bplist00" header, or text starting (after blanks) with "<?xml",
+// "<plist", "<!DOCTYPE plist" or "{" is launchd; a non-comment line
+// "service NAME [{]", "defaults [{]" or "includedir DIR" is xinetd, a line
+// "[Socket]" a systemd unit; a line of six or more fields whose fourth is wait or nowait (with an
 // optional .max, /max or :filter suffix) is inetd, checked first on
 // uncommented lines and then on commented-out ones (files that ship with
 // every entry disabled). Anything else is FormatUnknown.

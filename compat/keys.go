@@ -14,6 +14,8 @@ func SourceKey(source, key string) string {
 		m = inetdKeys
 	case "xinetd":
 		m = xinetdKeys
+	case "systemd":
+		return systemdKey(key)
 	default:
 		return key
 	}

@@ -1,8 +1,9 @@
 // Package jobset is sockd's one loader. It turns the configuration sources
 // of a command line (job files and directories, inetd.conf files, xinetd
-// configurations) into the jobs a sockd serves on this machine, with every
-// problem found on the way. serve, check and print all load through Load,
-// so what check calls valid is exactly what serve loads.
+// configurations, systemd socket units) into the jobs a sockd serves on
+// this machine, with every problem found on the way. serve, check and
+// print all load through Load, so what check calls valid is exactly what
+// serve loads.
 //
 // Load reads every source (in parallel, results in source order), keeps
 // the jobs this host loads (job.SelectForHost), refuses imported jobs that
@@ -34,6 +35,12 @@ type Sources struct {
 	Inetd []string
 	// Xinetd are xinetd.conf files and xinetd.d directories.
 	Xinetd []string
+	// Systemd are systemd socket units and directories of units (each
+	// non-template *.socket in it), read with their services and
+	// drop-ins (compat.LoadSystemdWith). They load together with the
+	// *.socket files of Paths, so that the socket units of one service
+	// make one job.
+	Systemd []string
 }
 
 // Options say for which sockd the jobs are loaded.

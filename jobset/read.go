@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +19,9 @@ type task struct {
 	path      string
 	format    compat.Format
 	xinetdDir bool
+	// units are the systemd socket units and unit directories of a
+	// systemd task (format compat.FormatSystemd), read together.
+	units []string
 }
 
 // result is what one task gave.
@@ -61,6 +65,7 @@ func (s *Set) read(src Sources, opts Options) {
 func tasks(src Sources, opts Options) ([]task, job.Diags) {
 	var ts []task
 	var diags job.Diags
+	var units []string
 	for _, p := range src.Paths {
 		fi, err := os.Stat(p)
 		switch {
@@ -80,6 +85,8 @@ func tasks(src Sources, opts Options) ([]task, job.Diags) {
 			for _, f := range files {
 				ts = append(ts, task{path: f})
 			}
+		case strings.HasSuffix(p, ".socket"):
+			units = append(units, p)
 		default:
 			ts = append(ts, task{path: p})
 		}
@@ -90,6 +97,9 @@ func tasks(src Sources, opts Options) ([]task, job.Diags) {
 	for _, p := range src.Xinetd {
 		fi, err := os.Stat(p)
 		ts = append(ts, task{path: p, format: compat.FormatXinetd, xinetdDir: err == nil && fi.IsDir()})
+	}
+	if units = append(units, src.Systemd...); len(units) > 0 {
+		ts = append(ts, task{path: units[0], format: compat.FormatSystemd, units: units})
 	}
 	return ts, diags
 }
@@ -108,6 +118,9 @@ func readTask(t task, opts Options) result {
 	if t.xinetdDir {
 		return readXinetd(t.path, opts)
 	}
+	if t.units != nil {
+		return readSystemd(t.units, opts)
+	}
 	data, diags := job.ReadFile(t.path, opts.loadOptions())
 	if diags.HasErrors() {
 		return result{diags: diags, files: 1}
@@ -124,6 +137,9 @@ func readTask(t task, opts Options) result {
 	case compat.FormatXinetd:
 		r = readXinetd(t.path, opts)
 		r.files = max(r.files, 1)
+	case compat.FormatSystemd:
+		r = readSystemd([]string{t.path}, opts)
+		r.files = max(r.files, 1)
 	default:
 		r.files = 1
 		if j, ds := job.Decode(data, t.path); j != nil {
@@ -133,6 +149,15 @@ func readTask(t task, opts Options) result {
 		}
 	}
 	r.diags = append(diags, r.diags...)
+	return r
+}
+
+// readSystemd loads systemd socket units and unit directories, counting
+// the files read. Specifiers resolve for the service manager of the sockd
+// that would serve them (root's: the system manager).
+func readSystemd(paths []string, opts Options) result {
+	var r result
+	r.jobs, r.diags = compat.LoadSystemdWith(paths, compat.SystemdOptions{Files: opts.loadOptions(), UID: opts.View.UID, OnRead: func(string) { r.files++ }})
 	return r
 }
 

@@ -17,10 +17,11 @@ func init() {
 	register(withFlags(command{
 		name:     "check",
 		summary:  "validate job files (FILE|DIR...) and report every problem",
-		synopsis: "[--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... FILE|DIR...",
+		synopsis: "[--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... FILE|DIR...",
 		about: "Loads every job as sockd serve would load it on this machine, through the same loader " +
 			"(a directory: every *.plist in it; an xinetd.d directory: every file xinetd would " +
-			"read; inetd.conf and xinetd.conf files are recognised by their content), for a sockd " +
+			"read; inetd.conf and xinetd.conf files are recognised by their content; a UNIT.socket is read with its " +
+			"service and drop-ins), for a sockd " +
 			"running as you (or --uid). Prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE, " +
 			"an info line per job this host does not load, " +
 			"and a summary naming that sockd; an error is a job serve would not load.\n\n" +
@@ -44,16 +45,17 @@ func (c *checkFlags) define(fs *flag.FlagSet, _ defaults) {
 // sourceFlags are the flags that name what a sockd loads besides the
 // positional FILE|DIR arguments, as serve takes them.
 type sourceFlags struct {
-	inetd, xinetd stringsFlag
+	inetd, xinetd, systemd stringsFlag
 }
 
 func (s *sourceFlags) add(fs *flag.FlagSet) {
 	fs.Var(&s.inetd, "inetd-conf", "an inetd.conf `FILE`, as serve --inetd-conf takes it (repeatable)")
 	fs.Var(&s.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`), as serve --xinetd takes it (repeatable)")
+	fs.Var(&s.systemd, "systemd", "a systemd socket unit or directory of units (`DIR|UNIT`), as serve --systemd takes it (repeatable)")
 }
 
 func (s *sourceFlags) sources(paths []string) jobset.Sources {
-	return jobset.Sources{Paths: paths, Inetd: s.inetd, Xinetd: s.xinetd}
+	return jobset.Sources{Paths: paths, Inetd: s.inetd, Xinetd: s.xinetd, Systemd: s.systemd}
 }
 
 // viewFlags choose the sockd that jobs are judged for.
@@ -91,7 +93,7 @@ func (v *viewFlags) options() (jobset.Options, error) {
 
 func runCheck(c *checkFlags, paths []string) error {
 	sources := c.src.sources(paths)
-	if len(paths)+len(sources.Inetd)+len(sources.Xinetd) == 0 {
+	if len(paths)+len(sources.Inetd)+len(sources.Xinetd)+len(sources.Systemd) == 0 {
 		return badArgs("no FILE or DIR given")
 	}
 	opts, err := c.view.options()

@@ -343,7 +343,7 @@ _sockd() {
 			case "none":
 				spec += ": : "
 			}
-			if f.name == "--jobs" || f.name == "--inetd-conf" || f.name == "--xinetd" {
+			if f.name == "--jobs" || f.name == "--inetd-conf" || f.name == "--xinetd" || f.name == "--systemd" {
 				spec = "*" + spec // repeatable
 			}
 			fmt.Fprintf(&b, " \\\n\t\t\t%s", zshQuote(spec))

@@ -15,16 +15,18 @@ import (
 )
 
 // Legacy configurations: check, print and serve load inetd.conf and xinetd
-// files through package jobset; `sockd convert` writes launchd job files
-// from them.
+// files and systemd socket units through package jobset; `sockd convert`
+// writes launchd job files from them.
 
 func init() {
 	register(withFlags(command{
 		name:     "convert",
-		summary:  "write launchd job files from an inetd.conf or xinetd configuration",
-		synopsis: "[--from inetd|xinetd] [-o DIR] [--force] FILE|DIR",
+		summary:  "write launchd job files from an inetd.conf, an xinetd configuration or systemd socket units",
+		synopsis: "[--from inetd|xinetd|systemd] [-o DIR] [--force] FILE|DIR|UNIT.socket...",
 		about: "Writes one launchd job file (LABEL.plist) per service of an inetd.conf, an " +
-			"xinetd.conf (with its includes) or an xinetd.d directory, and prints each path. " +
+			"xinetd.conf (with its includes) or an xinetd.d directory, or per job of systemd socket units " +
+			"(UNIT.socket files, read with their services and drop-ins, or a directory of units: " +
+			"an Accept=yes unit is one job, the Accept=no units of one service another), and prints each path. " +
 			"Problems go to stderr as sockd check prints them; services with errors are not " +
 			"converted and the exit status is then 1. A job file that already exists stops " +
 			"the conversion (nothing is overwritten) unless --force, which replaces the name, never a link's target.",
@@ -38,21 +40,30 @@ type convertFlags struct {
 }
 
 func (c *convertFlags) define(fs *flag.FlagSet, _ defaults) {
-	fs.StringVar(&c.from, "from", "", "source format, `inetd|xinetd` (default: detected)")
+	fs.StringVar(&c.from, "from", "", "source format, `inetd|xinetd|systemd` (default: detected)")
 	fs.StringVar(&c.out, "o", ".", "the `DIR` to write the job files into")
 	fs.BoolVar(&c.force, "force", false, "overwrite existing files")
 }
 
 func runConvert(c *convertFlags, pos []string) error {
 	from, out, force := &c.from, &c.out, &c.force
-	if len(pos) != 1 {
-		return usageError(fmt.Errorf("convert: need exactly one FILE (inetd.conf, xinetd.conf, or an xinetd.d directory)"))
+	if len(pos) == 0 {
+		return usageError(fmt.Errorf("convert: need a FILE (inetd.conf, xinetd.conf, an xinetd.d directory, or systemd socket units)"))
 	}
 	src := pos[0]
 	format := *from
+	if format == "" && allUnits(pos) {
+		format = "systemd"
+	}
+	if len(pos) != 1 && format != "systemd" {
+		return usageError(fmt.Errorf("convert: need exactly one FILE (inetd.conf, xinetd.conf, or an xinetd.d directory); several only for --from systemd"))
+	}
 	if format == "" {
 		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
 			format = "xinetd"
+			if filepath.Base(filepath.Clean(src)) != "xinetd.d" && hasUnits(src) {
+				format = "systemd"
+			}
 		} else {
 			data, err := cfgfile.Read(src, compat.MaxFileSize)
 			if err != nil {
@@ -63,8 +74,10 @@ func runConvert(c *convertFlags, pos []string) error {
 				format = "inetd"
 			case compat.FormatXinetd:
 				format = "xinetd"
+			case compat.FormatSystemd:
+				format = "systemd"
 			default:
-				return fmt.Errorf("convert: %s: cannot tell whether this is inetd.conf or xinetd; use --from inetd|xinetd", src)
+				return fmt.Errorf("convert: %s: cannot tell whether this is inetd.conf, xinetd or a systemd unit; use --from inetd|xinetd|systemd", src)
 			}
 		}
 	}
@@ -75,8 +88,11 @@ func runConvert(c *convertFlags, pos []string) error {
 		jobs, diags = compat.LoadInetd(src)
 	case "xinetd":
 		jobs, diags = compat.LoadXinetd(src)
+	case "systemd":
+		jobs, diags = compat.LoadSystemd(pos...)
+		src = strings.Join(pos, " ")
 	default:
-		return usageError(fmt.Errorf("convert: --from must be inetd or xinetd, not %q", format))
+		return usageError(fmt.Errorf("convert: --from must be inetd, xinetd or systemd, not %q", format))
 	}
 	for _, d := range diags {
 		fmt.Fprintln(os.Stderr, d.String())
@@ -106,6 +122,22 @@ func runConvert(c *convertFlags, pos []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("convert: %s has errors; the services with errors were not converted", src)}
 	}
 	return nil
+}
+
+// allUnits reports whether every path names a systemd socket unit.
+func allUnits(paths []string) bool {
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".socket") {
+			return false
+		}
+	}
+	return true
+}
+
+// hasUnits reports whether dir holds a systemd socket unit.
+func hasUnits(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.socket"))
+	return len(m) > 0
 }
 
 // writeJobFile writes data to name (mode 0644) without following a link or

@@ -19,7 +19,7 @@ func init() {
 	register(withFlags(command{
 		name:     "print",
 		summary:  "show a job (FILE|LABEL) as sockd understands it, defaults filled in",
-		synopsis: "[--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--uid UID] [--no-permissions] [--control PATH] FILE [LABEL] | LABEL",
+		synopsis: "[--json] [--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... [--uid UID] [--no-permissions] [--control PATH] FILE [LABEL] | LABEL",
 		about: "Shows the job as sockd understands it: defaults filled in, mode, resolved " +
 			"program and argv, every socket endpoint in hand-off order with its fd, whether it loads here, and every problem. " +
 			"It loads as check and serve do. A FILE that holds several jobs (an inetd.conf, " +
@@ -119,7 +119,7 @@ func findJob(pos, dirs []string, src sourceFlags, opts jobset.Options) (*jobset.
 		}
 	}
 	if best == nil {
-		where := append(append(append([]string(nil), dirs...), src.inetd...), src.xinetd...)
+		where := append(append(append(append([]string(nil), dirs...), src.inetd...), src.xinetd...), src.systemd...)
 		return nil, nil, fmt.Errorf("%q is neither a job file nor the Label of a job in %s", arg, strings.Join(where, ", "))
 	}
 	return set, best, nil

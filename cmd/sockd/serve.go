@@ -23,7 +23,7 @@ func init() {
 	register(withFlags(command{
 		name:     "serve",
 		summary:  "bind every job's sockets and serve them (the daemon)",
-		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
 			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
@@ -51,6 +51,7 @@ type serveFlags struct {
 	logConnections      bool
 	metrics             string
 	dirs, inetd, xinetd stringsFlag
+	systemd             stringsFlag
 }
 
 // define defines serve's flags on fs.
@@ -58,6 +59,7 @@ func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
 	fs.Var(&sf.dirs, "jobs", "job directory or file `DIR` (repeatable; a file may be an inetd.conf or xinetd file; default: "+d.jobDirs+")")
 	fs.Var(&sf.inetd, "inetd-conf", "an inetd.conf `FILE` to serve beside the jobs (repeatable; reloaded on SIGHUP)")
 	fs.Var(&sf.xinetd, "xinetd", "an xinetd.conf file or xinetd.d directory (`FILE|DIR`) to serve beside the jobs (repeatable; reloaded on SIGHUP)")
+	fs.Var(&sf.systemd, "systemd", "a systemd socket unit or a directory of units (`DIR|UNIT`) to serve beside the jobs, each socket unit with its service and drop-ins (repeatable; reloaded on SIGHUP)")
 	fs.StringVar(&sf.logFormat, "log-format", "auto", "log format, `auto|console|json|journal` (auto: journal when stderr is the journal, else console; console is coloured on a terminal; journal: journald's native protocol, with priorities and fields)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level, `debug|info|warn|error` (per-connection child exits are logged at debug)")
 	fs.StringVar(&sf.control, "control", d.control, "the control socket `PATH` to serve (\"\" for none): sockd list, stop, ... talk to it")
@@ -72,7 +74,7 @@ func (sf *serveFlags) finish() {
 	if len(sf.dirs) == 0 {
 		sf.dirs = defaultJobDirs()
 	}
-	sf.sources = jobset.Sources{Paths: sf.dirs, Inetd: sf.inetd, Xinetd: sf.xinetd}
+	sf.sources = jobset.Sources{Paths: sf.dirs, Inetd: sf.inetd, Xinetd: sf.xinetd, Systemd: sf.systemd}
 	sf.onceDir = onceDir(sf.onceDir, sf.control)
 }
 
