@@ -42,7 +42,7 @@ type Template struct {
 	argc   int
 	argv   []string
 	glob   bool
-	home   string     // ~ in globbing
+	home   string          // ~ in globbing
 	fcreds *privilege.Cred // globbing as the job's user (root sockd, UserName set)
 
 	// The environment: flat buffer, offsets of each entry, name -> entry.

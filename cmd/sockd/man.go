@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(withFlags(command{
-		name: "man",
+		name:     "man",
 		summary:  "write a manual page (sockd.8 or sockd.plist.5) to stdout",
 		synopsis: "sockd.8|sockd.plist.5",
 	}, func(*struct{}, *flag.FlagSet, defaults) {}, func(_ *struct{}, pos []string) error {
