@@ -111,13 +111,10 @@ func (cs *connServer) acceptReady(sk *listener.Socket) {
 // refuses and closes it.
 func (cs *connServer) serveConn(sk *listener.Socket, cfd int, peer unix.Sockaddr) {
 	rj := cs.rj
-	src, _, hasSrc := sockaddrIPPort(peer)
+	src, port, hasSrc := sockaddrIPPort(peer)
 	if why := rj.admit(src, hasSrc); why != "" {
-		if rj.records() {
-			rj.recordRefusal(sockaddrString(peer), why)
-		}
 		unix.Close(cfd)
-		rj.refuse(src, why)
+		rj.refuse(netip.AddrPortFrom(src, uint16(port)), why)
 		return
 	}
 	rj.rateSpend()

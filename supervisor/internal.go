@@ -81,13 +81,10 @@ func (is *internalServer) ready(sk *listener.Socket) {
 		if !ok {
 			return
 		}
-		src, _, hasSrc := sockaddrIPPort(peer)
+		src, port, hasSrc := sockaddrIPPort(peer)
 		if why := rj.admit(src, hasSrc); why != "" {
-			if rj.records() {
-				rj.recordRefusal(sockaddrString(peer), why)
-			}
 			unix.Close(cfd)
-			rj.refuse(src, why)
+			rj.refuse(netip.AddrPortFrom(src, uint16(port)), why)
 			continue
 		}
 		rj.rateSpend()
@@ -162,10 +159,7 @@ func (is *internalServer) datagrams(sk *listener.Socket) {
 			continue // no reply address we can vet
 		}
 		if why := rj.admitDatagram(ip); why != "" {
-			if rj.records() {
-				rj.recordRefusal(netip.AddrPortFrom(ip, uint16(port)).String(), why)
-			}
-			rj.refuse(ip, why)
+			rj.refuse(netip.AddrPortFrom(ip, uint16(port)), why)
 			continue
 		}
 		reply := builtin.Datagram(rj.def.Internal, is.buf[:n], netip.AddrPortFrom(ip, uint16(port)), time.Now())

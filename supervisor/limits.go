@@ -153,9 +153,15 @@ const (
 	whyRate      = "connection rate limit reached (Rate "
 )
 
-var refuseLabels = [numRefuseReasons]string{"other", "deny", "allow", "per_source", "rate"}
+var (
+	refuseLabels = [numRefuseReasons]string{"other", "deny", "allow", "per_source", "rate"}
+	refuseKeys   = [numRefuseReasons]string{"", "SockdLimits.Deny", "SockdLimits.Allow", "SockdLimits.MaxPerSource", "SockdLimits.Rate"}
+)
 
 func (r refuseReason) label() string { return refuseLabels[r] }
+
+// key is the SockdLimits key of the limit that refused ("" for other).
+func (r refuseReason) key() string { return refuseKeys[r] }
 
 // reasonOf is the reason of a refusal text.
 func reasonOf(why string) refuseReason {
@@ -186,17 +192,25 @@ func (lm *limiter) admitCount(src netip.Addr) (why string, fromSrc int) {
 
 // refuse counts a refused connection and logs it: at most one line a
 // second per job, the newest refusal with the count since the last line.
-func (rj *runJob) refuse(src netip.Addr, why string) {
+//
+// peer is the client's address and port (port 0 where it is not known);
+// a job with records writes a refusal record for it.
+func (rj *runJob) refuse(peer netip.AddrPort, why string) {
 	rj.limits.mu.Lock()
-	n := rj.limits.perSource[src]
+	n := rj.limits.perSource[peer.Addr()]
 	rj.limits.mu.Unlock()
-	rj.refused(src, why, n)
+	rj.refused(peer, why, n)
 }
 
 // refused is refuse with the source's connection count at refusal time.
-func (rj *runJob) refused(src netip.Addr, why string, fromSrc int) {
+func (rj *runJob) refused(peer netip.AddrPort, why string, fromSrc int) {
+	src := peer.Addr()
+	reason := reasonOf(why)
 	rj.stats.refused++
-	rj.stats.refusedBy[reasonOf(why)]++
+	rj.stats.refusedBy[reason]++
+	if rj.records() {
+		rj.recordRefusal(peer, why, reason)
+	}
 	lm := rj.limits
 	lm.lastRefusal = refusal{src, why, fromSrc}
 	lm.refusals.note(rj.s.loop)

@@ -139,7 +139,7 @@ func TestMetricsJobFigures(t *testing.T) {
 	rj := newRunJob(m.s, lj, nil)
 	src := netip.MustParseAddr("10.1.2.3")
 	for _, why := range []string{whyDeny, whyDeny, whyPerSource + "2)", "connection rate limit reached (Rate 5/s)"} {
-		rj.refused(src, why, 0)
+		rj.refused(netip.AddrPortFrom(src, 0), why, 0)
 	}
 	text, fams := scrapeText(t, m.s, rj)
 	for reason, want := range map[string]float64{"deny": 2, "per_source": 1, "rate": 1, "allow": -1} {

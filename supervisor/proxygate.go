@@ -74,12 +74,7 @@ func (g *proxyGate) Pace() time.Duration {
 
 func (g *proxyGate) refuse(src netip.Addr, why string, fromSrc int) {
 	rj := g.rj
-	rj.s.loop.post(func() {
-		if rj.records() {
-			rj.recordRefusal(src.String(), why)
-		}
-		rj.refused(src, why, fromSrc)
-	})
+	rj.s.loop.post(func() { rj.refused(netip.AddrPortFrom(src, 0), why, fromSrc) })
 }
 
 // limitAddr is a client address as SockdLimits match it: IPv4-mapped

@@ -4,7 +4,6 @@ package supervisor
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -94,20 +93,15 @@ func (rj *runJob) recordDatagram(sk *listener.Socket, from netip.AddrPort, in, r
 }
 
 // recordRefusal writes the record of a connection (or datagram, or UDP
-// flow) refused by a limit: the reason and the limit.
-func (rj *runJob) recordRefusal(peer string, why string) {
-	rj.log().Info("connection refused", zap.String("record", "refused"), zap.String("peer", peer),
-		zap.String("reason", why), zap.String("limit", limitOf(why)))
-}
-
-// limitOf names the SockdLimits key a refusal reason comes from.
-func limitOf(why string) string {
-	for _, k := range []string{"Deny", "Allow", "MaxPerSource", "MaxChildren", "Rate"} {
-		if strings.Contains(why, k) {
-			return "SockdLimits." + k
-		}
+// flow) refused by a limit: the reason and the limit's key. peer has port
+// 0 where the refusal did not see it (a proxy's gate).
+func (rj *runJob) recordRefusal(peer netip.AddrPort, why string, reason refuseReason) {
+	p := peer.String()
+	if peer.Port() == 0 {
+		p = peer.Addr().String()
 	}
-	return ""
+	rj.log().Info("connection refused", zap.String("record", "refused"), zap.String("peer", p),
+		zap.String("reason", why), zap.String("limit", reason.key()))
 }
 
 // proxyRecords returns the proxy's hook for the end of each connection or
