@@ -165,6 +165,9 @@ func (s *Supervisor) ctlList() control.Response {
 	var jobs []control.Job
 	if !s.onLoop(func() {
 		labels = make([]string, 0, len(s.jobs))
+		// Sized once: growing it by append made most of a list's garbage
+		// (22 MB for 10,000 jobs) and a GC cycle every second list.
+		jobs = make([]control.Job, 0, len(s.jobs)+len(s.disabledJobs)+len(s.retired))
 		for l := range s.jobs {
 			labels = append(labels, l)
 		}
