@@ -260,8 +260,8 @@ func (rj *runJob) applyNext() bool {
 	}
 	rj.next = nil
 	rj.setDef(n.def, n.tmpl)
-	if ms := rj.mainSrv(); ms != nil {
-		ms.th.forget()
+	if th := rj.throttle(); th != nil { // the new definition starts at once
+		th.forget()
 	}
 	rj.activate(false)
 	return true
