@@ -314,6 +314,9 @@ func groupName(s string) string {
 }
 
 func endpointsOf(s *job.Socket, lookup resolver) ([]job.Endpoint, error) {
+	if s.Type == job.FIFO {
+		return []job.Endpoint{{Network: "fifo", Address: s.PathName}}, nil
+	}
 	if s.Family == job.Unix {
 		network := "unix"
 		switch s.Type {

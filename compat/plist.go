@@ -14,7 +14,7 @@ import (
 // WritePlist renders j as a launchd XML job file (indented with tabs) that
 // the launchd loader reads back into the same job: every field is written,
 // defaults are left out, and sockd's extension keys carry what launchd has
-// no key for (SockdLimits, SockdInternal, SockdProxy).
+// no key for (SockdLimits, SockdInternal, SockdProxy, SockdOptions).
 func WritePlist(j *job.Job) ([]byte, error) {
 	if j == nil {
 		return nil, fmt.Errorf("write plist: nil job")
@@ -244,6 +244,9 @@ func socketDict(s *job.Socket) map[string]any {
 	}
 	if s.MulticastGroup != "" {
 		d["MulticastGroup"] = s.MulticastGroup
+	}
+	if o := s.Options.Dict(); o != nil {
+		d["SockdOptions"] = o
 	}
 	return d
 }

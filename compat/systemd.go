@@ -166,8 +166,6 @@ type sdSock struct {
 	allow    []string
 	deny     []string
 	access   *sdEntry // the first IPAddressAllow/Deny line, for messages
-	pending  []*sdEntry
-	failed   bool
 }
 
 func loadSystemd(paths []string, opts SystemdOptions, host *sdHost) ([]*job.Job, job.Diags) {
@@ -490,8 +488,15 @@ func (l *sdLoader) listen(sk *sdSock, e *sdEntry, bind string) ([]sdListen, bool
 	case "ListenSequentialPacket":
 		typ = job.SeqPacket
 	case "ListenFIFO":
-		l.fail(u, e, "FIFOs are not supported yet: sockd has no socket kind for a named pipe (%s)", v)
-		return nil, false
+		switch {
+		case sk.accept:
+			l.fail(u, e, "Accept=yes needs a stream or sequential-packet socket: a FIFO has no connection to accept (systemd refuses it too)")
+			return nil, false
+		case !filepath.IsAbs(v):
+			l.fail(u, e, "%q is not an absolute path", v)
+			return nil, false
+		}
+		return []sdListen{{e: e, sock: job.Socket{Type: job.FIFO, Family: job.Unix, PathName: filepath.Clean(v), Passive: true}}}, true
 	case "ListenSpecial":
 		l.fail(u, e, "special files (%s) are not supported: sockd opens sockets only", v)
 		return nil, false
@@ -782,43 +787,6 @@ func (l *sdLoader) socketAccess(sk *sdSock) bool {
 	return true
 }
 
-// socketOptions reads the socket options. sockd applies none of them yet
-// (the SockdOptions dictionary is being added): an option that would
-// narrow who reaches the socket is an error, the others warnings.
-func (l *sdLoader) socketOptions(sk *sdSock) bool {
-	u := sk.u
-	ok := true
-	for _, e := range u.entries {
-		if e.section != "Socket" {
-			continue
-		}
-		cur := u.get("Socket", e.key)
-		if cur != e {
-			continue
-		}
-		switch e.key {
-		case "BindToDevice":
-			l.fail(u, e, "sockd cannot bind a socket to one device yet, so it would listen on every interface: remove it to listen on every interface, or give an address of that device")
-			ok = false
-		case "Mark", "IPTTL":
-			l.fail(u, e, "sockd cannot set it on a socket yet, and it can narrow who the socket reaches (firewall rules by mark, a TTL that keeps replies on the local network): remove it to serve without it")
-			ok = false
-		case "KeepAlive", "KeepAliveTimeSec", "KeepAliveIntervalSec", "KeepAliveProbes", "NoDelay", "ReusePort",
-			"FreeBind", "Transparent", "Priority", "ReceiveBuffer", "SendBuffer", "Backlog", "DeferAcceptSec",
-			"PassCredentials", "IPTOS", "Broadcast", "DirectoryMode", "Symlinks":
-			l.warn(e, "not applied: sockd does not set this socket option yet (SockdOptions)")
-		case "RemoveOnStop":
-			if _, err := sdBool(e.val); err != nil {
-				l.fail(u, e, "%v", err)
-				ok = false
-			}
-			// sockd removes the socket files it created when it stops,
-			// whatever RemoveOnStop says.
-		}
-	}
-	return ok
-}
-
 // loadService reads the service unit name, looked up in dirs (cached).
 // It returns nil when it is missing or cannot be read (reported against
 // the socket unit, at its Service= line when given).
@@ -983,7 +951,7 @@ func (l *sdLoader) attach(j *job.Job, socks []*sdSock) {
 			for k := range eps {
 				eps[k].Passive = true
 			}
-			s.Endpoints = eps
+			s.Endpoints = job.MergeDualStack(eps, &s.Options)
 		}
 	}
 	j.LinkEndpoints()

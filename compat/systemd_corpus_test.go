@@ -12,8 +12,9 @@ import (
 // What each corpus directory of systemd units becomes, read as a unit
 // directory (sockd serve --systemd DIR) for root's system manager on the
 // offline host (offlineSystemd). A row with a label is a job: its mode, its
-// sockets in hand-off order and its user ("" runs as root, as in systemd);
-// a row with refused is a unit that gives no job, with the directive of
+// sockets in hand-off order and its user ("" runs as root, as in systemd;
+// a port alone or [::] is systemd's one dual-stack socket, a ListenFIFO= a
+// fifo); a row with refused is a unit that gives no job, with the directive of
 // its first error ("" for the unit as a whole).
 var systemdCorpus = []struct {
 	dir                  string
@@ -22,40 +23,40 @@ var systemdCorpus = []struct {
 	refused, why         string
 }{
 	// dir                            label                                    mode            sockets                                                                 user
-	{"clearlinux-openssh", "systemd.sshd.socket", "inetd-nowait", "tcp6 [::]:22, tcp4 0.0.0.0:22", "", "", ""},
+	{"clearlinux-openssh", "systemd.sshd.socket", "inetd-nowait", "tcp6 [::]:22 dual-stack", "", "", ""},
 	{"debian-acpid", "", "", "", "", "acpid.socket", "ConditionVirtualization"},
 	{"debian-atftpd", "", "", "", "", "atftpd.service", "DynamicUser"},
 	{"debian-avahi-daemon", "systemd.avahi-daemon.service", "handoff", "unix /run/avahi-daemon/socket", "", "", ""},
 	{"debian-clamav-daemon", "", "", "", "", "clamav-daemon.socket", "ConditionPathExistsGlob"},
 	{"debian-cockpit-ws", "systemd.cockpit-wsinstance-http.service", "handoff", "unix /run/cockpit/wsinstance/http.sock", "cockpit-wsinstance", "", ""},
-	{"debian-cockpit-ws", "systemd.cockpit.service", "handoff", "tcp6 [::]:9090, tcp4 0.0.0.0:9090", "cockpit-ws", "", ""},
+	{"debian-cockpit-ws", "systemd.cockpit.service", "handoff", "tcp6 [::]:9090 dual-stack", "cockpit-ws", "", ""},
 	{"debian-cockpit-ws", "", "", "", "", "cockpit-wsinstance-https-factory@.service", ""}, // the connection as fd 3
 	{"debian-cups-daemon", "systemd.cups.service", "handoff", "unix /run/cups/cups.sock", "", "", ""},
 	{"debian-dbus-system", "systemd.dbus.service", "handoff", "unix /run/dbus/system_bus_socket", "", "", ""},
 	{"debian-dbus-user-session", "systemd.dbus.service", "handoff", "unix /run/bus", "", "", ""}, // a user unit, read for root's manager
-	{"debian-dmeventd", "", "", "", "", "dm-event.socket", "ListenFIFO"},
+	{"debian-dmeventd", "systemd.dm-event.service", "handoff", "fifo /run/dmeventd-server, fifo /run/dmeventd-client", "", "", ""},
 	{"debian-docker.io", "systemd.docker.service", "handoff", "unix /run/docker.sock", "", "", ""},
 	{"debian-dovecot-core", "systemd.dovecot.service", "handoff", "tcp4 0.0.0.0:143, tcp6 [::]:143, tcp4 0.0.0.0:993, tcp6 [::]:993", "", "", ""},
 	{"debian-gpg-agent", "systemd.gpg-agent.service", "handoff", "unix /run/gnupg/S.gpg-agent.browser, unix /run/gnupg/S.gpg-agent.extra, unix /run/gnupg/S.gpg-agent.ssh, unix /run/gnupg/S.gpg-agent", "", "", ""},
-	{"debian-libvirt-daemon-system", "systemd.libvirtd.service", "handoff", "unix /run/libvirt/libvirt-admin-sock, unix /run/libvirt/libvirt-sock-ro, tcp6 [::]:16509, tcp4 0.0.0.0:16509, tcp6 [::]:16514, tcp4 0.0.0.0:16514, unix /run/libvirt/libvirt-sock", "", "", ""},
+	{"debian-libvirt-daemon-system", "systemd.libvirtd.service", "handoff", "unix /run/libvirt/libvirt-admin-sock, unix /run/libvirt/libvirt-sock-ro, tcp6 [::]:16509 dual-stack, tcp6 [::]:16514 dual-stack, unix /run/libvirt/libvirt-sock", "", "", ""},
 	{"debian-libvirt-daemon-system", "systemd.virtlockd.service", "handoff", "unix /run/libvirt/virtlockd-admin-sock, unix /run/libvirt/virtlockd-sock", "", "", ""},
 	{"debian-libvirt-daemon-system", "systemd.virtlogd.service", "handoff", "unix /run/libvirt/virtlogd-admin-sock, unix /run/libvirt/virtlogd-sock", "", "", ""},
 	{"debian-lvm2", "systemd.lvm2-lvmpolld.service", "handoff", "unix /run/lvm/lvmpolld.socket", "", "", ""},
 	{"debian-multipath-tools", "", "", "", "", "multipathd.socket", "ConditionKernelCommandLine"},
-	{"debian-oidentd", "systemd.oidentd.socket", "inetd-nowait", "tcp6 [::]:113, tcp4 0.0.0.0:113", "", "", ""},
+	{"debian-oidentd", "systemd.oidentd.socket", "inetd-nowait", "tcp6 [::]:113 dual-stack", "", "", ""},
 	{"debian-open-iscsi", "", "", "", "", "iscsid.service", "ConditionVirtualization"},
 	{"debian-openssh-8.8-sonic", "", "", "", "", "ssh.socket", "ConditionPathExists"},
 	{"debian-openssh-server", "", "", "", "", "ssh.socket", "ConditionPathExists"},
 	{"debian-pcscd", "systemd.pcscd.service", "handoff", "unix /run/pcscd/pcscd.comm", "", "", ""},
 	{"debian-pipewire", "", "", "", "", "pipewire.socket", "ConditionUser"},
 	{"debian-podman", "systemd.podman.service", "handoff", "unix /run/podman/podman.sock", "", "", ""},
-	{"debian-proftpd-core", "systemd.proftpd.socket", "inetd-nowait", "tcp6 [::]:21, tcp4 0.0.0.0:21", "", "", ""},
+	{"debian-proftpd-core", "systemd.proftpd.socket", "inetd-nowait", "tcp6 [::]:21 dual-stack", "", "", ""},
 	{"debian-rpcbind", "systemd.rpcbind.service", "handoff", "unix /run/rpcbind.sock, tcp4 0.0.0.0:111, udp4 0.0.0.0:111, tcp6 [::]:111, udp6 [::]:111", "", "", ""},
 	{"debian-sane-utils", "", "", "", "", "saned@.service", "StandardInput"},   // the connection as fd 3
 	{"debian-spice-vdagent", "", "", "", "", "spice-vdagentd.service", "Type"}, // Type=forking
 	{"debian-systemd", "systemd.systemd-fsckd.service", "handoff", "unix /run/systemd/fsck.progress", "", "", ""},
 	{"debian-systemd", "systemd.systemd-journald.service", "handoff", "unixgram /run/systemd/journal/dev-log, unixgram /run/systemd/journal/socket, unix /run/systemd/journal/stdout", "", "", ""},
-	{"debian-systemd", "", "", "", "", "systemd-initctl.socket", "ListenFIFO"},
+	{"debian-systemd", "systemd.systemd-initctl.service", "handoff", "fifo /run/initctl", "", "", ""},
 	{"debian-systemd", "", "", "", "", "systemd-journald-audit.socket", "ConditionSecurity"},
 	{"debian-systemd", "", "", "", "", "systemd-networkd.socket", "ConditionCapability"},
 	{"debian-systemd", "", "", "", "", "systemd-rfkill.socket", "ListenSpecial"},
@@ -67,7 +68,21 @@ var systemdCorpus = []struct {
 	{"debian-udev", "", "", "", "", "systemd-udevd-control.socket", "ConditionPathIsReadWrite"},
 	{"debian-udev", "", "", "", "", "systemd-udevd-kernel.socket", "ConditionPathIsReadWrite"},
 	{"debian-uuid-runtime", "systemd.uuidd.service", "handoff", "unix /run/uuidd/request", "uuidd", "", ""},
-	{"rsync-upstream", "systemd.rsync.socket", "inetd-nowait", "tcp6 [::]:873, tcp4 0.0.0.0:873", "", "", ""},
+	{"rsync-upstream", "systemd.rsync.socket", "inetd-nowait", "tcp6 [::]:873 dual-stack", "", "", ""},
+}
+
+// sdEndpoints are a job's endpoints as "network address", with
+// "dual-stack" after an IPv6 wildcard that takes IPv4 clients too.
+func sdEndpoints(j *job.Job) []string {
+	var out []string
+	for _, e := range j.Endpoints() {
+		s := e.Network + " " + e.Address
+		if e.DualStack() {
+			s += " dual-stack"
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // refusedUnits maps each unit that gives no job to the key of its first
@@ -132,7 +147,7 @@ func TestSystemdCorpus(t *testing.T) {
 					t.Errorf("no job %s among %v", c.label, labels(jobs))
 					continue
 				}
-				if got := strings.Join(endpoints(j), ", "); j.Mode().String() != c.mode || got != c.sockets || j.UserName != c.user {
+				if got := strings.Join(sdEndpoints(j), ", "); j.Mode().String() != c.mode || got != c.sockets || j.UserName != c.user {
 					t.Errorf("%s: mode %s, sockets %s, user %q\n  want %s, %s, %q", c.label, j.Mode(), got, j.UserName, c.mode, c.sockets, c.user)
 				}
 			}

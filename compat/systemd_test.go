@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"math/rand"
 	"net/netip"
 	"os"
@@ -111,9 +112,9 @@ func TestSystemdAddresses(t *testing.T) {
 		want         []string
 		err          string
 	}{
-		{listen: "ListenStream=22", want: []string{"tcp6 [::]:22", "tcp4 0.0.0.0:22"}},
+		{listen: "ListenStream=22", want: []string{"tcp6 [::]:22 dual-stack"}},
 		{listen: "ListenStream=22", bind: "ipv6-only", want: []string{"tcp6 [::]:22"}},
-		{listen: "ListenStream=[::]:22", bind: "both", want: []string{"tcp6 [::]:22", "tcp4 0.0.0.0:22"}},
+		{listen: "ListenStream=[::]:22", bind: "both", want: []string{"tcp6 [::]:22 dual-stack"}},
 		{listen: "ListenStream=[::]:22", bind: "ipv6-only", want: []string{"tcp6 [::]:22"}},
 		{listen: "ListenStream=0.0.0.0:22", want: []string{"tcp4 0.0.0.0:22"}},
 		{listen: "ListenStream=[::1]:22", want: []string{"tcp6 [::1]:22"}},
@@ -125,7 +126,7 @@ func TestSystemdAddresses(t *testing.T) {
 		{listen: "ListenStream=@abstract-name", want: []string{"unix @abstract-name"}},
 		{listen: "ListenStream=%t/x/%p.sock", want: []string{"unix /run/x/a.sock"}},
 		{listen: "ListenStream=vsock:2:1234", err: "ListenStream: error: AF_VSOCK sockets (vsock:2:1234) are not supported"},
-		{listen: "ListenFIFO=/run/fifo", err: "ListenFIFO: error: FIFOs are not supported yet"},
+		{listen: "ListenFIFO=/run/fifo", want: []string{"fifo /run/fifo"}},
 		{listen: "ListenSpecial=/dev/rfkill", err: "ListenSpecial: error: special files"},
 		{listen: "ListenNetlink=route 1361", err: "ListenNetlink: error: netlink sockets"},
 		{listen: "ListenMessageQueue=/q", err: "ListenMessageQueue: error:"},
@@ -149,7 +150,7 @@ func TestSystemdAddresses(t *testing.T) {
 				return
 			}
 			j, _ := oneJob(t, files)
-			if got := endpoints(j); !eq(got, c.want) {
+			if got := sdEndpoints(j); !eq(got, c.want) {
 				t.Errorf("endpoints %v, want %v", got, c.want)
 			}
 		})
@@ -503,8 +504,11 @@ func TestSystemdRefusals(t *testing.T) {
 		{sock, "[Service]\nPAMName=login\n", "PAMName: error:"},
 		{sock, "[Unit]\nJoinsNamespaceOf=b.service\n", "JoinsNamespaceOf: error:"},
 		{sock + "RestrictAddressFamilies=AF_UNIX\n", "", "RestrictAddressFamilies: error: it restricts the network use of the unit's sockets"},
-		{sock + "BindToDevice=eth0\n", "", "BindToDevice: error: sockd cannot bind a socket to one device yet"},
-		{sock + "Mark=5\n", "", "Mark: error:"},
+		{sock + "BindToDevice=no/such\n", "", `BindToDevice: error: "no/such" is not a network interface name`},
+		{sock + "Backlog=0\n", "", "Backlog: error:"},
+		{sock + "Symlinks=relative\n", "", `Symlinks: error: "relative" is not an absolute path`},
+		{sock + "Symlinks=/run/a.sock\n", "", `Symlinks: error: "/run/a.sock" is the socket's own path`},
+		{"[Socket]\nListenFIFO=/run/f\nAccept=yes\n", "", "ListenFIFO: error: Accept=yes needs a stream or sequential-packet socket: a FIFO"},
 		{sock + "SELinuxContextFromNet=yes\n", "", "SELinuxContextFromNet: error:"},
 		{sock + "SocketProtocol=sctp\n", "", "SocketProtocol: error: sctp sockets are not supported"},
 		{"[Socket]\nAccept=yes\n", "", "a.socket: error: the unit has no Listen*= directive"},
@@ -631,4 +635,54 @@ func TestSystemdSourceKeys(t *testing.T) {
 			t.Errorf("SourceKey(systemd, %s) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestSystemdSocketOptions: every socket option of [Socket] is the
+// matching SockdOptions key of the sockets it applies to, and survives
+// the job file.
+func TestSystemdSocketOptions(t *testing.T) {
+	j, diags := oneJob(t, map[string]string{
+		"o.socket": "[Socket]\nListenStream=127.0.0.1:8080\nListenDatagram=127.0.0.1:8081\nListenStream=/run/o/o.sock\n" +
+			"KeepAlive=yes\nKeepAliveTimeSec=1min\nKeepAliveIntervalSec=10\nKeepAliveProbes=5\nNoDelay=true\nReusePort=yes\n" +
+			"FreeBind=yes\nTransparent=no\nBindToDevice=lo\nMark=7\nPriority=3\nReceiveBuffer=1M\nSendBuffer=64K\nBacklog=128\n" +
+			"DeferAcceptSec=2s\nPassCredentials=yes\nIPTTL=64\nIPTOS=low-delay\nBroadcast=yes\nDirectoryMode=0750\nSymlinks=/run/o-link\n",
+		"o.service": "[Service]\nExecStart=/usr/bin/o\n",
+	})
+	want := map[string]string{
+		"tcp4 127.0.0.1:8080": "[{KeepAlive true} {KeepAliveTime 60} {KeepAliveInterval 10} {KeepAliveCount 5} {NoDelay true} {ReusePort true} {FreeBind true} {Transparent false} {BindToDevice lo} {Mark 7} {Priority 3} {ReceiveBuffer 1048576} {SendBuffer 65536} {Backlog 128} {DeferAccept 2} {TTL 64} {TOS 16}]",
+		"udp4 127.0.0.1:8081": "[{ReusePort true} {FreeBind true} {Transparent false} {BindToDevice lo} {Mark 7} {Priority 3} {ReceiveBuffer 1048576} {SendBuffer 65536} {TTL 64} {TOS 16} {Broadcast true}]",
+		"unix /run/o/o.sock":  "[{ReceiveBuffer 1048576} {SendBuffer 65536} {Backlog 128} {PassCredentials true} {DirectoryMode 0750} {Symlinks /run/o-link}]",
+	}
+	check := func(j *job.Job, what string) {
+		for _, e := range j.Endpoints() {
+			k := e.Network + " " + e.Address
+			if got := fmt.Sprintf("%v", e.Socket.Options.Values()); got != want[k] {
+				t.Errorf("%s: %s options\n  %s\n  want %s", what, k, got, want[k])
+			}
+		}
+	}
+	check(j, "imported")
+	for _, d := range diags {
+		if strings.Contains(d, "warning") && !strings.Contains(d, "unknown") {
+			t.Errorf("unexpected warning: %s", d)
+		}
+	}
+	data, err := WritePlist(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, ds := job.Decode(data, "o.plist")
+	if back == nil || ds.HasErrors() {
+		t.Fatalf("reload: %v\n%s", ds, data)
+	}
+	check(back, "reloaded")
+
+	// A socket file gets systemd's DirectoryMode 0755 by default; an
+	// option that applies to none of the sockets is a warning.
+	j, diags = oneJob(t, map[string]string{"p.socket": "[Socket]\nListenStream=/run/p/p.sock\nPriority=6\nNoDelay=yes\n", "p.service": "[Service]\nExecStart=/usr/bin/p\n"})
+	if got := fmt.Sprintf("%v", j.Sockets[0].Sockets[0].Options.Values()); got != "[{DirectoryMode 0755}]" {
+		t.Errorf("unix socket options %s", got)
+	}
+	wantDiags(t, diags, "p.socket:3: Priority: warning: no effect on the unit's sockets: it applies to TCP and UDP sockets (sockd sets it on those only)",
+		"p.socket:4: NoDelay: warning: no effect on the unit's sockets: it applies to TCP sockets")
 }

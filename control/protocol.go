@@ -186,6 +186,17 @@ type Socket struct {
 	Network string `json:"network"`
 	Address string `json:"address"`
 	Fd      int    `json:"fd"`
+	// Options are its SockdOptions as the kernel reports them.
+	Options []SocketOption `json:"options,omitempty"`
+}
+
+// SocketOption is one SockdOptions key of an open socket: Value is what
+// getsockopt reports (or the value set, where the kernel reports none),
+// Set the job file's value when that differs.
+type SocketOption struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	Set   string `json:"set,omitempty"`
 }
 
 // Child is one per-connection process.

@@ -166,3 +166,27 @@ func TestSystemdHandoffNames(t *testing.T) {
 		t.Error("no start logged for systemd.app.service")
 	}
 }
+
+// TestSystemdDualStack: a port alone is systemd's one dual-stack socket:
+// an Accept=yes unit on it serves clients over IPv4 and IPv6 on one
+// listening socket, and its options (NoDelay, KeepAlive) reach it.
+func TestSystemdDualStack(t *testing.T) {
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 here: %v", err)
+	} else {
+		l.Close()
+	}
+	units := t.TempDir()
+	port := freePort(t, "tcp")
+	writeUnit(t, units, "echo.socket", fmt.Sprintf("[Socket]\nListenStream=%d\nAccept=yes\nNoDelay=yes\nKeepAlive=yes\n", port))
+	writeUnit(t, units, "echo@.service", "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n")
+	d := startSockd(t, t.TempDir(), "--systemd", units)
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port)} {
+		if got := dialRead(t, "tcp", addr, "ping\n"); got != "ping\n" {
+			t.Errorf("%s answered %q", addr, got)
+		}
+	}
+	if n := d.countLogs("socket opened", "systemd.echo.socket"); n != 1 {
+		t.Errorf("%d sockets opened, want one dual-stack socket", n)
+	}
+}

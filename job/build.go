@@ -180,6 +180,7 @@ func (d *decoder) build(root map[string]any) *Job {
 
 	j.LinkEndpoints()
 	d.checkModes(j, top)
+	d.checkFIFOModes(j)
 	d.checkLimitsApply(j, top)
 	d.checkRecordsApply(j, top)
 	d.checkTriggersApply(j, top)
@@ -632,7 +633,7 @@ func reachableFromOutside(j *Job) bool {
 // checkOwnAddresses reports sockets of one job claiming one address: one
 // error per address, with a count, found in linear time (ownConflicts).
 func (d *decoder) checkOwnAddresses(j *Job) {
-	for _, c := range ownConflicts(j.Endpoints()) {
+	for _, c := range ownConflicts(claimEndpoints(j.Endpoints())) {
 		d.errorf(c.Key, "%s", c.Msg)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strings"
 )
 
 // CrossCheck checks jobs against each other: two jobs with one Label, and
@@ -47,7 +46,7 @@ func crossCheck(jobs, sorted []*Job) ([]*Job, Diags) {
 		if drop[j] || j.Disabled {
 			continue
 		}
-		eps := j.Endpoints()
+		eps := claimEndpoints(j.Endpoints())
 		if ds := crossConflicts(j, eps, claimed); len(ds) > 0 {
 			diags = append(diags, ds...)
 			drop[j] = true
@@ -133,6 +132,34 @@ func crossConflicts(j *Job, eps []*Endpoint, claimed *claimIndex) Diags {
 	return diags
 }
 
+// claimEndpoints is eps with, after each dual-stack endpoint (an IPv6
+// wildcard with IPv6Only false, which takes IPv4 clients too), the IPv4
+// wildcard of its port that it also claims: the kernel refuses to bind
+// both, and either to bind one next to an IPv4 socket of that port.
+func claimEndpoints(eps []*Endpoint) []*Endpoint {
+	var out []*Endpoint
+	for i, ep := range eps {
+		if !ep.DualStack() {
+			if out != nil {
+				out = append(out, ep)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*Endpoint, 0, len(eps)+1), eps[:i]...)
+		}
+		ap, _ := netip.ParseAddrPort(ep.Address)
+		v4 := *ep
+		v4.Network = ep.Network[:3] + "4"
+		v4.Address = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port()).String()
+		out = append(out, ep, &v4)
+	}
+	if out == nil {
+		return eps
+	}
+	return out
+}
+
 // claimKey is what an endpoint claims, in the terms of conflict: two
 // endpoints conflict when their exact keys are equal, or when both are IP
 // endpoints of one bucket (transport, family and port) and one of them is
@@ -172,7 +199,7 @@ func claimOf(ep *Endpoint) (k claimKey, ok bool) {
 	if !ep.Passive {
 		return k, false
 	}
-	if strings.HasPrefix(ep.Network, "unix") {
+	if IsPathNetwork(ep.Network) {
 		return claimKey{exact: exactKey{network: "unix", path: ep.Address}}, true
 	}
 	if ep.Socket != nil && ep.Socket.MulticastGroup != "" {

@@ -254,13 +254,19 @@ type SocketGroup struct {
 	Sockets []Socket
 }
 
-// SockType is SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET.
+// SockType is SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET, or FIFO: a named
+// pipe at SockPathName (SockType "fifo", sockd's counterpart of systemd's
+// ListenFIFO), which is no socket at all.
 type SockType int
 
 const (
 	Stream SockType = iota
 	Dgram
 	SeqPacket
+	// FIFO is a named pipe that sockd creates at SockPathName and holds
+	// open for reading and writing: readable means demand. Endpoint
+	// network "fifo".
+	FIFO
 )
 
 func (t SockType) String() string {
@@ -271,6 +277,8 @@ func (t SockType) String() string {
 		return "dgram"
 	case SeqPacket:
 		return "seqpacket"
+	case FIFO:
+		return "fifo"
 	}
 	return fmt.Sprintf("SockType(%d)", int(t))
 }
@@ -328,6 +336,11 @@ type Socket struct {
 
 	MulticastGroup string
 
+	// Options is the SockdOptions dictionary (sockopts.go): socket options
+	// set before bind and listen, the parent directories and symbolic
+	// links of a Unix socket or FIFO. The zero value sets nothing.
+	Options SockOptions
+
 	// Endpoints are the concrete sockets this dictionary makes: one per
 	// address family for an unspecified family, one per resolved address of
 	// NodeName, or one Unix path.
@@ -341,7 +354,7 @@ type Endpoint struct {
 	// Key is the key path of the socket dictionary it came from.
 	Key string
 	// Network is a Go network name: "tcp4", "tcp6", "udp4", "udp6", "unix",
-	// "unixgram" or "unixpacket".
+	// "unixgram" or "unixpacket"; or "fifo" for a named pipe (SockType fifo).
 	Network string
 	// Address is "ip:port" (with brackets for IPv6) or a Unix path.
 	Address string
@@ -368,6 +381,9 @@ func (e *Endpoint) ID() string {
 		}
 		if s.MulticastGroup != "" {
 			extra += " mcast=" + s.MulticastGroup
+		}
+		if o := s.Options.identity(); o != "" {
+			extra += " opts=" + o
 		}
 	}
 	return fmt.Sprintf("%s %s passive=%t%s", e.Network, e.Address, e.Passive, extra)

@@ -138,6 +138,7 @@ var SocketKeys = []KeyInfo{
 	{Name: "SockPathOwner", Misspelt: "would change who may connect to the socket"},
 	{Name: "SockPathGroup", Misspelt: "would change who may connect to the socket"},
 	{Name: "MulticastGroup", Misspelt: "would change which datagrams the socket receives"},
+	{Name: "SockdOptions", Misspelt: "would open the socket without the options the file sets"},
 	{Name: "Bonjour", Status: KeyIgnored, Why: "Bonjour (mDNS) registration is not supported"},
 	{Name: "SecureSocketWithKey", Status: KeyPlanned, Why: "random-path sockets are not implemented yet; this socket is skipped"},
 }
@@ -187,6 +188,7 @@ var subKeys = map[string][]KeyInfo{
 	"KeepAlive":             KeepAliveKeys,
 	"SockdLimits":           LimitsKeys,
 	"SockdProxy":            ProxyKeys,
+	"SockdOptions":          SockdOptionsKeys,
 	"StartCalendarInterval": CalendarKeys,
 }
 
@@ -243,19 +245,27 @@ var keyHomes = []struct {
 	{KeepAliveKeys, "in the KeepAlive dictionary"},
 	{LimitsKeys, "in SockdLimits"},
 	{ProxyKeys, "in SockdProxy"},
+	{SockdOptionsKeys, "in SockdOptions (Sockets.NAME.SockdOptions)"},
 	{CalendarKeys, "in a StartCalendarInterval dictionary"},
 	{resourceLimitKeys(), "in SoftResourceLimits or HardResourceLimits"},
 }
 
-// homeOf finds the dictionary of another table than the one a key was
-// not found in that knows name exactly (case-insensitively).
+// homeOf finds the dictionaries of other tables than the one a key was
+// not found in that know name exactly (case-insensitively): one, or
+// several for a name two dictionaries share (KeepAlive, at the top level
+// and in SockdOptions). The KeyInfo is the first with Misspelt set.
 func homeOf(name string) (KeyInfo, string, bool) {
+	var info KeyInfo
+	var wheres []string
 	for _, h := range keyHomes {
 		if k, ok := lookupKey(h.table, name); ok {
-			return k, h.where, true
+			if len(wheres) == 0 || (info.Misspelt == "" && k.Misspelt != "") {
+				info = k
+			}
+			wheres = append(wheres, h.where)
 		}
 	}
-	return KeyInfo{}, "", false
+	return info, strings.Join(wheres, " or "), len(wheres) > 0
 }
 
 // unknownKey reports a key that table does not know. A key another

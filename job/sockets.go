@@ -144,8 +144,10 @@ func (d *decoder) socket(key string, m map[string]any) (Socket, bool) {
 				s.Type = Dgram
 			case "seqpacket":
 				s.Type = SeqPacket
+			case "fifo":
+				s.Type = FIFO
 			default:
-				d.errorf(k, "unknown SockType %q: use stream, dgram or seqpacket (launchd would silently use stream)", t)
+				d.errorf(k, "unknown SockType %q: use stream, dgram, seqpacket or fifo (launchd would silently use stream)", t)
 			}
 			typeSet = true
 		}
@@ -223,6 +225,10 @@ func (d *decoder) socket(key string, m map[string]any) (Socket, bool) {
 			s.MulticastGroup = g
 		}
 	}
+	var optKeys map[string]string
+	if k, v, ok := sv.get("SockdOptions"); ok {
+		s.Options, optKeys = d.sockOptions(k, v)
+	}
 	d.reportRest(sv, SocketKeys, "socket")
 
 	if s.Protocol == "udp" {
@@ -237,9 +243,10 @@ func (d *decoder) socket(key string, m map[string]any) (Socket, bool) {
 	if len(d.diags) > nerr && d.diags[nerr:].HasErrors() {
 		return s, false
 	}
-	if !d.resolveSocket(&s, familySet) {
+	if !d.resolveSocket(&s, familySet) || !d.checkSockOptions(&s, optKeys) {
 		return s, false
 	}
+	s.Endpoints = MergeDualStack(s.Endpoints, &s.Options)
 	return s, true
 }
 
@@ -288,6 +295,12 @@ func (d *decoder) socketID(sv *dictView, name string, group bool) *int {
 	return &id
 }
 
+// IsPathNetwork reports whether an endpoint of network is a file path: a
+// Unix socket ("unix", "unixgram", "unixpacket") or a FIFO ("fifo").
+func IsPathNetwork(network string) bool {
+	return strings.HasPrefix(network, "unix") || network == "fifo"
+}
+
 // IsAbstract reports whether a SockPathName names a socket in Linux's
 // abstract namespace ("@name"): no file, gone when the socket closes.
 func IsAbstract(path string) bool { return strings.HasPrefix(path, "@") }
@@ -324,6 +337,9 @@ func (d *decoder) checkAbstract(s *Socket) {
 // resolveSocket fills Port and Endpoints of a parsed socket dictionary.
 func (d *decoder) resolveSocket(s *Socket, familySet bool) bool {
 	nerr := len(d.diags)
+	if s.Type == FIFO {
+		return d.resolveFIFO(s, familySet)
+	}
 	if s.PathName != "" {
 		if familySet && s.Family != Unix {
 			d.errorf(s.Key+".SockFamily", "%s conflicts with SockPathName, which makes a Unix socket: remove SockFamily or SockPathName", s.Family)
@@ -540,7 +556,7 @@ func conflict(a, b *Endpoint) bool {
 	if !a.Passive || !b.Passive {
 		return false
 	}
-	ua, ub := strings.HasPrefix(a.Network, "unix"), strings.HasPrefix(b.Network, "unix")
+	ua, ub := IsPathNetwork(a.Network), IsPathNetwork(b.Network)
 	if ua || ub {
 		return ua && ub && a.Address == b.Address
 	}

@@ -44,7 +44,7 @@ func TestValidation(t *testing.T) {
 		{"control char in label", `<key>Label</key><string>a&#9;b</string><key>Program</key><string>/bin/true</string>`, false,
 			[]string{`t.plist:4: Label: error: "a\tb" contains a control character; labels must be printable`}},
 		{"unknown SockType", base + sockets(sock("L", `<key>SockType</key><string>streem</string><key>SockServiceName</key><string>8080</string>`)), false,
-			[]string{`t.plist:4: Sockets.L.SockType: error: unknown SockType "streem": use stream, dgram or seqpacket (launchd would silently use stream)`}},
+			[]string{`t.plist:4: Sockets.L.SockType: error: unknown SockType "streem": use stream, dgram, seqpacket or fifo (launchd would silently use stream)`}},
 		{"unknown SockFamily", base + sockets(sock("L", `<key>SockFamily</key><string>IPv5</string><key>SockServiceName</key><string>8080</string>`)), false,
 			[]string{`t.plist:4: Sockets.L.SockFamily: error: unknown SockFamily "IPv5": use IPv4, IPv6, IPv4v6 (both) or Unix (launchd would silently use both IPv4 and IPv6)`}},
 		{"unresolvable service", base + sockets(sock("L", `<key>SockServiceName</key><string>no-such-service-x</string>`)), false,

@@ -44,16 +44,26 @@ type Socket struct {
 	// Listening is true for passive stream and seqpacket sockets, the ones
 	// accept(2) works on.
 	Listening bool
+	// Options are the endpoint's SockdOptions as the kernel reports them
+	// after listen, in job.OptionSpecs order.
+	Options []Option
+	// Notes are warnings about the options: what the kernel granted less
+	// of than asked (a capped buffer or backlog). Registry.Sync logs them.
+	Notes []string
 
-	// created is the Unix socket node this socket's bind made, or nil.
+	// created is the Unix socket node this socket's bind made (or the
+	// FIFO it made or took), or nil.
 	created *createdPath
-	closed  atomic.Bool
+	// links are the symbolic links SockdOptions.Symlinks made.
+	links  []*createdPath
+	closed atomic.Bool
 }
 
 // createdPath records a filesystem node sockd created, by path and inode,
 // so that only that very node is ever removed.
 type createdPath struct {
 	path           string
+	typ            uint32 // S_IFSOCK, S_IFIFO or S_IFLNK
 	dev, ino       uint64
 	dirDev, dirIno uint64 // the directory it was bound in
 }
@@ -68,6 +78,26 @@ func (s *Socket) String() string {
 		str += " listening"
 	}
 	return str
+}
+
+// Option is one SockdOptions key of an open socket as the kernel reports
+// it.
+type Option struct {
+	Name string
+	// Value is what getsockopt reports (the kernel's doubled buffer size,
+	// DeferAccept rounded up to its retransmission steps, Backlog capped
+	// at net.core.somaxconn), or the value as set where the kernel has no
+	// getsockopt for it (DirectoryMode, Symlinks, a Unix Backlog).
+	Value string
+	// Set is the job file's value when it differs from Value.
+	Set string
+}
+
+func (op Option) String() string {
+	if op.Set != "" {
+		return fmt.Sprintf("%s=%s (set %s)", op.Name, op.Value, op.Set)
+	}
+	return op.Name + "=" + op.Value
 }
 
 // Close closes a socket obtained from Open and removes the Unix socket node
@@ -281,6 +311,9 @@ func (p *SyncPlan) openJob(label string, open func(string, *job.Endpoint) (*Sock
 		}
 		socks = append(socks, s)
 		p.r.log.Debug("socket opened", zap.String("job", label), zap.Stringer("socket", s))
+		for _, n := range s.Notes {
+			p.r.log.Warn("socket option granted in part", zap.String("job", label), zap.Stringer("socket", s), zap.String("why", n))
+		}
 	}
 	return socks
 }

@@ -28,16 +28,24 @@ const maxBacklog = 1<<31 - 1
 
 // Open creates the socket ep describes for the job label:
 //
-//   - inet (tcp4, tcp6, udp4, udp6): IPV6_V6ONLY=1 on every AF_INET6 socket.
-//     Passive: SO_REUSEADDR (SO_REUSEPORT instead, plus a group join, when
-//     the socket has a MulticastGroup), bind, listen with the maximum backlog
-//     for stream sockets. SockPassive=false: connect(2) now, giving a
+//   - inet (tcp4, tcp6, udp4, udp6): IPV6_V6ONLY=1 on every AF_INET6 socket
+//     (0 on a dual-stack one: SockdOptions.IPv6Only false). Passive:
+//     SO_REUSEADDR (SO_REUSEPORT instead, plus a group join, when the socket
+//     has a MulticastGroup), the SockdOptions (applyOptions), bind, listen
+//     with SockdOptions.Backlog or the maximum backlog for stream sockets.
+//     SockPassive=false: the options, then connect(2) now, giving a
 //     connected client socket.
-//   - unix, unixgram, unixpacket: passive sockets are bound at the path as
-//     described at bindUnix (node mode 0700), then chmod SockPathMode, chown
-//     SockPathOwner/SockPathGroup, listen for stream and seqpacket. Something
+//   - unix, unixgram, unixpacket: passive sockets get their options and are
+//     bound at the path as described at bindUnix (node mode 0700), then
+//     chmod SockPathMode, chown SockPathOwner/SockPathGroup, listen for
+//     stream and seqpacket, and SockdOptions.Symlinks are made. Something
 //     already at the path is removed only when it is a dead socket; see
-//     clearStale. The parent directory is never created.
+//     clearStale. The parent directory is created only with
+//     SockdOptions.DirectoryMode (parent).
+//   - fifo: a named pipe, opened for reading and writing (openFIFO).
+//
+// The options are read back after listen (Socket.Options); an option the
+// kernel refuses fails the socket with an error naming its key.
 //
 // The socket is close-on-exec and non-blocking. Errors are *OpenError.
 func Open(label string, ep *job.Endpoint) (*Socket, error) {
@@ -65,6 +73,8 @@ func open(label string, ep *job.Endpoint, onBindThread bool) (*Socket, error) {
 		return o.openUnix(unix.SOCK_DGRAM)
 	case "unixpacket":
 		return o.openUnix(unix.SOCK_SEQPACKET)
+	case "fifo":
+		return o.openFIFO()
 	}
 	return nil, o.fail("socket", fmt.Errorf("unknown network %q", ep.Network), "")
 }
@@ -129,9 +139,12 @@ func (o *opener) openInet(domain, typ int) (*Socket, error) {
 
 func (o *opener) setupInet(fd, domain, typ int, sa unix.Sockaddr, addr, group netip.Addr) (*Socket, error) {
 	if domain == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, b2i(!o.ep.DualStack())); err != nil {
 			return nil, o.fail("setsockopt IPV6_V6ONLY", err, "")
 		}
+	}
+	if err := o.applyOptions(fd, domain); err != nil {
+		return nil, err
 	}
 	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network}
 	if o.ep.Passive {
@@ -152,7 +165,7 @@ func (o *opener) setupInet(fd, domain, typ int, sa unix.Sockaddr, addr, group ne
 			}
 		}
 		if typ == unix.SOCK_STREAM {
-			if err := unix.Listen(fd, maxBacklog); err != nil {
+			if err := unix.Listen(fd, o.backlog()); err != nil {
 				return nil, o.fail("listen", err, "")
 			}
 			s.Listening = true
@@ -165,6 +178,7 @@ func (o *opener) setupInet(fd, domain, typ int, sa unix.Sockaddr, addr, group ne
 		return nil, o.fail("getsockname", err, "")
 	}
 	s.Addr = sockaddrString(local)
+	o.readOptions(s, domain)
 	return s, nil
 }
 
@@ -375,9 +389,9 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 	if job.IsAbstract(path) {
 		return o.openAbstract(typ, path)
 	}
-	dir, err := openParent(path)
+	dir, err := o.parent(path)
 	if err != nil {
-		return nil, o.fail("bind", err, unixBindHint(err, path))
+		return nil, o.fail("bind", err, o.dirHint(err, path))
 	}
 	defer dir.close()
 	if err := o.clearStale(dir, path); err != nil {
@@ -386,6 +400,10 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, o.fail("socket", err, "")
+	}
+	if err := o.applyOptions(fd, unix.AF_UNIX); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	if testHookBeforeBind != nil {
 		testHookBeforeBind(path)
@@ -409,6 +427,11 @@ func (o *opener) openUnix(typ int) (*Socket, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := o.makeSymlinks(s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	o.readOptions(s, unix.AF_UNIX)
 	return s, nil
 }
 
@@ -427,6 +450,10 @@ func (o *opener) openAbstract(typ int, name string) (*Socket, error) {
 	if err != nil {
 		return nil, o.fail("socket", err, "")
 	}
+	if err := o.applyOptions(fd, unix.AF_UNIX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
 		unix.Close(fd)
 		hint := ""
@@ -440,6 +467,7 @@ func (o *opener) openAbstract(typ int, name string) (*Socket, error) {
 		s.Close()
 		return nil, err
 	}
+	o.readOptions(s, unix.AF_UNIX)
 	return s, nil
 }
 
@@ -475,7 +503,7 @@ func (o *opener) finishUnix(s *Socket, typ int, dir *parentDir, node *boundNode,
 
 func (o *opener) listenUnix(s *Socket, typ int) error {
 	if typ != unix.SOCK_DGRAM {
-		if err := unix.Listen(s.Fd, maxBacklog); err != nil {
+		if err := unix.Listen(s.Fd, o.backlog()); err != nil {
 			return o.fail("listen", err, "")
 		}
 		s.Listening = true
@@ -497,11 +525,17 @@ func (o *opener) connectUnix(typ int, path string) (*Socket, error) {
 	if err != nil {
 		return nil, o.fail("socket", err, "")
 	}
+	if err := o.applyOptions(fd, unix.AF_UNIX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
 		return nil, o.fail("connect", err, o.connectHint(err))
 	}
-	return &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}, nil
+	s := &Socket{Endpoint: o.ep, Label: o.label, Fd: fd, Network: o.ep.Network, Addr: path}
+	o.readOptions(s, unix.AF_UNIX)
+	return s, nil
 }
 
 // checkConnectPath refuses a path that a user other than root could
@@ -542,7 +576,7 @@ func (o *opener) clearStale(dir *parentDir, path string) error {
 			"a live socket is there, in use by another process; stop it or choose another SockPathName")
 	}
 	// Remove it only if it is still the node we probed.
-	removed, err := dir.unlinkIf(st.Dev, st.Ino)
+	removed, err := dir.unlinkIf(st.Dev, st.Ino, unix.S_IFSOCK)
 	if err != nil {
 		return o.fail("remove dead socket", err, "")
 	}
@@ -599,7 +633,7 @@ func unixBindHint(err error, path string) string {
 	dir := filepath.Dir(path)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Sprintf("parent directory %s does not exist; create it first, sockd does not create it", dir)
+		return fmt.Sprintf("parent directory %s does not exist; create it first, or set SockdOptions.DirectoryMode to have sockd create it", dir)
 	case errors.Is(err, unix.EACCES):
 		return fmt.Sprintf("no permission to create a socket in %s", dir)
 	case errors.Is(err, unix.ENOTDIR):
@@ -739,6 +773,11 @@ func closeSocket(s *Socket) error {
 	var errs []error
 	if err := unix.Close(s.Fd); err != nil {
 		errs = append(errs, err)
+	}
+	for _, l := range s.links {
+		if err := removeNode(l); err != nil {
+			errs = append(errs, fmt.Errorf("remove link %s: %w", l.path, err))
+		}
 	}
 	if c := s.created; c != nil {
 		if err := removeNode(c); err != nil {

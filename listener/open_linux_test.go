@@ -423,7 +423,7 @@ func TestUnixMissingParent(t *testing.T) {
 		t.Fatalf("err = %v, want ENOENT", err)
 	}
 	want := fmt.Sprintf("job org.example.unix: socket Listeners (Sockets.Listeners[0]) %s: bind: no such file or directory "+
-		"(parent directory %s does not exist; create it first, sockd does not create it)", path, dir)
+		"(parent directory %s does not exist; create it first, or set SockdOptions.DirectoryMode to have sockd create it)", path, dir)
 	if err.Error() != want {
 		t.Fatalf("error text\n got: %s\nwant: %s", err, want)
 	}

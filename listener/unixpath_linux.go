@@ -70,6 +70,13 @@ type parentDir struct {
 // openParent resolves the parent directory of path once (safepath.WalkDir). Everything
 // sockd then does at the path goes through the returned descriptor.
 func openParent(path string) (*parentDir, error) {
+	return openParentWith(path, safepath.WalkDir)
+}
+
+// openParentWith is openParent with the walk to the directory given:
+// safepath.WalkDir, or a walk that creates missing directories
+// (SockdOptions.DirectoryMode, mkdirParents).
+func openParentWith(path string, walk func(dir string) (int, bool, error)) (*parentDir, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
 	if dir == "" {
 		dir = "."
@@ -77,7 +84,7 @@ func openParent(path string) (*parentDir, error) {
 	if name == "" || name == "." || name == ".." {
 		return nil, unix.EINVAL
 	}
-	fd, safe, err := safepath.WalkDir(dir)
+	fd, safe, err := walk(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +105,9 @@ func (p *parentDir) lstat(st *unix.Stat_t) error {
 	return unix.Fstatat(p.fd, p.name, st, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// unlinkIf removes the entry when it is still the node (dev, ino).
-// It reports whether it removed it.
-func (p *parentDir) unlinkIf(dev, ino uint64) (bool, error) {
+// unlinkIf removes the entry when it is still the node (dev, ino) of file
+// type typ (S_IFSOCK, S_IFIFO, S_IFLNK). It reports whether it removed it.
+func (p *parentDir) unlinkIf(dev, ino uint64, typ uint32) (bool, error) {
 	var st unix.Stat_t
 	if err := p.lstat(&st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -108,7 +115,7 @@ func (p *parentDir) unlinkIf(dev, ino uint64) (bool, error) {
 		}
 		return false, err
 	}
-	if st.Dev != dev || st.Ino != ino || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+	if st.Dev != dev || st.Ino != ino || st.Mode&unix.S_IFMT != typ {
 		return false, nil
 	}
 	if testHookBeforeUnlink != nil {
@@ -267,7 +274,11 @@ func removeNode(c *createdPath) error {
 	if dir.dev != c.dirDev || dir.ino != c.dirIno {
 		return errDirChanged
 	}
-	_, err = dir.unlinkIf(c.dev, c.ino)
+	typ := c.typ
+	if typ == 0 {
+		typ = unix.S_IFSOCK
+	}
+	_, err = dir.unlinkIf(c.dev, c.ino, typ)
 	return err
 }
 

@@ -36,7 +36,11 @@ func (rj *runJob) status(detail bool) control.Job {
 		if rj.mode == job.ModeHandoff {
 			fd = 3 + i
 		}
-		j.Sockets = append(j.Sockets, control.Socket{Name: sk.Endpoint.Group, Network: sk.Network, Address: sk.Addr, Fd: fd})
+		cs := control.Socket{Name: sk.Endpoint.Group, Network: sk.Network, Address: sk.Addr, Fd: fd}
+		for _, op := range sk.Options {
+			cs.Options = append(cs.Options, control.SocketOption{Name: op.Name, Value: op.Value, Set: op.Set})
+		}
+		j.Sockets = append(j.Sockets, cs)
 	}
 	if !detail {
 		return j

@@ -71,7 +71,7 @@ func isReadable(fd int) bool {
 // its socket from one that left the request unread.
 type pendingMark struct {
 	ok      bool
-	backlog int    // stream listeners: accept queue length
+	backlog int    // stream listeners: accept queue length; FIFOs: bytes waiting
 	head    []byte // datagram sockets: source and first bytes of the head datagram
 }
 
@@ -88,6 +88,11 @@ func markPending(fd int, dgram bool) pendingMark {
 	}
 	buf := make([]byte, 256)
 	n, from, err := unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+	if err == unix.ENOTSOCK { // a FIFO: the bytes waiting in it (FIONREAD)
+		if n, err := unix.IoctlGetInt(fd, unix.TIOCINQ); err == nil {
+			return pendingMark{ok: true, backlog: n}
+		}
+	}
 	if err != nil {
 		return pendingMark{ok: true}
 	}

@@ -96,7 +96,7 @@ func TestCheckErrorsAndWarnings(t *testing.T) {
 	writeFile(t, dir, "notes.txt", "not a job", 0o644)
 
 	out, _, code := sockd(t, "check", dir)
-	want := bad + `:4: Sockets.L.SockType: error: unknown SockType "Streem": use stream, dgram or seqpacket (launchd would silently use stream)` + "\n" +
+	want := bad + `:4: Sockets.L.SockType: error: unknown SockType "Streem": use stream, dgram, seqpacket or fifo (launchd would silently use stream)` + "\n" +
 		warn + ":4: Frobnicate: warning: unknown top-level key; it is ignored (check the spelling)\n" +
 		summary("3 files checked, 2 jobs valid: 1 error, 1 warning")
 	if code != 1 || out != want {

@@ -186,6 +186,12 @@ type endpointView struct {
 	Mcast    string `json:"multicast_group,omitempty"`
 	ID       string `json:"id"`
 	Delivery string `json:"delivery"`
+
+	// Options are the SockdOptions as the job file sets them (optText
+	// for the text view); DualStack, an IPv6 wildcard that takes IPv4 too.
+	Options   map[string]any `json:"options,omitempty"`
+	DualStack bool           `json:"dual_stack,omitempty"`
+	optText   string
 }
 
 type limitsView struct {
@@ -329,7 +335,14 @@ func jobView(j *job.Job, diags job.Diags, state jobset.State) view {
 				ev.Mode = fmt.Sprintf("%#o", uint32(*s.PathMode))
 			}
 			ev.Owner, ev.GroupID, ev.Mcast = s.PathOwner, s.PathGroup, s.MulticastGroup
+			ev.Options = s.Options.Dict()
+			var parts []string
+			for _, v := range s.Options.Values() {
+				parts = append(parts, v.Name+"="+v.Value)
+			}
+			ev.optText = strings.Join(parts, " ")
 		}
+		ev.DualStack = e.DualStack()
 		v.Endpoints = append(v.Endpoints, ev)
 	}
 	v.Triggers = fileTriggers(j, time.Now())
@@ -482,6 +495,12 @@ func printText(w io.Writer, j *job.Job, diags job.Diags, state jobset.State, opt
 		}
 		if e.Mcast != "" {
 			extra = append(extra, "multicast "+e.Mcast)
+		}
+		if e.DualStack {
+			extra = append(extra, "dual-stack (IPv4 too)")
+		}
+		if e.optText != "" {
+			extra = append(extra, "options "+e.optText)
 		}
 		line := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s", fd, e.Group, e.Network, e.Address, e.Key, strings.Join(extra, ", "))
 		fmt.Fprintln(tw, strings.TrimRight(line, "\t "))

@@ -95,6 +95,9 @@ func liveText(w io.Writer, j control.Job, ctlPath string) {
 		default: // sockd serves it itself
 			row("Socket", "%s %s %s", s.Name, s.Network, s.Address)
 		}
+		if len(s.Options) > 0 {
+			row("  options", "%s", liveOptions(s.Options))
+		}
 	}
 	row("Counters", "accepted %d, refused %d, spawn failures %d", j.Accepted, j.Refused, j.SpawnFailures)
 	for _, c := range j.Children {
@@ -144,6 +147,19 @@ func triggerRows(row func(k, format string, args ...any), t *control.Triggers) {
 		}
 		row("LaunchOnlyOnce", "%s", once)
 	}
+}
+
+// liveOptions is a socket's SockdOptions as the kernel reports them:
+// "Name=value", with "(set X)" where the job file asked for another value.
+func liveOptions(opts []control.SocketOption) string {
+	parts := make([]string, len(opts))
+	for i, o := range opts {
+		parts[i] = o.Name + "=" + o.Value
+		if o.Set != "" {
+			parts[i] += " (set " + o.Set + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func pidText(pid int) string {

@@ -56,6 +56,11 @@ type walker struct {
 	rest   []string // components still to walk
 	links  int
 	safe   bool
+	// mkdir creates a missing component (MkdirAll), when set.
+	mkdir func(w *walker, comp string, others bool) (int, error)
+	// anyLink follows every symbolic link, as the kernel's own lookup
+	// does (MkdirAll for a sockd that is not root).
+	anyLink bool
 }
 
 func splitPath(p string) []string {
@@ -78,6 +83,9 @@ func (w *walker) step() error {
 		return err
 	}
 	next, err := unix.Openat(w.cur, comp, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT && w.mkdir != nil {
+		next, err = w.mkdir(w, comp, others)
+	}
 	if err != nil {
 		return err
 	}
@@ -90,7 +98,7 @@ func (w *walker) step() error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
 		unix.Close(next)
-		if others || st.Uid != 0 {
+		if !w.anyLink && (others || st.Uid != 0) {
 			return &UntrustedLinkError{link: here, linkOwner: st.Uid, dirOwner: owner, dirOpen: others}
 		}
 		return w.follow(comp)
