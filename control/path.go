@@ -26,3 +26,20 @@ func DefaultPath(uid int) string {
 	}
 	return filepath.Join(os.TempDir(), "sockd-"+strconv.Itoa(uid), "control.sock")
 }
+
+// ClientPath is the control socket the control commands ask by default
+// when run as uid: root's for root; for a user, the user's own sockd's
+// (DefaultPath) where that socket exists, else root's, which serves the
+// user's domain.
+func ClientPath(uid int) string {
+	own := DefaultPath(uid)
+	if uid == 0 {
+		return own
+	}
+	if _, err := os.Lstat(own); err != nil {
+		if _, err := os.Lstat(DefaultPath(0)); err == nil {
+			return DefaultPath(0)
+		}
+	}
+	return own
+}

@@ -32,6 +32,14 @@ const (
 // readOnly are the commands any local user may send to any sockd.
 var readOnly = map[string]bool{CmdList: true, CmdPrint: true, CmdBlame: true}
 
+// ReadOnly reports whether cmd only reads.
+func ReadOnly(cmd string) bool { return readOnly[cmd] }
+
+// domainScoped are the changing commands a user may send root's sockd for
+// the jobs of their own user domain.
+var domainScoped = map[string]bool{CmdStart: true, CmdStop: true, CmdKickstart: true, CmdKill: true,
+	CmdEnable: true, CmdDisable: true, CmdBootstrap: true, CmdBootout: true}
+
 // known are every command a server answers.
 var known = map[string]bool{
 	CmdList: true, CmdPrint: true, CmdBlame: true, CmdStart: true, CmdStop: true, CmdKickstart: true,
@@ -44,6 +52,10 @@ type Request struct {
 	Labels []string `json:"labels,omitempty"`
 	// Files are the job files of bootstrap, absolute paths.
 	Files []string `json:"files,omitempty"`
+	// Domain is the domain bootstrap and bootout act on: "user/UID" (a
+	// user domain of root's sockd), "system", or "" (the caller's own
+	// domain for a user, else system).
+	Domain string `json:"domain,omitempty"`
 	// Kill: kickstart -k (stop a running instance first and wait).
 	Kill bool `json:"kill,omitempty"`
 	// Signal is the signal number of kill.

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/sockd/sockd/internal/privilege"
 )
 
 // Mode is how sockd serves a job's sockets.
@@ -126,6 +128,12 @@ type Job struct {
 	// refusal by a limit (sockd serve --log-connections for every job).
 	LogConnections bool
 
+	// Domain is the user domain the job belongs to (sockd bootstrap
+	// user/UID), nil for the system domain: its Label is then qualified
+	// ("user/1000/org.example.agent"), it runs as the domain's user and
+	// its sockets are made with that user's rights.
+	Domain *Domain
+
 	KeepAlive KeepAlive
 	RunAtLoad bool
 	// Triggers start the job besides its sockets: StartInterval,
@@ -187,6 +195,27 @@ func (j *Job) Endpoints() []*Endpoint {
 		}
 	}
 	return out
+}
+
+// Domain is the user a user domain's jobs belong to.
+type Domain struct {
+	UID, GID int   // the user and their primary group
+	Groups   []int // every group of the user, the primary one included
+	User     string
+	Home     string
+}
+
+// Name is the domain's name: "user/1000".
+func (d *Domain) Name() string { return fmt.Sprintf("user/%d", d.UID) }
+
+// Cred is the identity of the domain's user: uid, primary group and
+// groups.
+func (d *Domain) Cred() privilege.Cred {
+	c := privilege.Cred{UID: uint32(d.UID), GID: uint32(d.GID)}
+	for _, g := range d.Groups {
+		c.Groups = append(c.Groups, uint32(g))
+	}
+	return c
 }
 
 // EnvVar is one environment variable of the job.

@@ -57,6 +57,11 @@ type Options struct {
 	// Env is the environment children inherit (spawn.Options.BaseEnv);
 	// nil means os.Environ().
 	Env []string
+	// ReadAs, when set, reads every file and directory with that user's
+	// rights (a user domain's jobs: a link to a file the user may not read
+	// is refused by the kernel, not read by root). The files are then read
+	// one at a time, on one thread.
+	ReadAs *privilege.Cred
 	// MissingOK makes a path of Paths that does not exist a warning, not
 	// an error (serve's default job directory may not exist yet).
 	MissingOK bool

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sockd/sockd/compat"
+	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/job"
 )
 
@@ -33,6 +34,10 @@ type result struct {
 
 // read reads every source into s.All, s.Diags and s.Files.
 func (s *Set) read(src Sources, opts Options) {
+	if opts.ReadAs != nil {
+		s.readAs(src, opts)
+		return
+	}
 	ts, ds := tasks(src, opts)
 	s.note(ds)
 	results := make([]result, len(ts))
@@ -53,11 +58,36 @@ func (s *Set) read(src Sources, opts Options) {
 		}()
 	}
 	wg.Wait()
+	s.take(results)
+}
+
+// take adds what the tasks gave, in their order.
+func (s *Set) take(results []result) {
 	for _, r := range results {
 		s.note(r.diags)
 		s.All = append(s.All, r.jobs...)
 		s.Files += r.files
 	}
+}
+
+// readAs is read with opts.ReadAs's rights: every task in turn on one
+// thread whose credentials are that user's.
+func (s *Set) readAs(src Sources, opts Options) {
+	var results []result
+	err := privilege.RunAs(*opts.ReadAs, func() {
+		ts, ds := tasks(src, opts)
+		s.note(ds)
+		for _, t := range ts {
+			results = append(results, readTask(t, opts))
+		}
+	})
+	if err != nil {
+		for _, p := range src.Paths {
+			s.note(job.Diags{{File: p, Severity: job.Error, Msg: fmt.Sprintf("cannot read it with its user's rights: %v", err)}})
+		}
+		return
+	}
+	s.take(results)
 }
 
 // tasks lists what the sources name, in order. A job directory that

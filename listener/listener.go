@@ -194,6 +194,7 @@ func (r *Registry) Sync(jobs []*job.Job) (map[string][]*Socket, map[string]error
 type SyncPlan struct {
 	r       *Registry
 	plans   map[string][]slot
+	owners  map[string]*job.Domain // a user domain's jobs: bound as its user
 	order   []string
 	errs    map[string][]error
 	closing []*Socket
@@ -219,7 +220,7 @@ func (r *Registry) Plan(jobs []*job.Job) *SyncPlan {
 			pool[k] = append(pool[k], s)
 		}
 	}
-	p := &SyncPlan{r: r, plans: make(map[string][]slot), errs: make(map[string][]error)}
+	p := &SyncPlan{r: r, plans: make(map[string][]slot), owners: make(map[string]*job.Domain), errs: make(map[string][]error)}
 	for _, j := range jobs {
 		if j == nil {
 			continue
@@ -239,6 +240,9 @@ func (r *Registry) Plan(jobs []*job.Job) *SyncPlan {
 			}
 		}
 		p.plans[j.Label] = slots
+		if j.Domain != nil {
+			p.owners[j.Label] = j.Domain
+		}
 		p.order = append(p.order, j.Label)
 	}
 	for _, q := range pool {
@@ -272,7 +276,7 @@ func (p *SyncPlan) Open() (map[string][]*Socket, map[string]error) {
 	defer r.mu.Unlock()
 	result := make(map[string][]*Socket, len(p.order))
 	next := make(map[string][]*Socket, len(p.order))
-	openBatch(func(open func(string, *job.Endpoint) (*Socket, error)) {
+	openBatch(func(open openFunc) {
 		for _, label := range p.order {
 			socks := p.openJob(label, open)
 			next[label] = socks
@@ -293,7 +297,7 @@ func (p *SyncPlan) Open() (map[string][]*Socket, map[string]error) {
 
 // openJob returns the sockets of one job: kept ones and newly opened ones,
 // in hand-off order.
-func (p *SyncPlan) openJob(label string, open func(string, *job.Endpoint) (*Socket, error)) []*Socket {
+func (p *SyncPlan) openJob(label string, open openFunc) []*Socket {
 	socks := make([]*Socket, 0, len(p.plans[label]))
 	for _, sl := range p.plans[label] {
 		if sl.kept != nil {
@@ -301,7 +305,7 @@ func (p *SyncPlan) openJob(label string, open func(string, *job.Endpoint) (*Sock
 			p.r.log.Debug("socket kept", zap.String("job", label), zap.Stringer("socket", sl.kept))
 			continue
 		}
-		s, err := open(label, sl.ep)
+		s, err := open(label, sl.ep, p.owners[label])
 		if err != nil {
 			// The caller gets the error and reports it with what it means
 			// for the job.
@@ -317,6 +321,10 @@ func (p *SyncPlan) openJob(label string, open func(string, *job.Endpoint) (*Sock
 	}
 	return socks
 }
+
+// openFunc opens one endpoint of a job; as, when not nil, is the user
+// domain whose user's rights the socket is made with.
+type openFunc func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error)
 
 // KeepEndpoints points every kept socket's Endpoint at its new (equal)
 // definition. Call it where the sockets' users read Endpoint.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/internal/unixdial"
 	"github.com/sockd/sockd/job"
 )
@@ -807,9 +808,50 @@ func IsBlocking(fd int) (bool, error) {
 
 // openBatch opens every endpoint of a Sync, on the bind thread when there
 // is one.
-func openBatch(each func(open func(label string, ep *job.Endpoint) (*Socket, error))) {
-	if onBinder(func() { each(func(l string, ep *job.Endpoint) (*Socket, error) { return open(l, ep, true) }) }) {
+func openBatch(each func(open openFunc)) {
+	if onBinder(func() { each(openOnBinder) }) {
 		return
 	}
-	each(Open)
+	each(openAs)
+}
+
+// openOnBinder opens ep on the bind thread: as sockd, or, for a user
+// domain's job (as), with the thread's credentials switched to that user's
+// for the whole open, so that the kernel judges the bind, the socket's
+// file, its owner and mode and every option as it would for the user.
+func openOnBinder(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+	if as == nil {
+		return open(label, ep, true)
+	}
+	var s *Socket
+	var err error
+	tainted, cerr := privilege.OnLockedThread(as.Cred(), func() { s, err = open(label, ep, true) })
+	if tainted {
+		// The bind thread would go on with the user's credentials; they
+		// are narrower than sockd's, but nothing may bind as the wrong
+		// user.
+		panic("listener: bind thread: " + cerr.Error())
+	}
+	if cerr != nil {
+		return nil, asUserFailed(label, ep, as, cerr)
+	}
+	return s, err
+}
+
+// openAs is Open, as the user of a user domain (as) when it is set.
+func openAs(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+	if as == nil {
+		return Open(label, ep)
+	}
+	var s *Socket
+	var err error
+	if cerr := privilege.RunAs(as.Cred(), func() { s, err = Open(label, ep) }); cerr != nil {
+		return nil, asUserFailed(label, ep, as, cerr)
+	}
+	return s, err
+}
+
+func asUserFailed(label string, ep *job.Endpoint, as *job.Domain, err error) error {
+	o := &opener{label: label, ep: ep}
+	return o.fail("become "+as.Name()+"'s user", err, "sockd opens a user domain's sockets with that user's rights, and could not take them on")
 }

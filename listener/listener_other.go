@@ -22,6 +22,11 @@ func SetBlocking(fd int, blocking bool) error { return errors.ErrUnsupported }
 // IsBlocking is not supported on this platform.
 func IsBlocking(fd int) (bool, error) { return false, errors.ErrUnsupported }
 
-func openBatch(each func(open func(label string, ep *job.Endpoint) (*Socket, error))) {
-	each(Open)
+func openBatch(each func(open openFunc)) {
+	each(func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+		if as != nil {
+			return nil, errors.ErrUnsupported
+		}
+		return Open(label, ep)
+	})
 }

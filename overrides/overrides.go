@@ -1,6 +1,8 @@
 // Package overrides keeps what an admin changed about jobs without editing
 // their files: the jobs `sockd disable` turned off, which stay off across
-// reloads and restarts of sockd until `sockd enable`. The file lives in
+// reloads and restarts of sockd until `sockd enable`, and the user domains
+// `sockd bootstrap user/UID` brought up, with the files bootstrapped into
+// them, served until `sockd bootout user/UID`. The file lives in
 // sockd's state directory (DefaultPath) and is written atomically; a
 // corrupt file is an error naming it, and the daemon goes on without it.
 package overrides
@@ -17,12 +19,21 @@ import (
 type File struct {
 	// Disabled are the labels of disabled jobs.
 	Disabled map[string]bool
+	// Domains are the user domains served, by uid, each with the job
+	// files bootstrapped into it (besides its jobs directory).
+	Domains map[int][]string
 }
 
 // onDisk is the file's JSON form.
 type onDisk struct {
-	Version  int      `json:"version"`
-	Disabled []string `json:"disabled"`
+	Version  int          `json:"version"`
+	Disabled []string     `json:"disabled"`
+	Domains  []domainDisk `json:"domains,omitempty"`
+}
+
+type domainDisk struct {
+	UID   int      `json:"uid"`
+	Files []string `json:"files,omitempty"`
 }
 
 // DefaultPath is the overrides file of a sockd running as uid:
@@ -43,7 +54,7 @@ func DefaultPath(uid int) string {
 
 // Load reads the file at path; a missing file is an empty one.
 func Load(path string) (*File, error) {
-	f := &File{Disabled: map[string]bool{}}
+	f := &File{Disabled: map[string]bool{}, Domains: map[int][]string{}}
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return f, nil
@@ -61,6 +72,9 @@ func Load(path string) (*File, error) {
 	for _, l := range d.Disabled {
 		f.Disabled[l] = true
 	}
+	for _, dd := range d.Domains {
+		f.Domains[dd.UID] = dd.Files
+	}
 	return f, nil
 }
 
@@ -74,7 +88,12 @@ func (f *File) Save(path string) error {
 		}
 	}
 	sort.Strings(labels)
-	data, err := json.MarshalIndent(onDisk{Version: 1, Disabled: labels}, "", "  ")
+	var domains []domainDisk
+	for uid, files := range f.Domains {
+		domains = append(domains, domainDisk{UID: uid, Files: files})
+	}
+	sort.Slice(domains, func(a, b int) bool { return domains[a].UID < domains[b].UID })
+	data, err := json.MarshalIndent(onDisk{Version: 1, Disabled: labels, Domains: domains}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/domain"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/overrides"
@@ -127,9 +128,13 @@ func (s *Supervisor) serveControl(ctx context.Context, srv *control.Server) (sto
 
 // handleControl answers one authorised request (control.Handler).
 func (s *Supervisor) handleControl(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	req, refused := s.scope(peer, req)
+	if refused != nil {
+		return *refused
+	}
 	switch req.Cmd {
 	case control.CmdList:
-		return s.ctlList()
+		return s.ctlList(peer)
 	case control.CmdPrint, control.CmdBlame:
 		return s.ctlShow(req)
 	case control.CmdStart, control.CmdKickstart, control.CmdStop, control.CmdKill:
@@ -160,7 +165,7 @@ var errLoopGone = control.Errorf(control.Failed, "sockd is shutting down")
 // ctlList answers list: every loaded job and every disabled one, by label.
 // The figures are copied from the loop listChunk jobs a turn, so that a
 // list of 10,000 jobs never holds the loop for long.
-func (s *Supervisor) ctlList() control.Response {
+func (s *Supervisor) ctlList(peer control.Peer) control.Response {
 	var labels []string
 	var jobs []control.Job
 	if !s.onLoop(func() {
@@ -169,13 +174,19 @@ func (s *Supervisor) ctlList() control.Response {
 		// (22 MB for 10,000 jobs) and a GC cycle every second list.
 		jobs = make([]control.Job, 0, len(s.jobs)+len(s.disabledJobs)+len(s.retired))
 		for l := range s.jobs {
-			labels = append(labels, l)
+			if s.visible(peer, l) {
+				labels = append(labels, l)
+			}
 		}
-		for _, j := range s.disabledJobs {
-			jobs = append(jobs, disabledStatus(j))
+		for l, j := range s.disabledJobs {
+			if s.visible(peer, l) {
+				jobs = append(jobs, disabledStatus(j))
+			}
 		}
 		for rj := range s.retired {
-			jobs = append(jobs, retiredStatus(rj))
+			if s.visible(peer, rj.def.Label) {
+				jobs = append(jobs, retiredStatus(rj))
+			}
 		}
 	}) {
 		return errLoopGone
@@ -374,7 +385,7 @@ func (s *Supervisor) ctlOverride(ctx context.Context, peer control.Peer, req con
 	}
 	s.logChange(peer, req.Cmd, zap.Strings("jobs", req.Labels), zap.String("overrides", s.cfg.Overrides))
 	r := s.reloadAndWait(ctx, reloadOp{who: peer.String()})
-	return answerReload(r, done)
+	return s.answerFor(peer, r, done)
 }
 
 // disabledByFile are the labels the job files' Disabled key keeps off.
@@ -419,11 +430,53 @@ func (s *Supervisor) ctlReload(ctx context.Context, peer control.Peer) control.R
 
 // ctlBootstrap answers bootstrap: the files are loaded on their own and
 // added to the running set, which stays as it is otherwise; a file with an
-// error changes nothing.
+// error changes nothing. With a user domain (root's sockd), the files go
+// into that domain, or, with none, the domain itself comes up.
 func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	uid, refused := s.bootstrapDomain(peer, req)
+	if refused != nil {
+		return *refused
+	}
+	if uid >= 0 {
+		return s.ctlDomainBootstrap(ctx, peer, req, uid)
+	}
+	if !s.isAdmin(peer) {
+		return *s.refuse(peer, req, fmt.Sprintf("bootstrap needs root: you are uid %d", peer.Uid))
+	}
 	if s.cfg.LoadFiles == nil {
 		return control.Errorf(control.Failed, "this sockd cannot bootstrap job files")
 	}
+	return s.bootstrapFiles(ctx, peer, req, s.cfg.LoadFiles, func(files []string) {
+		s.setExtraFiles(append(s.extraFiles(), files...))
+	})
+}
+
+// ctlDomainBootstrap answers bootstrap user/UID [FILE...].
+func (s *Supervisor) ctlDomainBootstrap(ctx context.Context, peer control.Peer, req control.Request, uid int) control.Response {
+	name := domain.Name(uid)
+	if why := s.hostsDomains(); why != "" {
+		return control.Errorf(control.Failed, "%s", why)
+	}
+	if !s.domainServed(uid) || len(req.Files) == 0 {
+		if !s.isAdmin(peer) {
+			return *s.refuse(peer, req, fmt.Sprintf("bootstrap needs root: you are uid %d, and %s is not served; root brings it up with sockd bootstrap %s", peer.Uid, name, name))
+		}
+		resp := s.ctlDomainUp(ctx, peer, uid)
+		if len(req.Files) == 0 || resp.Status != control.OK {
+			return resp
+		}
+	}
+	return s.bootstrapFiles(ctx, peer, req, s.domainLoader(uid), func(files []string) {
+		err := s.saveDomains(func(d map[int][]string) { d[uid] = append(d[uid], files...) })
+		if err != nil {
+			s.log.Error("bootstrap: the files were loaded but are not remembered for the next restart", zap.String("domain", name), zap.Error(err))
+		}
+	})
+}
+
+// bootstrapFiles loads req's files with load and adds them to the running
+// set; remember keeps them for the reloads after it.
+func (s *Supervisor) bootstrapFiles(ctx context.Context, peer control.Peer, req control.Request, load func([]string) ([]*job.Job, job.Diags), remember func([]string)) control.Response {
 	for _, f := range req.Files {
 		if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
 			return control.Errorf(control.Failed, "nothing was loaded: %s is not a job file (%v)", f, statErr(fi, err))
@@ -431,7 +484,7 @@ func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req co
 	}
 	var added []string
 	op := reloadOp{who: peer.String(), preset: func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
-		jobs, diags, labels, err := s.bootstrapSet(snap, req.Files)
+		jobs, diags, labels, err := s.bootstrapSet(snap, load, req.Files)
 		added = labels
 		return jobs, diags, err
 	}}
@@ -439,23 +492,23 @@ func (s *Supervisor) ctlBootstrap(ctx context.Context, peer control.Peer, req co
 	if r.err != nil {
 		s.log.Warn("control: bootstrap refused", zap.Int("uid", peer.Uid), zap.Int("pid", peer.Pid),
 			zap.Strings("files", req.Files), zap.String("why", r.err.Error()))
-		resp := answerReload(r, nil)
+		resp := s.answerFor(peer, r, nil)
 		resp.Error = "nothing was loaded: " + r.err.Error()
 		return resp
 	}
-	s.setExtraFiles(append(s.extraFiles(), req.Files...))
+	remember(req.Files)
 	s.logChange(peer, control.CmdBootstrap, zap.Strings("files", req.Files), zap.Strings("jobs", added))
 	done := make([]string, len(added))
 	for i, l := range added {
 		done[i] = "loaded " + l
 	}
-	return answerReload(r, done)
+	return s.answerFor(peer, r, done)
 }
 
 // bootstrapSet is the running set (snap) plus the jobs of files, checked
 // against each other; any error in the files refuses the whole bootstrap.
-func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, files []string) ([]*job.Job, job.Diags, []string, error) {
-	fresh, diags := s.cfg.LoadFiles(files)
+func (s *Supervisor) bootstrapSet(snap map[string]jobSnap, load func([]string) ([]*job.Job, job.Diags), files []string) ([]*job.Job, job.Diags, []string, error) {
+	fresh, diags := load(files)
 	if diags.HasErrors() {
 		return nil, diags, nil, fmt.Errorf("the files have errors")
 	}
@@ -488,6 +541,9 @@ func runningDefs(snap map[string]jobSnap) []*job.Job {
 // ctlBootout answers bootout: the jobs are unloaded now, the others stay
 // as they are. A file in a job directory loads again at the next reload.
 func (s *Supervisor) ctlBootout(ctx context.Context, peer control.Peer, req control.Request) control.Response {
+	if req.Domain != "" {
+		return s.ctlBootoutDomain(ctx, peer, req)
+	}
 	var gone []string
 	op := reloadOp{who: peer.String(), preset: func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error) {
 		out := map[string]bool{}
@@ -512,15 +568,16 @@ func (s *Supervisor) ctlBootout(ctx context.Context, peer control.Peer, req cont
 		return noSuchJob(nj.label)
 	}
 	if r.err != nil {
-		return answerReload(r, nil)
+		return s.answerFor(peer, r, nil)
 	}
 	s.dropExtraFiles(gone)
+	s.dropDomainFiles(gone)
 	s.logChange(peer, control.CmdBootout, zap.Strings("jobs", req.Labels))
 	done := make([]string, len(req.Labels))
 	for i, l := range req.Labels {
 		done[i] = "unloaded " + l
 	}
-	return answerReload(r, done)
+	return s.answerFor(peer, r, done)
 }
 
 // disabledDefs are the definitions of the disabled jobs, copied from the

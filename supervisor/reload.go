@@ -197,6 +197,7 @@ func (s *Supervisor) load(op reloadOp, snap map[string]jobSnap) ([]*job.Job, job
 		jobs, cds = job.CrossCheck(append(jobs, more...))
 		diags = append(append(diags, ds...), cds...)
 	}
+	jobs, diags = s.withDomains(jobs, diags)
 	return jobs, diags, nil
 }
 

@@ -58,6 +58,11 @@ type Config struct {
 	// LogConnections writes a connection record for every job, as the
 	// job key SockdLogConnections does for one (records.go).
 	LogConnections bool
+	// LoadDomain loads the jobs of the user domain of uid (package
+	// domain): its jobs directory when dir is true, and files; the error
+	// says why the domain cannot be served at all (no such user). Nil: this
+	// sockd serves no user domains.
+	LoadDomain func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error)
 	// Metrics is the address of the Prometheus metrics endpoint ("" for
 	// none): a loopback TCP address or unix:PATH (metrics.go).
 	Metrics string
@@ -71,6 +76,7 @@ type Supervisor struct {
 	reg     *listener.Registry
 	devnull int
 	asRoot  bool
+	owner   int // the uid sockd runs as
 	env     []string
 	procs   processes // of main processes and proxy backends
 	out     *outputs  // children's output (output.go)
@@ -120,6 +126,7 @@ func New(cfg Config) (*Supervisor, error) {
 		reg:      listener.NewRegistry(cfg.Log),
 		devnull:  dn,
 		asRoot:   os.Geteuid() == 0,
+		owner:    os.Geteuid(),
 		env:      os.Environ(),
 		out:      newOutputs(cfg.Log, cfg.JournalDir),
 		jobs:     map[string]*runJob{},

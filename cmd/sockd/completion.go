@@ -41,7 +41,7 @@ func init() {
 		summary:  "print the job labels for shell completion",
 		synopsis: "[--control PATH] [--jobs DIR]...",
 	}, func(o *labelsFlags, fs *flag.FlagSet, d defaults) {
-		fs.StringVar(&o.control, "control", d.control, "the control socket `PATH` to ask")
+		fs.StringVar(&o.control, "control", d.asks, "the control socket `PATH` to ask")
 		fs.Var(&o.dirs, "jobs", "job `DIR` to read when no daemon answers (repeatable)")
 	}, func(o *labelsFlags, _ []string) error {
 		for _, l := range labels(o.control, o.dirs) {

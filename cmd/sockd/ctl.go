@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/domain"
 )
 
 // The control commands talk to a running `sockd serve` over its control
@@ -76,12 +77,12 @@ func init() {
 		{name: control.CmdDisable, about: "Writes the labels into the overrides file, then reloads: each job stops, its sockets close, and it stays off across reloads and restarts until enable. The job file is never edited.",
 			summary: "disable a job: stop it, close its sockets, keep it off across reloads and restarts", args: "LABEL...", min: 1, max: -1,
 			build: labels(control.CmdDisable), show: showDone},
-		{name: control.CmdBootstrap, about: "Validates the files exactly as sockd check would and loads them now, touching no other job. A file with an error, a label already loaded, or an address another job claims refuses the whole request: the diagnostics come back and nothing changes. Bootstrapped files are read again by later reloads, but not after a restart of sockd: put the file in a jobs directory to keep it.",
-			summary: "validate and load job files now, touching no other job", args: "FILE...", min: 1, max: -1,
+		{name: control.CmdBootstrap, about: "Validates the files exactly as sockd check would and loads them now, touching no other job. A file with an error, a label already loaded, or an address another job claims refuses the whole request: the diagnostics come back and nothing changes. Bootstrapped files are read again by later reloads, but not after a restart of sockd: put the file in a jobs directory to keep it. In root's sockd, user/UID first (root only) serves that user's domain from now on, across restarts: the jobs of ~/.config/sockd/jobs, run and bound with the user's rights; with files after it, they go into that domain (and are remembered) and must be the user's own. A user may bootstrap files of their own into their own domain once root serves it.",
+			summary: "validate and load job files now, touching no other job; user/UID: serve a user's domain", args: "[user/UID] FILE... | user/UID", min: 1, max: -1,
 			build: buildBootstrap, show: showDone},
-		{name: control.CmdBootout, about: "Stops and unloads the jobs now; the others stay as they are. A job whose file is in a jobs directory comes back with the next reload or restart, unless it is disabled.",
-			summary: "stop and unload jobs now", args: "LABEL...", min: 1, max: -1,
-			build: labels(control.CmdBootout), show: showDone},
+		{name: control.CmdBootout, about: "Stops and unloads the jobs now; the others stay as they are. A job whose file is in a jobs directory comes back with the next reload or restart, unless it is disabled. bootout user/UID (root) stops every job of that user's domain, closes its sockets and stops serving the domain, across restarts too.",
+			summary: "stop and unload jobs now; user/UID: stop serving a user's domain", args: "LABEL... | user/UID", min: 1, max: -1,
+			build: buildBootout, show: showDone},
 		{name: control.CmdReload, about: "Does what SIGHUP does, but the caller gets the per-file diagnostics, and exit status 1 if any job failed to load. A job whose file became invalid keeps serving under its last good definition.",
 			summary: "reload every job source (as SIGHUP) and report the problems found", max: 0,
 			build: labels(control.CmdReload), show: showDone},
@@ -140,7 +141,7 @@ func isCtl(name string) bool { return ctlNames[name] }
 
 // define defines the flags of control command name on fs.
 func (f *ctlFlags) define(fs *flag.FlagSet, d defaults, name string) {
-	fs.StringVar(&f.control, "control", d.control, "the control socket `PATH` of the sockd to ask")
+	fs.StringVar(&f.control, "control", d.asks, "the control socket `PATH` of the sockd to ask")
 	fs.BoolVar(&f.json, "json", false, "print the daemon's answer as JSON (stable field names)")
 	if name == control.CmdKickstart {
 		fs.BoolVar(&f.kill, "k", false, "kill a running instance first and wait for it to exit")
@@ -171,6 +172,10 @@ func parseSignal(s string) (int, error) {
 }
 
 func buildBootstrap(args []string, _ *ctlFlags) (control.Request, error) {
+	req := control.Request{Cmd: control.CmdBootstrap}
+	if _, ok := domain.Parse(args[0]); ok {
+		req.Domain, args = args[0], args[1:]
+	}
 	files := make([]string, len(args))
 	for i, a := range args {
 		abs, err := filepath.Abs(a)
@@ -179,7 +184,22 @@ func buildBootstrap(args []string, _ *ctlFlags) (control.Request, error) {
 		}
 		files[i] = abs
 	}
-	return control.Request{Cmd: control.CmdBootstrap, Files: files}, nil
+	if len(files) == 0 && req.Domain == domain.System {
+		return req, errors.New("bootstrap system needs the job files to load")
+	}
+	req.Files = files
+	return req, nil
+}
+
+// buildBootout takes labels, or one user domain.
+func buildBootout(args []string, _ *ctlFlags) (control.Request, error) {
+	if uid, ok := domain.Parse(args[0]); ok && uid >= 0 {
+		if len(args) > 1 {
+			return control.Request{}, errors.New("bootout user/UID takes nothing after the domain")
+		}
+		return control.Request{Cmd: control.CmdBootout, Domain: args[0]}, nil
+	}
+	return control.Request{Cmd: control.CmdBootout, Labels: args}, nil
 }
 
 // runCtl sends the request of control command c and prints the answer.
@@ -233,21 +253,23 @@ func printRaw(w io.Writer, raw []byte, resp control.Response) error {
 	return exitFor(true, resp)
 }
 
-// domainPrefix strips a launchctl domain ("system/", "gui/501/",
-// "user/501/") from a label: sockd has one domain per daemon, chosen by
-// --control.
+// domainPrefix turns launchctl's gui/UID/LABEL into user/UID/LABEL (sockd
+// has no graphical sessions); the daemon resolves system/, user/UID/ and
+// bare labels.
 func domainPrefix(label string) string {
-	if rest, ok := strings.CutPrefix(label, "system/"); ok {
-		return rest
-	}
-	for _, d := range []string{"gui/", "user/"} {
-		if rest, ok := strings.CutPrefix(label, d); ok {
-			if _, l, ok := strings.Cut(rest, "/"); ok {
-				return l
-			}
+	if rest, ok := strings.CutPrefix(label, "gui/"); ok {
+		if _, _, ok := domain.Split("user/" + rest); ok {
+			return "user/" + rest
 		}
 	}
 	return label
+}
+
+// hasDomain reports whether label names its domain (system/LABEL,
+// user/UID/LABEL, gui/UID/LABEL).
+func hasDomain(label string) bool {
+	_, _, ok := domain.Split(domainPrefix(label))
+	return ok
 }
 
 // signalFirst lets kill take its signal as launchctl and kill(1) users

@@ -20,7 +20,8 @@ import (
 // parses with here(), and sockd(8) shows documented, true for everyone.
 type defaults struct {
 	jobDirs   string // serve's and print's --jobs
-	control   string // --control
+	control   string // serve's --control
+	asks      string // the control commands' --control
 	overrides string // serve's --overrides
 }
 
@@ -29,6 +30,7 @@ func here() defaults {
 	return defaults{
 		jobDirs:   strings.Join(defaultJobDirs(), ", "),
 		control:   control.DefaultPath(os.Geteuid()),
+		asks:      control.ClientPath(os.Geteuid()),
 		overrides: overrides.DefaultPath(os.Geteuid()),
 	}
 }
@@ -37,6 +39,7 @@ func here() defaults {
 var documented = defaults{
 	jobDirs:   "/etc/sockd/jobs for root, else $XDG_CONFIG_HOME/sockd/jobs or ~/.config/sockd/jobs",
 	control:   "/run/sockd/control.sock for root, else $XDG_RUNTIME_DIR/sockd/control.sock",
+	asks:      "/run/sockd/control.sock for root; for a user, $XDG_RUNTIME_DIR/sockd/control.sock where it exists, else root's (the user's domain)",
 	overrides: "/var/lib/sockd/overrides.json for root, else $XDG_STATE_HOME/sockd/overrides.json or ~/.local/state/sockd/overrides.json",
 }
 

@@ -46,7 +46,7 @@ func (p *printFlags) define(fs *flag.FlagSet, d defaults) {
 	p.src.add(fs)
 	p.vf.add(fs)
 	fs.BoolVar(&p.asJSON, "json", false, "print JSON instead of text")
-	fs.StringVar(&p.ctlPath, "control", d.control, "the control socket `PATH` of the running sockd, asked for LABEL's live state")
+	fs.StringVar(&p.ctlPath, "control", d.asks, "the control socket `PATH` of the running sockd, asked for LABEL's live state")
 }
 
 func runPrint(p *printFlags, pos []string) error {

@@ -20,7 +20,7 @@ func isPath(arg string) bool {
 	}
 	// A path that is not there is still a path (print says so), unless it
 	// is a label with a launchctl domain (system/LABEL).
-	return strings.ContainsRune(arg, os.PathSeparator) && domainPrefix(arg) == arg
+	return strings.ContainsRune(arg, os.PathSeparator) && !hasDomain(arg)
 }
 
 // printLive shows LABEL as the running sockd at ctlPath has it. done is
@@ -36,21 +36,30 @@ func printLive(w io.Writer, ctlPath, label string, asJSON, fileView bool) (done 
 		return false, nil
 	case err != nil:
 		return true, err
-	case resp.Status == control.NoSuchJob && !fileView:
-		return true, &exitError{code: control.ExitNoSuchJob, err: errors.New(resp.Error + "; give --jobs DIR to look for it in job files")}
-	case resp.Status == control.NoSuchJob:
+	case resp.Status == control.NoSuchJob && fileView:
 		fmt.Fprintf(os.Stderr, "sockd print: the running sockd has no job %s loaded: showing the job file\n", label)
 		return false, nil
 	case resp.Status != control.OK:
+		if asJSON { // the answer, as every control command's --json
+			writeJSON(w, resp)
+		}
+		if resp.Status == control.NoSuchJob {
+			return true, &exitError{code: control.ExitNoSuchJob, err: errors.New(resp.Error + "; give --jobs DIR to look for it in job files")}
+		}
 		return true, &exitError{code: resp.Status.Exit(), err: errors.New(resp.Error)}
 	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return true, enc.Encode(resp) // the answer, as every control command's --json
+		return true, writeJSON(w, resp)
 	}
 	liveText(w, resp.Jobs[0], ctlPath)
 	return true, nil
+}
+
+// writeJSON writes a control answer as --json does.
+func writeJSON(w io.Writer, resp control.Response) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(resp)
 }
 
 // liveText prints one live job.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/domain"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
 	"github.com/sockd/sockd/spawn"
@@ -132,10 +133,15 @@ func serve(sf *serveFlags) error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	var loadDomain func(int, bool, []string) ([]*job.Job, job.Diags, error)
+	if os.Geteuid() == 0 {
+		loadDomain = domainLoader(log)
+	}
 	sup, err := supervisor.New(supervisor.Config{
-		Load:      serveLoader(sf.sources, log),
-		LoadFiles: func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
-		Control:   sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
+		Load:       serveLoader(sf.sources, log),
+		LoadFiles:  func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
+		LoadDomain: loadDomain,
+		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
 		Log: log, Notify: true, JournalDir: journalDir})
 	if err != nil {
@@ -179,6 +185,19 @@ func serveLoader(src jobset.Sources, log *zap.Logger) func() ([]*job.Job, job.Di
 		opts.MissingOK = true
 		set := jobset.Load(src, opts)
 		return set.Jobs, logInfos(log, set.Diags)
+	}
+}
+
+// domainLoader is root's Config.LoadDomain: a user domain's jobs, through
+// the same loader, judged for the user (package domain).
+func domainLoader(log *zap.Logger) func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error) {
+	return func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error) {
+		d, err := domain.Lookup(uid)
+		if err != nil {
+			return nil, nil, err
+		}
+		jobs, diags := domain.Load(d, dir, files, jobset.ForThisProcess())
+		return jobs, logInfos(log, diags), nil
 	}
 }
 

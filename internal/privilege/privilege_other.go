@@ -17,3 +17,6 @@ func unprivilegedPortStart() int    { return 1024 }
 
 // RunAs is Linux-only (per-thread credentials).
 func RunAs(Cred, func()) error { return errors.ErrUnsupported }
+
+// OnLockedThread is Linux-only (per-thread credentials).
+func OnLockedThread(Cred, func()) (bool, error) { return false, errors.ErrUnsupported }

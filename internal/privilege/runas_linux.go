@@ -126,3 +126,27 @@ func setresgid(r, e, s uint32) error {
 	}
 	return nil
 }
+
+// OnLockedThread runs f on the calling goroutine, which must be locked to
+// its OS thread (runtime.LockOSThread), with c's credentials, and puts the
+// thread's own back. An error with tainted false means f did not run.
+// tainted true means the thread's credentials could not be put back (the
+// error says why): the caller must never use the thread again, and ends
+// its goroutine while still locked so that the runtime ends the thread.
+func OnLockedThread(c Cred, f func()) (tainted bool, err error) {
+	saved, err := threadCreds()
+	if err != nil {
+		return false, err
+	}
+	if err := setThreadCreds(c); err != nil {
+		if rerr := restoreThreadCreds(saved); rerr != nil {
+			return true, fmt.Errorf("as uid %d: %w; putting the thread's credentials back: %w", c.UID, err, rerr)
+		}
+		return false, fmt.Errorf("as uid %d: %w", c.UID, err)
+	}
+	f()
+	if err := restoreThreadCreds(saved); err != nil {
+		return true, fmt.Errorf("putting the thread's credentials back after acting as uid %d: %w", c.UID, err)
+	}
+	return false, nil
+}
