@@ -52,6 +52,7 @@ func Load(d *job.Domain, dir bool, files []string, base jobset.Options) ([]*job.
 func userView(d *job.Domain) privilege.View {
 	v := privilege.For(d.UID)
 	v.GID, v.Groups, v.User = d.GID, append([]int(nil), d.Groups...), d.User
+	v.Ports = d.Ports
 	return v
 }
 

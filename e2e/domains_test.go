@@ -137,6 +137,8 @@ func TestUserDomains(t *testing.T) {
 	aDir, bDir := a.jobsDir(t), b.jobsDir(t)
 	writeJob(t, aDir, "agent", activationJob("me.agent", exe, filepath.Join(a.home, "starts"), aPort))
 	writeJob(t, aDir, "low", nowaitJob("me.low", 80, []string{"/bin/echo"}))
+	granted := privilegedFreePort(t) // the admin lets A's domain have it
+	writeJob(t, aDir, "granted", nowaitJob("me.granted", granted, []string{"/bin/echo", "granted"}))
 	writeJob(t, aDir, "asroot", map[string]any{"Label": "me.asroot", "UserName": "root", "ProgramArguments": []string{"/bin/true"}, "RunAtLoad": true})
 	writeJob(t, aDir, "nice", map[string]any{"Label": "me.nice", "Nice": -5, "ProgramArguments": []string{"/bin/true"}, "RunAtLoad": true})
 	for name, path := range map[string]string{"rootsock": "/root/sockd-domain-test.sock", "bsock": filepath.Join(b.home, "a.sock")} {
@@ -149,7 +151,8 @@ func TestUserDomains(t *testing.T) {
 	b.chown(t)
 
 	ctlDir, state := publicTempDir(t), t.TempDir()
-	args := []string{"--control", filepath.Join(ctlDir, "control.sock"), "--overrides", filepath.Join(state, "overrides.json")}
+	args := []string{"--control", filepath.Join(ctlDir, "control.sock"), "--overrides", filepath.Join(state, "overrides.json"),
+		"--domain-ports", fmt.Sprintf("user/%d=%d", a.uid, granted)}
 	d := startSockd(t, sysDir, args...)
 	if !portClosed(aPort) {
 		t.Fatal("A's agent listens before its domain is bootstrapped")
@@ -176,6 +179,9 @@ func TestUserDomains(t *testing.T) {
 		if !strings.Contains(d.logBuf.String(), path) {
 			t.Errorf("the log does not name %s as refused", path)
 		}
+	}
+	if got := dialRead(t, "tcp", fmt.Sprintf("127.0.0.1:%d", granted), ""); got != "granted\n" {
+		t.Errorf("A's job on the port granted by --domain-ports answered %q", got)
 	}
 	if got := dialRead(t, "tcp", fmt.Sprintf("127.0.0.1:%d", sysPort), ""); got != "system\n" {
 		t.Errorf("the system job answered %q", got)
@@ -223,6 +229,19 @@ func TestUserDomains(t *testing.T) {
 	if !portClosed(aPort) {
 		t.Error("A's domain came back after a restart that followed its bootout")
 	}
+}
+
+// privilegedFreePort is a TCP port below 1024 that nothing listens on.
+func privilegedFreePort(t *testing.T) int {
+	t.Helper()
+	for p := 990; p > 900; p-- {
+		if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Skip("no free port between 901 and 990")
+	return 0
 }
 
 // checkAgent checks that pid runs as u: uid, gid, groups and HOME.

@@ -16,7 +16,10 @@ package job
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sockd/sockd/internal/privilege"
@@ -203,10 +206,26 @@ type Domain struct {
 	Groups   []int // every group of the user, the primary one included
 	User     string
 	Home     string
+	// Ports are ports below ip_unprivileged_port_start the domain's jobs
+	// may bind all the same: an admin's grant (sockd serve --domain-ports).
+	Ports []int
 }
 
 // Name is the domain's name: "user/1000".
 func (d *Domain) Name() string { return fmt.Sprintf("user/%d", d.UID) }
+
+// CredFor is the identity ep's socket is made with: the domain's user's,
+// with CAP_NET_BIND_SERVICE kept where the admin granted ep's port.
+func (d *Domain) CredFor(ep *Endpoint) privilege.Cred {
+	c := d.Cred()
+	if !strings.HasPrefix(ep.Network, "tcp") && !strings.HasPrefix(ep.Network, "udp") {
+		return c
+	}
+	if ap, err := netip.ParseAddrPort(ep.Address); err == nil && slices.Contains(d.Ports, int(ap.Port())) {
+		c.Caps = 1 << privilege.CapNetBindService
+	}
+	return c
+}
 
 // Cred is the identity of the domain's user: uid, primary group and
 // groups.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sockd/sockd/internal/privilege"
@@ -82,7 +83,7 @@ func (p *preflight) ports(j *job.Job) job.Diags {
 			continue
 		}
 		ap, err := netip.ParseAddrPort(ep.Address)
-		if err != nil || ap.Port() == 0 || int(ap.Port()) >= p.view.PortStart {
+		if err != nil || ap.Port() == 0 || int(ap.Port()) >= p.view.PortStart || slices.Contains(p.view.Ports, int(ap.Port())) {
 			continue
 		}
 		seen[ep.Key] = true

@@ -825,7 +825,7 @@ func openOnBinder(label string, ep *job.Endpoint, as *job.Domain) (*Socket, erro
 	}
 	var s *Socket
 	var err error
-	tainted, cerr := privilege.OnLockedThread(as.Cred(), func() { s, err = open(label, ep, true) })
+	tainted, cerr := privilege.OnLockedThread(as.CredFor(ep), func() { s, err = open(label, ep, true) })
 	if tainted {
 		// The bind thread would go on with the user's credentials; they
 		// are narrower than sockd's, but nothing may bind as the wrong
@@ -845,7 +845,7 @@ func openAs(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
 	}
 	var s *Socket
 	var err error
-	if cerr := privilege.RunAs(as.Cred(), func() { s, err = Open(label, ep) }); cerr != nil {
+	if cerr := privilege.RunAs(as.CredFor(ep), func() { s, err = Open(label, ep) }); cerr != nil {
 		return nil, asUserFailed(label, ep, as, cerr)
 	}
 	return s, err

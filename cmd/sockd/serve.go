@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -24,7 +27,7 @@ func init() {
 	register(withFlags(command{
 		name:     "serve",
 		summary:  "bind every job's sockets and serve them (the daemon)",
-		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
+		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--domain-ports user/UID=PORTS]... [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
 			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
@@ -53,6 +56,7 @@ type serveFlags struct {
 	metrics             string
 	dirs, inetd, xinetd stringsFlag
 	systemd             stringsFlag
+	domainPorts         domainPortsFlag
 }
 
 // define defines serve's flags on fs.
@@ -67,6 +71,7 @@ func (sf *serveFlags) define(fs *flag.FlagSet, d defaults) {
 	fs.StringVar(&sf.overrides, "overrides", d.overrides, "the overrides `FILE` that sockd disable and enable write")
 	fs.BoolVar(&sf.logConnections, "log-connections", false, "log one record per connection, datagram or UDP flow sockd serves, at its end, and per refusal by a limit, for every job (a job asks for them with SockdLogConnections); records hold client addresses, which are personal data")
 	fs.StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics: a loopback address (127.0.0.1:9477, [::1]:9477) or unix:PATH; nothing wider (default: none)")
+	fs.Var(&sf.domainPorts, "domain-ports", "let the user domain user/UID bind these ports below net.ipv4.ip_unprivileged_port_start: `user/UID=PORTS`, PORTS a comma-separated list (repeatable; root's sockd; nothing a user writes can widen a domain)")
 	fs.StringVar(&sf.onceDir, "once-dir", "", "where the LaunchOnlyOnce records go, a `DIR` a reboot should empty (default: once/ beside the control socket, /run/sockd/once for root)")
 }
 
@@ -135,7 +140,7 @@ func serve(sf *serveFlags) error {
 
 	var loadDomain func(int, bool, []string) ([]*job.Job, job.Diags, error)
 	if os.Geteuid() == 0 {
-		loadDomain = domainLoader(log)
+		loadDomain = domainLoader(log, sf.domainPorts)
 	}
 	sup, err := supervisor.New(supervisor.Config{
 		Load:       serveLoader(sf.sources, log),
@@ -190,12 +195,13 @@ func serveLoader(src jobset.Sources, log *zap.Logger) func() ([]*job.Job, job.Di
 
 // domainLoader is root's Config.LoadDomain: a user domain's jobs, through
 // the same loader, judged for the user (package domain).
-func domainLoader(log *zap.Logger) func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error) {
+func domainLoader(log *zap.Logger, ports domainPortsFlag) func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error) {
 	return func(uid int, dir bool, files []string) ([]*job.Job, job.Diags, error) {
 		d, err := domain.Lookup(uid)
 		if err != nil {
 			return nil, nil, err
 		}
+		d.Ports = ports[uid]
 		jobs, diags := domain.Load(d, dir, files, jobset.ForThisProcess())
 		return jobs, logInfos(log, diags), nil
 	}
@@ -232,6 +238,42 @@ func ensureStdio() error {
 		if nfd != fd {
 			unix.Close(nfd) // a lower fd was closed too and got it; loop order fills them
 		}
+	}
+	return nil
+}
+
+// domainPortsFlag is --domain-ports: the privileged ports each user
+// domain may bind, by uid.
+type domainPortsFlag map[int][]int
+
+func (f *domainPortsFlag) String() string {
+	var parts []string
+	for uid, ports := range *f {
+		ps := make([]string, len(ports))
+		for i, p := range ports {
+			ps[i] = strconv.Itoa(p)
+		}
+		parts = append(parts, domain.Name(uid)+"="+strings.Join(ps, ","))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (f *domainPortsFlag) Set(v string) error {
+	name, list, ok := strings.Cut(v, "=")
+	uid, okd := domain.Parse(name)
+	if !ok || !okd || uid < 0 || list == "" {
+		return fmt.Errorf("%q: want user/UID=PORT[,PORT...]", v)
+	}
+	if *f == nil {
+		*f = domainPortsFlag{}
+	}
+	for _, p := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: %q is not a port (1 to 65535)", v, p)
+		}
+		(*f)[uid] = append((*f)[uid], n)
 	}
 	return nil
 }

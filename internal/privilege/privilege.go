@@ -69,6 +69,9 @@ type View struct {
 	// unknown). PortStart is net.ipv4.ip_unprivileged_port_start.
 	NrOpen    uint64
 	PortStart int
+	// Ports are ports below PortStart it may bind all the same: an admin's
+	// grant to a user domain (sockd serve --domain-ports).
+	Ports []int
 	// Assumed says the view is not this process's: it is what a sockd
 	// started as UID would most likely have (root: every capability;
 	// another user: none; this process's nice value and limits).
@@ -175,8 +178,11 @@ func parseCapEff(status string) (uint64, error) {
 }
 
 // Cred is a user's identity for RunAs: uid, primary gid and
-// supplementary groups.
+// supplementary groups, and Caps, capabilities (bit c for capability c)
+// the thread keeps in its effective set all the same (an admin's grant:
+// CAP_NET_BIND_SERVICE for a user domain's privileged port).
 type Cred struct {
 	UID, GID uint32
 	Groups   []uint32
+	Caps     uint64
 }

@@ -83,6 +83,26 @@ func setThreadCreds(c Cred) error {
 	if err := setresuid(keepID, c.UID, keepID); err != nil {
 		return fmt.Errorf("setresuid %d: %w", c.UID, err)
 	}
+	if c.Caps != 0 {
+		return raiseEffective(c.Caps)
+	}
+	return nil
+}
+
+// raiseEffective makes caps the calling thread's effective capabilities.
+// They must be in its permitted set, which a thread whose saved uid is 0
+// keeps when its effective uid leaves 0; going back to uid 0 makes the
+// effective set the permitted one again.
+func raiseEffective(caps uint64) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Effective, data[1].Effective = uint32(caps), uint32(caps>>32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
 	return nil
 }
 
