@@ -19,31 +19,34 @@ import (
 // ip_unprivileged_port_start, a UserName of another user, a negative Nice,
 // a limit above the hard one, a RootDirectory: errors). The jobs that pass
 // are adopted: their labels qualified, run as the user.
-func Load(d *job.Domain, dir bool, files []string, base jobset.Options) ([]*job.Job, job.Diags) {
-	cred := d.Cred()
+func Load(d *job.Domain, dir bool, files []string, base jobset.Options) *jobset.Set {
 	opts := base
 	opts.View = userView(d)
-	opts.ReadAs = &cred
+	if os.Geteuid() != d.UID {
+		cred := d.Cred()
+		opts.ReadAs = &cred
+	}
 	opts.MissingOK = true
 	opts.SkipPermissions = false
-	diags := ownedFiles(d, files)
 	var src jobset.Sources
 	if dir {
 		src.Paths = []string{JobsDir(d)}
 	}
 	src.Paths = append(src.Paths, files...)
 	set := jobset.Load(src, opts)
-	diags = append(diags, set.Diags...)
-	var out []*job.Job
+	set.Diags = append(ownedFiles(d, files), set.Diags...)
+	var adopted []*job.Job
 	for _, j := range set.Jobs {
 		if ds := adopt(d, j); ds.HasErrors() {
-			diags = append(diags, ds...)
+			set.Diags = append(set.Diags, ds...)
 			continue
 		}
-		out = append(out, j)
+		adopted = append(adopted, j)
 	}
-	more, ds := reachable(d, out)
-	return more, append(diags, ds...)
+	var ds job.Diags
+	set.Jobs, ds = reachable(d, adopted)
+	set.Diags = append(set.Diags, ds...)
+	return set
 }
 
 // userView is the sockd the user could run themselves: no capabilities,
@@ -137,7 +140,7 @@ func inGroups(d *job.Domain, name string) bool {
 // The paths are looked up with the user's rights.
 func reachable(d *job.Domain, jobs []*job.Job) ([]*job.Job, job.Diags) {
 	bad := make([]job.Diags, len(jobs))
-	err := privilege.RunAs(d.Cred(), func() {
+	err := asUser(d, func() {
 		for i, j := range jobs {
 			bad[i] = unreachablePaths(d, j)
 		}
@@ -187,4 +190,14 @@ func unreachablePaths(d *job.Domain, j *job.Job) job.Diags {
 		check("KeepAlive.PathState."+pc.Path, pc.Path, false)
 	}
 	return ds
+}
+
+// asUser runs f with d's user's rights: on a thread of its own with the
+// user's credentials, or right here when this process is the user.
+func asUser(d *job.Domain, f func()) error {
+	if os.Geteuid() == d.UID {
+		f()
+		return nil
+	}
+	return privilege.RunAs(d.Cred(), f)
 }

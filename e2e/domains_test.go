@@ -172,6 +172,7 @@ func TestUserDomains(t *testing.T) {
 	}
 	agent := fmt.Sprintf("user/%d/me.agent", a.uid)
 	checkAgent(t, a, agentPid(t, aPort))
+	checkDomainVerdict(t, a, fmt.Sprintf("user/%d=%d", a.uid, granted), diags)
 	for _, path := range []string{"/root/sockd-domain-test.sock", filepath.Join(b.home, "a.sock")} {
 		if _, err := os.Lstat(path); err == nil {
 			t.Errorf("A's job made %s", path)
@@ -228,6 +229,34 @@ func TestUserDomains(t *testing.T) {
 	agentPid(t, bPort)
 	if !portClosed(aPort) {
 		t.Error("A's domain came back after a restart that followed its bootout")
+	}
+}
+
+// checkDomainVerdict: sockd check --domain user/UID, as root and as the
+// user, finds the same errors that bootstrap reported.
+func checkDomainVerdict(t *testing.T, u *domainUser, grant, bootstrapDiags string) {
+	t.Helper()
+	bin := copyFile(t, sockdBin)
+	for _, cred := range []*syscall.Credential{nil, u.cred} {
+		cmd := exec.Command(bin, "check", "--domain", fmt.Sprintf("user/%d", u.uid), "--domain-ports", grant)
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		out, err := cmd.Output()
+		var lines []string
+		for _, ln := range strings.Split(string(out), "\n") {
+			if strings.Contains(ln, ": error: ") {
+				lines = append(lines, ln)
+				// The same file, key and verdict (the message names the
+				// sockd it judged for, which differs).
+				if where, _, _ := strings.Cut(ln, ": error: "); !strings.Contains(bootstrapDiags, where+": error: ") {
+					t.Errorf("check --domain as %v: %q, which bootstrap did not report:\n%s", cred, ln, bootstrapDiags)
+				}
+			}
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || len(lines) != 3 {
+			t.Errorf("check --domain as %v: %v, %d errors (want exit 1 and the 3 load errors):\n%s", cred, err, len(lines), out)
+		}
 	}
 }
 

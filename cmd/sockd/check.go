@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os/user"
 	"strconv"
 
+	"github.com/sockd/sockd/domain"
 	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
@@ -17,29 +19,36 @@ func init() {
 	register(withFlags(command{
 		name:     "check",
 		summary:  "validate job files (FILE|DIR...) and report every problem",
-		synopsis: "[--no-permissions] [--uid UID] [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... FILE|DIR...",
+		synopsis: "[--no-permissions] [--uid UID] [--domain user/UID] [--domain-ports user/UID=PORTS]... [--list] [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... FILE|DIR...",
 		about: "Loads every job as sockd serve would load it on this machine, through the same loader " +
 			"(a directory: every *.plist in it; an xinetd.d directory: every file xinetd would " +
 			"read; inetd.conf and xinetd.conf files are recognised by their content; a UNIT.socket is read with its " +
 			"service and drop-ins), for a sockd " +
 			"running as you (or --uid). Prints every problem as FILE[:LINE]: KEY: error|warning: MESSAGE, " +
 			"an info line per job this host does not load, " +
-			"and a summary naming that sockd; an error is a job serve would not load.\n\n" +
+			"and a summary naming that sockd; an error is a job serve would not load. " +
+			"With --domain user/UID it judges that user domain as root's sockd serves it: the user's " +
+			"~/.config/sockd/jobs (or the FILEs given, as bootstrap user/UID FILE loads them), read " +
+			"and judged with the user's rights (root, or the user themselves).\n\n" +
 			"Exit status 1 when any error was found, else 0.",
 	}, (*checkFlags).define, runCheck))
 }
 
 // checkFlags are check's command line.
 type checkFlags struct {
-	src  sourceFlags
-	view viewFlags
-	list bool
+	src         sourceFlags
+	view        viewFlags
+	list        bool
+	domain      string
+	domainPorts domainPortsFlag
 }
 
 func (c *checkFlags) define(fs *flag.FlagSet, _ defaults) {
 	c.src.add(fs)
 	c.view.add(fs)
 	fs.BoolVar(&c.list, "list", false, "also print one line per job that serve would load")
+	fs.StringVar(&c.domain, "domain", "", "judge the user domain `user/UID` as root's sockd serves it (its jobs directory, or the FILEs given)")
+	fs.Var(&c.domainPorts, "domain-ports", "with --domain: the ports granted to domains, as serve --domain-ports takes them (`user/UID=PORTS`, repeatable)")
 }
 
 // sourceFlags are the flags that name what a sockd loads besides the
@@ -92,6 +101,9 @@ func (v *viewFlags) options() (jobset.Options, error) {
 }
 
 func runCheck(c *checkFlags, paths []string) error {
+	if c.domain != "" {
+		return checkDomain(c, paths)
+	}
 	sources := c.src.sources(paths)
 	if len(paths)+len(sources.Inetd)+len(sources.Xinetd)+len(sources.Systemd) == 0 {
 		return badArgs("no FILE or DIR given")
@@ -105,6 +117,27 @@ func runCheck(c *checkFlags, paths []string) error {
 		listJobs(os.Stdout, set)
 	}
 	return reportCheck(os.Stdout, set, opts.View)
+}
+
+// checkDomain is check --domain user/UID.
+func checkDomain(c *checkFlags, paths []string) error {
+	uid, ok := domain.Parse(c.domain)
+	if !ok || uid < 0 {
+		return usageError(fmt.Errorf("--domain %q: want user/UID", c.domain))
+	}
+	if *c.view.uid != "" || len(c.src.inetd)+len(c.src.xinetd)+len(c.src.systemd) > 0 {
+		return usageError(errors.New("--domain judges a user domain's job files: it takes no --uid, --inetd-conf, --xinetd or --systemd"))
+	}
+	d, err := domain.Lookup(uid)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	d.Ports = c.domainPorts[uid]
+	set := domain.Load(d, len(paths) == 0, paths, jobset.ForThisProcess())
+	if c.list {
+		listJobs(os.Stdout, set)
+	}
+	return reportCheck(os.Stdout, set, privilege.For(uid))
 }
 
 // listJobs prints one line per job serve loads.

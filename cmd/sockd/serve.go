@@ -202,8 +202,8 @@ func domainLoader(log *zap.Logger, ports domainPortsFlag) func(uid int, dir bool
 			return nil, nil, err
 		}
 		d.Ports = ports[uid]
-		jobs, diags := domain.Load(d, dir, files, jobset.ForThisProcess())
-		return jobs, logInfos(log, diags), nil
+		set := domain.Load(d, dir, files, jobset.ForThisProcess())
+		return set.Jobs, logInfos(log, set.Diags), nil
 	}
 }
 
