@@ -118,7 +118,7 @@ func TestConnectionRecordsFlag(t *testing.T) {
 	writeJob(t, dir, "proxy", map[string]any{
 		"Label": "test.pxrec",
 		"ProgramArguments": []string{"socat",
-			fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'echo px'"},
+			fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", priv), "SYSTEM:'read line; echo px'"},
 		"ExitTimeOut": 2,
 		"Sockets":     map[string]any{"Listeners": tcpSocket(pub)},
 		"SockdProxy":  map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", priv)},
