@@ -225,7 +225,7 @@ func TestUserDomains(t *testing.T) {
 	if err := d.stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	d = startSockd(t, sysDir, args...)
+	startSockd(t, sysDir, args...)
 	agentPid(t, bPort)
 	if !portClosed(aPort) {
 		t.Error("A's domain came back after a restart that followed its bootout")
