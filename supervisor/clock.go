@@ -32,8 +32,21 @@ func (s *Supervisor) now() time.Time { return s.loop.clock.Now() }
 type processes interface {
 	// start starts a process of t with fds and env.
 	start(t *spawn.Template, fds []int, env []string, listenPID bool) (*spawn.Process, error)
-	// watch has onExit run on the loop once p has exited and been reaped.
-	watch(p *spawn.Process, abandonGroup bool, onExit func(spawn.ExitStatus))
+	// watch has onExit run on the loop once p, a main process of pj, has
+	// exited and been reaped.
+	watch(p *spawn.Process, pj procJob, onExit func(spawn.ExitStatus))
+}
+
+// procJob is what watch needs of a main process's job.
+type procJob struct {
+	label        string
+	abandonGroup bool
+	exitTimeout  time.Duration
+}
+
+// procJobOf is the procJob of rj.
+func procJobOf(rj *runJob) procJob {
+	return procJob{label: rj.def.Label, abandonGroup: rj.def.AbandonProcessGroup, exitTimeout: rj.def.ExitTimeOut}
 }
 
 // realProcesses are processes started by spawn and watched by pidfd.
@@ -48,6 +61,12 @@ func (r realProcesses) start(t *spawn.Template, fds []int, env []string, listenP
 	return p, err
 }
 
-func (r realProcesses) watch(p *spawn.Process, abandonGroup bool, onExit func(spawn.ExitStatus)) {
-	r.s.watchChild(p, abandonGroup, onExit)
+// watch keeps a record of the process while it runs (orphans.go), so that
+// a sockd started after this one was killed finds it.
+func (r realProcesses) watch(p *spawn.Process, pj procJob, onExit func(spawn.ExitStatus)) {
+	r.s.recordStarted(pj, p.Pid)
+	r.s.watchChild(p, pj.abandonGroup, func(st spawn.ExitStatus) {
+		r.s.recordExited(p.Pid)
+		onExit(st)
+	})
 }

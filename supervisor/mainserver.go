@@ -168,7 +168,7 @@ func (ms *mainServer) started(p *spawn.Process, why string) {
 		rj.log().Warn("a standard path could not be opened: the job got sockd's own descriptor there (sockd's log, or /dev/null for input)",
 			zap.Int("pid", p.Pid), zap.Error(w))
 	}
-	rj.s.procs.watch(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ms.exited(c, st) })
+	rj.s.procs.watch(p, procJobOf(rj), func(st spawn.ExitStatus) { ms.exited(c, st) })
 }
 
 // logThrottled says that the throttle delays a start: a warning, except

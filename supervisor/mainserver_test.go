@@ -70,7 +70,7 @@ func (f *fakeProcs) start(_ *spawn.Template, _ []int, _ []string, _ bool) (*spaw
 	return p, nil
 }
 
-func (f *fakeProcs) watch(p *spawn.Process, _ bool, onExit func(spawn.ExitStatus)) {
+func (f *fakeProcs) watch(p *spawn.Process, _ procJob, onExit func(spawn.ExitStatus)) {
 	f.onExit[p.Pid] = onExit
 }
 

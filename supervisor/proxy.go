@@ -358,7 +358,7 @@ func (ps *proxyServer) startBackend(env []string) error {
 	c := &child{p: p}
 	ps.proc = c
 	rj.log().Info("started", zap.Int("pid", p.Pid), zap.String("reason", why))
-	rj.s.procs.watch(p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { ps.backendExited(c, st) })
+	rj.s.procs.watch(p, procJobOf(rj), func(st spawn.ExitStatus) { ps.backendExited(c, st) })
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/internal/procrecord"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
@@ -52,6 +53,10 @@ type Config struct {
 	// journal: children's output then goes to journal streams of its
 	// own; "" sends it through pipes into sockd's log (output.go).
 	JournalDir string
+	// ProcsDir holds a record of every main process while it runs
+	// (orphans.go); "" keeps none, and a sockd started after this one is
+	// killed does not find the processes it left.
+	ProcsDir string
 	// OnceDir holds the LaunchOnlyOnce records ("" keeps them in memory:
 	// a restart of sockd forgets them).
 	OnceDir string
@@ -78,8 +83,9 @@ type Supervisor struct {
 	asRoot  bool
 	owner   int // the uid sockd runs as
 	env     []string
-	procs   processes // of main processes and proxy backends
-	out     *outputs  // children's output (output.go)
+	procs   processes        // of main processes and proxy backends
+	out     *outputs         // children's output (output.go)
+	records *procrecord.Book // nil: none (orphans.go)
 
 	// loop goroutine only
 	jobs         map[string]*runJob
@@ -168,6 +174,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	s.openRecords()
+	s.stopLeftovers(ctx)
 	if r := s.reload(ctx, reloadOp{}, true); r.err != nil {
 		if ctl != nil {
 			ctl.Close()

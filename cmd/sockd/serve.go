@@ -113,6 +113,16 @@ func onceDir(dir, ctl string) string {
 	return filepath.Join(filepath.Dir(ctl), "once")
 }
 
+// procsDir is where the records of running main processes go: procs/
+// beside the control socket (/run/sockd/procs for root), whose sockd alone
+// may act on them; none without a control socket.
+func procsDir(ctl string) string {
+	if ctl == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(ctl), "procs")
+}
+
 func serve(sf *serveFlags) error {
 	if err := ensureStdio(); err != nil {
 		return err
@@ -146,7 +156,7 @@ func serve(sf *serveFlags) error {
 		Load:       serveLoader(sf.sources, log),
 		LoadFiles:  func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
 		LoadDomain: loadDomain,
-		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir,
+		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir, ProcsDir: procsDir(sf.control),
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
 		Log: log, Notify: true, JournalDir: journalDir})
 	if err != nil {
