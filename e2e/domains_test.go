@@ -147,6 +147,12 @@ func TestUserDomains(t *testing.T) {
 			"Sockets":            map[string]any{"S": map[string]any{"SockPathName": path}}})
 	}
 	writeJob(t, bDir, "agent", activationJob("b.agent", exe, filepath.Join(b.home, "starts"), bPort))
+	// A link to a job file only root may read: read as A, it is refused.
+	secretDir := t.TempDir() // 0700, root's
+	secret := writeJob(t, secretDir, "secret", nowaitJob("secret.job", freePort(t, "tcp"), []string{"/bin/echo"}))
+	if err := os.Symlink(secret, filepath.Join(aDir, "leak.plist")); err != nil {
+		t.Fatal(err)
+	}
 	a.chown(t)
 	b.chown(t)
 
@@ -162,7 +168,7 @@ func TestUserDomains(t *testing.T) {
 	// are refused, with the user's own sockd's messages.
 	code, out, ans := d.ctl(t, nil, "bootstrap", fmt.Sprintf("user/%d", a.uid))
 	diags := strings.Join(ans.Diags, "\n")
-	for _, want := range []string{"port 80 is below", "UserName", "Nice"} {
+	for _, want := range []string{"port 80 is below", "UserName", "Nice", "leak.plist: error: cannot read the job file: open " + filepath.Join(aDir, "leak.plist") + ": permission denied"} {
 		if !strings.Contains(diags, want) {
 			t.Errorf("bootstrap user/%d: no diagnostic with %q (exit %d):\n%s", a.uid, want, code, out)
 		}
@@ -254,8 +260,8 @@ func checkDomainVerdict(t *testing.T, u *domainUser, grant, bootstrapDiags strin
 				}
 			}
 		}
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || len(lines) != 3 {
-			t.Errorf("check --domain as %v: %v, %d errors (want exit 1 and the 3 load errors):\n%s", cred, err, len(lines), out)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || len(lines) != 4 {
+			t.Errorf("check --domain as %v: %v, %d errors (want exit 1 and the 4 load errors):\n%s", cred, err, len(lines), out)
 		}
 	}
 }

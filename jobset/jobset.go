@@ -17,6 +17,7 @@
 package jobset
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/sockd/sockd/internal/privilege"
@@ -57,7 +58,7 @@ type Options struct {
 	// Env is the environment children inherit (spawn.Options.BaseEnv);
 	// nil means os.Environ().
 	Env []string
-	// ReadAs, when set, reads every file and directory with that user's
+	// ReadAs, when set, loads (reads, and judges programs and paths) with that user's
 	// rights (a user domain's jobs: a link to a file the user may not read
 	// is refused by the kernel, not read by root). The files are then read
 	// one at a time, on one thread.
@@ -128,8 +129,25 @@ func (s *Set) DiagsOf(j *job.Job) job.Diags {
 	return out
 }
 
-// Load loads the sources for the sockd of opts.
+// Load loads the sources for the sockd of opts. With opts.ReadAs the whole
+// load, the preflight's look at programs and paths included, runs with
+// that user's rights.
 func Load(src Sources, opts Options) *Set {
+	if opts.ReadAs == nil {
+		return load(src, opts)
+	}
+	var s *Set
+	if err := privilege.RunAs(*opts.ReadAs, func() { s = load(src, opts) }); err != nil {
+		s = &Set{state: map[*job.Job]State{}}
+		for _, p := range src.Paths {
+			s.note(job.Diags{{File: p, Severity: job.Error, Msg: fmt.Sprintf("cannot read it with its user's rights: %v", err)}})
+		}
+	}
+	return s
+}
+
+// load is Load on the calling thread.
+func load(src Sources, opts Options) *Set {
 	s := &Set{state: map[*job.Job]State{}}
 	s.read(src, opts)
 	jobs, ds := job.SelectForHost(s.All, opts.loadOptions())

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/sockd/sockd/compat"
-	"github.com/sockd/sockd/internal/privilege"
 	"github.com/sockd/sockd/job"
 )
 
@@ -35,7 +34,7 @@ type result struct {
 // read reads every source into s.All, s.Diags and s.Files.
 func (s *Set) read(src Sources, opts Options) {
 	if opts.ReadAs != nil {
-		s.readAs(src, opts)
+		s.readOneByOne(src, opts)
 		return
 	}
 	ts, ds := tasks(src, opts)
@@ -70,22 +69,14 @@ func (s *Set) take(results []result) {
 	}
 }
 
-// readAs is read with opts.ReadAs's rights: every task in turn on one
-// thread whose credentials are that user's.
-func (s *Set) readAs(src Sources, opts Options) {
-	var results []result
-	err := privilege.RunAs(*opts.ReadAs, func() {
-		ts, ds := tasks(src, opts)
-		s.note(ds)
-		for _, t := range ts {
-			results = append(results, readTask(t, opts))
-		}
-	})
-	if err != nil {
-		for _, p := range src.Paths {
-			s.note(job.Diags{{File: p, Severity: job.Error, Msg: fmt.Sprintf("cannot read it with its user's rights: %v", err)}})
-		}
-		return
+// readOneByOne is read one task after the other on the calling thread,
+// whose credentials Load set to opts.ReadAs's.
+func (s *Set) readOneByOne(src Sources, opts Options) {
+	ts, ds := tasks(src, opts)
+	s.note(ds)
+	results := make([]result, 0, len(ts))
+	for _, t := range ts {
+		results = append(results, readTask(t, opts))
 	}
 	s.take(results)
 }
