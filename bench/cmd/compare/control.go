@@ -37,16 +37,23 @@ import (
 //     /dev/null): wall time from exec to exit;
 //   - raw list: the probe, and the driver sending the list request itself
 //     and reading the answer to EOF without decoding it: the daemon's
-//     answer time (connect -> first byte, connect -> last byte).
+//     answer time (connect -> first byte, connect -> last byte);
+//   - list --json of another sockd: the probe, and the same list loop as
+//     the second phase against a second sockd holding jobs of its own
+//     (started once per round beside the first): the machine carries the
+//     same load, but the probe's daemon does no list work. What moves the
+//     probe here is the machine, not sockd's loop.
 
 // Case names of the control group.
 const (
 	ctlProbeAlone = "probe alone"
 	ctlProbeCmd   = "probe + list --json loop"
 	ctlProbeRaw   = "probe + raw list loop"
+	ctlProbeOther = "probe + list --json loop on another sockd"
 	ctlListCmd    = "list --json (command, exec to exit)"
 	ctlListAnswer = "list answer (connect to last byte)"
 	ctlListFirst  = "list answer (connect to first byte)"
+	ctlListOther  = "list --json of another sockd (command, exec to exit)"
 )
 
 // controlFixture is the jobs directory of the control group, made once.
@@ -62,10 +69,28 @@ func (r *runner) controlJobs() (*controlFixture, error) {
 	if r.ctlFix != nil {
 		return r.ctlFix, nil
 	}
+	f, err := r.controlFixture("")
+	r.ctlFix = f
+	return f, err
+}
+
+// otherJobs is the fixture of the second sockd of the control phase
+// "on another sockd": the same jobs on other sockets.
+func (r *runner) otherJobs() (*controlFixture, error) {
+	if r.ctlOther != nil {
+		return r.ctlOther, nil
+	}
+	f, err := r.controlFixture("-other")
+	r.ctlOther = f
+	return f, err
+}
+
+// controlFixture writes a control fixture in directories named with tag.
+func (r *runner) controlFixture(tag string) (*controlFixture, error) {
 	n := r.s.controlJobs
-	base := filepath.Join(r.e.tmp, fmt.Sprintf("control%d", n))
+	base := filepath.Join(r.e.tmp, fmt.Sprintf("control%d%s", n, tag))
 	f := &controlFixture{jobs: filepath.Join(base, "jobs"), n: n, ctlDir: filepath.Join(base, "run")}
-	sockDir := filepath.Join(r.e.sockTmp(), fmt.Sprintf("control%d", n))
+	sockDir := filepath.Join(r.e.sockTmp(), fmt.Sprintf("control%d%s", n, tag))
 	f.sockPrefix = sockDir + "/"
 	for _, d := range []string{f.jobs, sockDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -88,7 +113,6 @@ func (r *runner) controlJobs() (*controlFixture, error) {
 			return nil, err
 		}
 	}
-	r.ctlFix = f
 	return f, nil
 }
 
@@ -206,50 +230,37 @@ func (r *runner) controlRound(round int) {
 	}
 }
 
-// controlOne starts sockd (bin) with the control group's jobs, and runs
-// the three phases against it.
+// controlOne starts sockd (bin) with the control group's jobs, and a
+// second one with jobs of its own, and runs the four phases.
 func (r *runner) controlOne(round int, sockd, name string) {
 	n := r.s.controlJobs
 	fail := func(cs string, err error) {
 		r.add(&measurement{Group: "control", Case: cs, Server: name, Round: round, Error: err.Error()})
 	}
 	f, err := r.controlJobs()
-	if err != nil {
-		fail("start", err)
-		return
-	}
-	os.RemoveAll(f.ctlDir)
-	ctl := filepath.Join(f.ctlDir, "control.sock")
-	t0 := time.Now()
-	p, err := startProc(r.e.tmp, name, []string{sockd, "serve", "--jobs", f.jobs, "--log-level", "warn",
-		"--control", ctl, "--overrides", "", "--once-dir", filepath.Join(f.ctlDir, "once")}, os.Environ())
-	if err != nil {
-		fail("start", err)
-		return
-	}
-	defer p.stop()
-	err = waitFor(r.ctx, p, 120*time.Second, 20*time.Millisecond, fmt.Sprintf("%d listening Unix sockets and the probe", n), func() (bool, error) {
-		c, err := unixListening(f.sockPrefix)
-		if err != nil || c < n-1 {
-			return false, err
-		}
-		return tcpListening(f.port)
-	})
+	var f2 *controlFixture
 	if err == nil {
-		// The control socket answers, with every job.
-		err = waitFor(r.ctx, p, 30*time.Second, 20*time.Millisecond, "a list of every job", func() (bool, error) {
-			var out bytes.Buffer
-			if _, err := listCmd(sockd, ctl, &out); err != nil {
-				return false, nil
-			}
-			return checkList(out.Bytes(), n) == nil, nil
-		})
+		f2, err = r.otherJobs()
 	}
+	if err != nil {
+		fail("start", err)
+		return
+	}
+	t0 := time.Now()
+	p, ctl, err := r.startControlDaemon(sockd, name, f)
 	startup := time.Since(t0)
 	if err != nil {
 		fail("start", err)
 		return
 	}
+	defer p.stop()
+	// The second sockd, listed in the phase on another sockd.
+	other, otherCtl, err := r.startControlDaemon(sockd, name+" (other)", f2)
+	if err != nil {
+		fail("start", fmt.Errorf("the other sockd: %w", err))
+		return
+	}
+	defer other.stop()
 	probeAddr := fmt.Sprintf("127.0.0.1:%d", f.port)
 	// Warm up: the probe's first spawns, and a few lists of each kind.
 	if res, err := r.load(loadgen.Config{Workload: loadgen.ConnPerRequest, Addr: probeAddr, Count: 50}); err != nil || res.Requests != 50 {
@@ -287,6 +298,7 @@ func (r *runner) controlOne(round int, sockd, name string) {
 		{probeCase: ctlProbeAlone},
 		{probeCase: ctlProbeCmd, listCase: ctlListCmd, list: func() (listSample, error) { return listCmd(sockd, ctl, nil) }},
 		{probeCase: ctlProbeRaw, listCase: ctlListAnswer, list: func() (listSample, error) { return listRaw(ctl, rawBuf) }},
+		{probeCase: ctlProbeOther, listCase: ctlListOther, list: func() (listSample, error) { return listCmd(sockd, otherCtl, nil) }},
 	}
 	// The phases take turns in slices of about controlSlice, each slice
 	// starting with the next phase, so that what else the machine does
@@ -381,6 +393,41 @@ func (r *runner) controlOne(round int, sockd, name string) {
 			r.add(fm)
 		}
 	}
+}
+
+// startControlDaemon starts sockd on fixture f and waits until every job
+// listens and its control socket lists them all.
+func (r *runner) startControlDaemon(sockd, name string, f *controlFixture) (*proc, string, error) {
+	n := f.n
+	os.RemoveAll(f.ctlDir)
+	ctl := filepath.Join(f.ctlDir, "control.sock")
+	p, err := startProc(r.e.tmp, name, []string{sockd, "serve", "--jobs", f.jobs, "--log-level", "warn",
+		"--control", ctl, "--overrides", "", "--once-dir", filepath.Join(f.ctlDir, "once")}, os.Environ())
+	if err != nil {
+		return nil, "", err
+	}
+	err = waitFor(r.ctx, p, 120*time.Second, 20*time.Millisecond, fmt.Sprintf("%d listening Unix sockets and the probe", n), func() (bool, error) {
+		c, err := unixListening(f.sockPrefix)
+		if err != nil || c < n-1 {
+			return false, err
+		}
+		return tcpListening(f.port)
+	})
+	if err == nil {
+		// The control socket answers, with every job.
+		err = waitFor(r.ctx, p, 30*time.Second, 20*time.Millisecond, "a list of every job", func() (bool, error) {
+			var out bytes.Buffer
+			if _, err := listCmd(sockd, ctl, &out); err != nil {
+				return false, nil
+			}
+			return checkList(out.Bytes(), n) == nil, nil
+		})
+	}
+	if err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, ctl, nil
 }
 
 // controlSlice is about how long each phase runs before the next takes

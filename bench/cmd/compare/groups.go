@@ -98,6 +98,7 @@ type runner struct {
 	results   []*measurement
 	logf      func(format string, args ...any)
 	ctlFix    *controlFixture // the control group's jobs, made once
+	ctlOther  *controlFixture // the second sockd's, for the phase on another sockd
 }
 
 func (r *runner) add(m *measurement) {
