@@ -101,13 +101,19 @@ func startReloadFixture(tb testing.TB, n int) *reloadFixture {
 	f.s = s
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
+	// The initial load counts as applied only at its very end: a reload
+	// the test asks for while the initial one still applies its last jobs
+	// would otherwise take the initial one's end for its own.
+	loaded := make(chan struct{})
+	s.reloadDone = func() { close(loaded); s.reloadDone = nil } // before Run: no loop yet
 	go func() { f.done <- s.Run(ctx) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for s.JobCount() != n+1 {
-		if time.Now().After(deadline) {
-			tb.Fatalf("jobs not loaded after 60s: %d", s.JobCount())
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-loaded:
+	case <-time.After(60 * time.Second):
+		tb.Fatalf("jobs not loaded after 60s: %d", s.JobCount())
+	}
+	if got := s.JobCount(); got != n+1 {
+		tb.Fatalf("%d jobs loaded, want %d", got, n+1)
 	}
 	return f
 }
