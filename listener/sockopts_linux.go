@@ -61,6 +61,104 @@ func inetLevels(domain int, dual bool) (v4, v6 bool) {
 	return domain == unix.AF_INET || dual, domain == unix.AF_INET6
 }
 
+// applyOptions sets the SockdOptions of the socket on fd, before bind (or
+// connect), in job.OptionSpecs order but for TOS, which comes before
+// Priority (IP_TOS sets the priority too, rt_tos2priority, so Priority has
+// the last word). Backlog is listen's argument (backlog); DirectoryMode and
+// Symlinks are paths, not options.
+func (o *opener) applyOptions(fd, domain int) error {
+	opts := o.options()
+	if opts == nil {
+		return nil
+	}
+	a := &optSetter{o: o, fd: fd}
+	a.v4, a.v6 = inetLevels(domain, o.ep.DualStack())
+	a.flag("KeepAlive", "SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, opts.KeepAlive)
+	a.num("KeepAliveTime", "TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, opts.KeepAliveTime)
+	a.num("KeepAliveInterval", "TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, opts.KeepAliveInterval)
+	a.num("KeepAliveCount", "TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, opts.KeepAliveCount)
+	a.flag("NoDelay", "TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, opts.NoDelay)
+	a.flag("ReusePort", "SO_REUSEPORT", unix.SOL_SOCKET, unix.SO_REUSEPORT, opts.ReusePort)
+	a.ip("FreeBind", "IP_FREEBIND", unix.IP_FREEBIND, "IPV6_FREEBIND", unix.IPV6_FREEBIND, bitOf(opts.FreeBind))
+	a.ip("Transparent", "IP_TRANSPARENT", unix.IP_TRANSPARENT, "IPV6_TRANSPARENT", unix.IPV6_TRANSPARENT, bitOf(opts.Transparent))
+	a.device(opts.BindToDevice)
+	a.ip("TOS", "IP_TOS", unix.IP_TOS, "IPV6_TCLASS", unix.IPV6_TCLASS, opts.TOS)
+	a.num("Mark", "SO_MARK", unix.SOL_SOCKET, unix.SO_MARK, opts.Mark)
+	a.num("Priority", "SO_PRIORITY", unix.SOL_SOCKET, unix.SO_PRIORITY, opts.Priority)
+	a.buffer("ReceiveBuffer", "SO_RCVBUF", unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, opts.ReceiveBuffer)
+	a.buffer("SendBuffer", "SO_SNDBUF", unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, opts.SendBuffer)
+	a.num("DeferAccept", "TCP_DEFER_ACCEPT", unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, opts.DeferAccept)
+	a.flag("PassCredentials", "SO_PASSCRED", unix.SOL_SOCKET, unix.SO_PASSCRED, opts.PassCredentials)
+	a.ip("TTL", "IP_TTL", unix.IP_TTL, "IPV6_UNICAST_HOPS", unix.IPV6_UNICAST_HOPS, opts.TTL)
+	a.flag("Broadcast", "SO_BROADCAST", unix.SOL_SOCKET, unix.SO_BROADCAST, opts.Broadcast)
+	return a.err
+}
+
+// optSetter sets options on one socket in turn; after the first refusal
+// (err) it sets nothing more. A nil value is an option the file leaves
+// unset.
+type optSetter struct {
+	o      *opener
+	fd     int
+	v4, v6 bool // the IP levels an IP option is set at
+	err    error
+}
+
+func (a *optSetter) set(key, name string, level, opt, v int) {
+	if a.err != nil {
+		return
+	}
+	if err := unix.SetsockoptInt(a.fd, level, opt, v); err != nil {
+		a.err = a.o.optFail(key, name, err)
+	}
+}
+
+func (a *optSetter) num(key, name string, level, opt int, v *int) {
+	if v != nil {
+		a.set(key, name, level, opt, *v)
+	}
+}
+
+func (a *optSetter) flag(key, name string, level, opt int, v *bool) {
+	a.num(key, name, level, opt, bitOf(v))
+}
+
+// ip sets an IP option at the IPv6 level, the IPv4 one or both (a
+// dual-stack socket's IPv4 clients are IPv4-mapped and take the IPv4 one).
+func (a *optSetter) ip(key, name4 string, opt4 int, name6 string, opt6 int, v *int) {
+	if v == nil {
+		return
+	}
+	if a.v6 {
+		a.set(key, name6, unix.IPPROTO_IPV6, opt6, *v)
+	}
+	if a.v4 {
+		a.set(key, name4, unix.IPPROTO_IP, opt4, *v)
+	}
+}
+
+func (a *optSetter) device(name string) {
+	if a.err != nil || name == "" {
+		return
+	}
+	if err := unix.SetsockoptString(a.fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, name); err != nil {
+		a.err = a.o.optFail("BindToDevice", "SO_BINDTODEVICE", err)
+	}
+}
+
+// buffer sets a socket buffer size: with the FORCE option, which may go
+// beyond net.core.rmem_max/wmem_max and needs CAP_NET_ADMIN, else with the
+// plain one, which the kernel caps (readOptions notes a cap).
+func (a *optSetter) buffer(key, name string, force, plain int, v *int) {
+	if a.err != nil || v == nil {
+		return
+	}
+	if unix.SetsockoptInt(a.fd, unix.SOL_SOCKET, force, *v) == nil {
+		return
+	}
+	a.set(key, name, unix.SOL_SOCKET, plain, *v)
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -68,144 +166,13 @@ func b2i(b bool) int {
 	return 0
 }
 
-// applyOptions sets the SockdOptions of the socket on fd, before bind (or
-// connect), in job.OptionSpecs order but for TOS, which comes before
-// Priority. Backlog is listen's argument (backlog); DirectoryMode and
-// Symlinks are paths, not options.
-func (o *opener) applyOptions(fd, domain int) error {
-	opts := o.options()
-	if opts == nil {
+// bitOf is a set boolean as 0 or 1, nil for one not set.
+func bitOf(b *bool) *int {
+	if b == nil {
 		return nil
 	}
-	v4, v6 := inetLevels(domain, o.ep.DualStack())
-	setBool := func(key, name string, level, opt int, v *bool) error {
-		if v == nil {
-			return nil
-		}
-		if err := unix.SetsockoptInt(fd, level, opt, b2i(*v)); err != nil {
-			return o.optFail(key, name, err)
-		}
-		return nil
-	}
-	setInt := func(key, name string, level, opt int, v *int) error {
-		if v == nil {
-			return nil
-		}
-		if err := unix.SetsockoptInt(fd, level, opt, *v); err != nil {
-			return o.optFail(key, name, err)
-		}
-		return nil
-	}
-	// setIP sets an IP option at the IPv6 level, the IPv4 one or both.
-	setIP := func(key, name4 string, opt4 int, name6 string, opt6 int, val int) error {
-		if v6 {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, opt6, val); err != nil {
-				return o.optFail(key, name6, err)
-			}
-		}
-		if v4 {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, opt4, val); err != nil {
-				return o.optFail(key, name4, err)
-			}
-		}
-		return nil
-	}
-	steps := []func() error{
-		func() error {
-			return setBool("KeepAlive", "SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, opts.KeepAlive)
-		},
-		func() error {
-			return setInt("KeepAliveTime", "TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, opts.KeepAliveTime)
-		},
-		func() error {
-			return setInt("KeepAliveInterval", "TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, opts.KeepAliveInterval)
-		},
-		func() error {
-			return setInt("KeepAliveCount", "TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, opts.KeepAliveCount)
-		},
-		func() error {
-			return setBool("NoDelay", "TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, opts.NoDelay)
-		},
-		func() error {
-			return setBool("ReusePort", "SO_REUSEPORT", unix.SOL_SOCKET, unix.SO_REUSEPORT, opts.ReusePort)
-		},
-		func() error {
-			if opts.FreeBind == nil {
-				return nil
-			}
-			return setIP("FreeBind", "IP_FREEBIND", unix.IP_FREEBIND, "IPV6_FREEBIND", unix.IPV6_FREEBIND, b2i(*opts.FreeBind))
-		},
-		func() error {
-			if opts.Transparent == nil {
-				return nil
-			}
-			return setIP("Transparent", "IP_TRANSPARENT", unix.IP_TRANSPARENT, "IPV6_TRANSPARENT", unix.IPV6_TRANSPARENT, b2i(*opts.Transparent))
-		},
-		func() error {
-			if opts.BindToDevice == "" {
-				return nil
-			}
-			if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, opts.BindToDevice); err != nil {
-				return o.optFail("BindToDevice", "SO_BINDTODEVICE", err)
-			}
-			return nil
-		},
-		// IP_TOS sets the priority too (rt_tos2priority): first, so that
-		// Priority has the last word.
-		func() error {
-			if opts.TOS == nil {
-				return nil
-			}
-			return setIP("TOS", "IP_TOS", unix.IP_TOS, "IPV6_TCLASS", unix.IPV6_TCLASS, *opts.TOS)
-		},
-		func() error { return setInt("Mark", "SO_MARK", unix.SOL_SOCKET, unix.SO_MARK, opts.Mark) },
-		func() error {
-			return setInt("Priority", "SO_PRIORITY", unix.SOL_SOCKET, unix.SO_PRIORITY, opts.Priority)
-		},
-		func() error {
-			return o.setBuffer(fd, "ReceiveBuffer", "SO_RCVBUF", unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, opts.ReceiveBuffer)
-		},
-		func() error {
-			return o.setBuffer(fd, "SendBuffer", "SO_SNDBUF", unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, opts.SendBuffer)
-		},
-		func() error {
-			return setInt("DeferAccept", "TCP_DEFER_ACCEPT", unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, opts.DeferAccept)
-		},
-		func() error {
-			return setBool("PassCredentials", "SO_PASSCRED", unix.SOL_SOCKET, unix.SO_PASSCRED, opts.PassCredentials)
-		},
-		func() error {
-			if opts.TTL == nil {
-				return nil
-			}
-			return setIP("TTL", "IP_TTL", unix.IP_TTL, "IPV6_UNICAST_HOPS", unix.IPV6_UNICAST_HOPS, *opts.TTL)
-		},
-		func() error {
-			return setBool("Broadcast", "SO_BROADCAST", unix.SOL_SOCKET, unix.SO_BROADCAST, opts.Broadcast)
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setBuffer sets a socket buffer size: with the FORCE option, which may
-// go beyond net.core.rmem_max/wmem_max and needs CAP_NET_ADMIN, else with
-// the plain one, which the kernel caps (readOptions notes a cap).
-func (o *opener) setBuffer(fd int, key, name string, force, plain int, v *int) error {
-	if v == nil {
-		return nil
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, *v); err == nil {
-		return nil
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, *v); err != nil {
-		return o.optFail(key, name, err)
-	}
-	return nil
+	n := b2i(*b)
+	return &n
 }
 
 // backlog is listen's backlog: SockdOptions.Backlog, or the largest the
@@ -240,11 +207,12 @@ func (o *opener) readOptions(s *Socket, domain int) {
 		}
 		return strconv.FormatBool(n != 0), true
 	}
-	ip := func(opt4, opt6 int) (string, bool) {
+	// ip reads an IP option at the socket's own level, as get reads it.
+	ip := func(get func(level, opt int) (string, bool), opt4, opt6 int) (string, bool) {
 		if v6 {
-			return getInt(unix.IPPROTO_IPV6, opt6)
+			return get(unix.IPPROTO_IPV6, opt6)
 		}
-		return getInt(unix.IPPROTO_IP, opt4)
+		return get(unix.IPPROTO_IP, opt4)
 	}
 	for _, v := range opts.Values() {
 		var got string
@@ -263,17 +231,9 @@ func (o *opener) readOptions(s *Socket, domain int) {
 		case "ReusePort":
 			got, ok = getBool(unix.SOL_SOCKET, unix.SO_REUSEPORT)
 		case "FreeBind":
-			if v6 {
-				got, ok = getBool(unix.IPPROTO_IPV6, unix.IPV6_FREEBIND)
-			} else {
-				got, ok = getBool(unix.IPPROTO_IP, unix.IP_FREEBIND)
-			}
+			got, ok = ip(getBool, unix.IP_FREEBIND, unix.IPV6_FREEBIND)
 		case "Transparent":
-			if v6 {
-				got, ok = getBool(unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT)
-			} else {
-				got, ok = getBool(unix.IPPROTO_IP, unix.IP_TRANSPARENT)
-			}
+			got, ok = ip(getBool, unix.IP_TRANSPARENT, unix.IPV6_TRANSPARENT)
 		case "BindToDevice":
 			if name, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil {
 				got, ok = strings.TrimRight(name, "\x00"), true
@@ -297,9 +257,9 @@ func (o *opener) readOptions(s *Socket, domain int) {
 		case "PassCredentials":
 			got, ok = getBool(unix.SOL_SOCKET, unix.SO_PASSCRED)
 		case "TTL":
-			got, ok = ip(unix.IP_TTL, unix.IPV6_UNICAST_HOPS)
+			got, ok = ip(getInt, unix.IP_TTL, unix.IPV6_UNICAST_HOPS)
 		case "TOS":
-			got, ok = ip(unix.IP_TOS, unix.IPV6_TCLASS)
+			got, ok = ip(getInt, unix.IP_TOS, unix.IPV6_TCLASS)
 		case "Broadcast":
 			got, ok = getBool(unix.SOL_SOCKET, unix.SO_BROADCAST)
 		}

@@ -201,6 +201,8 @@ func (s *Supervisor) ctlDomainUp(ctx context.Context, peer control.Peer, uid int
 	if s.domainServed(uid) {
 		return control.Response{Status: control.OK, Done: []string{name + " is served already"}}
 	}
+	// Nothing to load: only whether the user exists, before anything is
+	// written.
 	if _, _, err := s.cfg.LoadDomain(uid, false, nil); err != nil {
 		return control.Errorf(control.Failed, "nothing changed: %v", err)
 	}

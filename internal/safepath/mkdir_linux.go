@@ -22,23 +22,12 @@ import (
 // MkdirAll follows every link, as the kernel's lookup would.
 func MkdirAll(dir string, perm uint32) (fd int, safe bool, err error) {
 	root := unix.Geteuid() == 0
-	w := &walker{safe: true, rest: splitPath(dir), anyLink: !root}
+	w := &walker{safe: true, anyLink: !root}
 	w.mkdir = func(w *walker, comp string, others bool) (int, error) {
 		return mkdirIn(w, comp, perm, others && root)
 	}
-	start := "."
-	if filepath.IsAbs(dir) {
-		start = "/"
-	}
-	if w.cur, err = unix.Open(start, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+	if err := w.walk(dir); err != nil {
 		return -1, false, err
-	}
-	w.walked = start
-	for len(w.rest) > 0 {
-		if err := w.step(); err != nil {
-			unix.Close(w.cur)
-			return -1, false, err
-		}
 	}
 	return w.cur, w.safe || !root, nil
 }

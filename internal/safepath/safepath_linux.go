@@ -31,22 +31,33 @@ func WalkDir(dir string) (fd int, safe bool, err error) {
 		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		return fd, true, err
 	}
-	w := &walker{safe: true, rest: splitPath(dir)}
+	w := &walker{safe: true}
+	if err := w.walk(dir); err != nil {
+		return -1, false, err
+	}
+	return w.cur, w.safe, nil
+}
+
+// walk opens dir's first directory ("/" or ".") and steps through every
+// component of dir; on success w.cur is dir, open, on failure closed.
+func (w *walker) walk(dir string) error {
+	w.rest = splitPath(dir)
 	start := "."
 	if filepath.IsAbs(dir) {
 		start = "/"
 	}
+	var err error
 	if w.cur, err = unix.Open(start, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return -1, false, err
+		return err
 	}
 	w.walked = start
 	for len(w.rest) > 0 {
 		if err := w.step(); err != nil {
 			unix.Close(w.cur)
-			return -1, false, err
+			return err
 		}
 	}
-	return w.cur, w.safe, nil
+	return nil
 }
 
 // walker is one WalkDir in progress.
