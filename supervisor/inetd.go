@@ -159,7 +159,7 @@ func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	unix.Close(cfd)
 	if err != nil {
 		if rec != nil {
-			rj.log().Info("connection", rec.fields(exitFields(spawn.ExitStatus{StartErr: err})...)...)
+			rj.recordChildEnd(rec, 0, spawn.ExitStatus{StartErr: err})
 		}
 		rj.stats.spawnFailed++
 		cs.spawnFailed(err)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/internal/linelog"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
@@ -36,7 +37,8 @@ type runJob struct {
 	def    *job.Job
 	tmpl   *spawn.Template
 	mode   job.Mode
-	logger *zap.Logger // built on first use: see log
+	logger *zap.Logger      // built on first use: see log
+	recs   *linelog.Context // the records' log, built on first use (recLog)
 	socks  []*listener.Socket
 	stats  jobStats
 	hist   history // for list, print and blame
@@ -122,12 +124,21 @@ func (rj *runJob) log() *zap.Logger {
 	return rj.logger
 }
 
+// recLog is where the job's connection records go (with the job field),
+// built on first use like log.
+func (rj *runJob) recLog() *linelog.Context {
+	if rj.recs == nil {
+		rj.recs = rj.s.connLog.With("job", rj.def.Label)
+	}
+	return rj.recs
+}
+
 // setDef makes j the job's definition. A new mode gets a new server; the
 // old one drains what it still runs.
 func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	rj.def = j
 	rj.tmpl = t
-	rj.logger = nil
+	rj.logger, rj.recs = nil, nil
 	if rj.limits == nil {
 		rj.limits = newLimiter(j.Limits, rj.log)
 	} else {

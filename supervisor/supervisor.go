@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/internal/linelog"
 	"github.com/sockd/sockd/internal/procrecord"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/listener"
@@ -63,6 +64,10 @@ type Config struct {
 	// LogConnections writes a connection record for every job, as the
 	// job key SockdLogConnections does for one (records.go).
 	LogConnections bool
+	// Records is where connection records are written: Log's destination
+	// and format, without zap's field machinery (cmd/sockd makes it with
+	// the logger). Nil: through Log.
+	Records *linelog.Writer
 	// LoadDomain loads the jobs of the user domain of uid (package
 	// domain): its jobs directory when dir is true, and files; the error
 	// says why the domain cannot be served at all (no such user). Nil: this
@@ -77,6 +82,7 @@ type Config struct {
 type Supervisor struct {
 	cfg     Config
 	log     *zap.Logger
+	connLog *linelog.Writer // connection records (Config.Records)
 	loop    *loop
 	reg     *listener.Registry
 	devnull int
@@ -113,6 +119,9 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	if cfg.Records == nil {
+		cfg.Records = linelog.Zap(cfg.Log)
+	}
 	if cfg.Load == nil {
 		return nil, errors.New("supervisor: Config.Load is required")
 	}
@@ -128,6 +137,7 @@ func New(cfg Config) (*Supervisor, error) {
 	s := &Supervisor{
 		cfg:      cfg,
 		log:      cfg.Log,
+		connLog:  cfg.Records,
 		loop:     l,
 		reg:      listener.NewRegistry(cfg.Log),
 		devnull:  dn,

@@ -10,12 +10,23 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sockd/sockd/internal/journal"
+	"github.com/sockd/sockd/internal/linelog"
 )
 
 // newLogger builds sockd's logger (see openLog).
 func newLogger(format, level string) (*zap.Logger, error) {
-	l, _, err := openLog(format, level)
-	return l, err
+	out, err := openLog(format, level)
+	return out.log, err
+}
+
+// logOutput is where sockd logs: the logger, the writer of connection
+// records (the same destination and format, see internal/linelog) and
+// journald's socket directory when the log goes to the journal ("" when
+// not: children's output then gets journal streams of its own).
+type logOutput struct {
+	log        *zap.Logger
+	records    *linelog.Writer
+	journalDir string
 }
 
 // openLog builds sockd's logger: format "console" on stderr (colours only
@@ -23,45 +34,52 @@ func newLogger(format, level string) (*zap.Logger, error) {
 // "journal" through journald's native protocol (priority and fields), or
 // "auto" (also ""): journal when stderr is the journal ($JOURNAL_STREAM
 // names it, as systemd sets it), else console. level is a zap level name
-// (debug, info, warn, error). journalDir is journald's socket directory
-// when the log goes to the journal ("" otherwise): children's output then
-// gets journal streams of its own. A journal that cannot be reached is one
+// (debug, info, warn, error). A journal that cannot be reached is one
 // warning, and the log is console text on stderr.
-func openLog(format, level string) (log *zap.Logger, journalDir string, err error) {
+func openLog(format, level string) (logOutput, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, "", fmt.Errorf("--log-level: %w", err)
+		return logOutput{}, fmt.Errorf("--log-level: %w", err)
 	}
 	stderr := zapcore.Lock(os.Stderr)
 	opts := []zap.Option{zap.ErrorOutput(stderr)}
-	var enc zapcore.Encoder
+	colour := isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == ""
 	switch format {
 	case "auto", "":
 		if !journal.IsJournalStream(2) {
-			enc = consoleEncoder(isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == "")
-			break
+			return textLog(stderr, colour, lvl, opts), nil
 		}
 		fallthrough
 	case "journal":
-		text := zapcore.NewCore(consoleEncoder(false), stderr, lvl)
 		dir := journal.Dir()
 		w, err := journal.Open(journal.SocketPath(dir))
 		if err != nil {
-			l := zap.New(text, opts...)
-			l.Warn("the journal cannot be reached: logging to stderr as text", zap.Error(err))
-			return l, "", nil
+			out := textLog(stderr, false, lvl, opts)
+			out.log.Warn("the journal cannot be reached: logging to stderr as text", zap.Error(err))
+			return out, nil
 		}
-		return zap.New(journal.NewCore(w, "sockd", lvl, text), opts...), dir, nil
+		text := zapcore.NewCore(consoleEncoder(false), stderr, lvl)
+		l := zap.New(journal.NewCore(w, "sockd", lvl, text), opts...)
+		return logOutput{log: l, records: linelog.Zap(l), journalDir: dir}, nil
 	case "console":
-		enc = consoleEncoder(isTerminal(os.Stderr) && os.Getenv("NO_COLOR") == "")
+		return textLog(stderr, colour, lvl, opts), nil
 	case "json":
 		cfg := zap.NewProductionEncoderConfig()
 		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewJSONEncoder(cfg)
-	default:
-		return nil, "", fmt.Errorf("--log-format: unknown format %q (want auto, console, json or journal)", format)
+		l := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(cfg), stderr, lvl), opts...)
+		return logOutput{log: l, records: linelog.New(stderr, linelog.JSON, lvl)}, nil
 	}
-	return zap.New(zapcore.NewCore(enc, stderr, lvl), opts...), "", nil
+	return logOutput{}, fmt.Errorf("--log-format: unknown format %q (want auto, console, json or journal)", format)
+}
+
+// textLog is the console format on stderr.
+func textLog(stderr zapcore.WriteSyncer, colour bool, lvl zapcore.Level, opts []zap.Option) logOutput {
+	f := linelog.Console
+	if colour {
+		f = linelog.ConsoleColour
+	}
+	l := zap.New(zapcore.NewCore(consoleEncoder(colour), stderr, lvl), opts...)
+	return logOutput{log: l, records: linelog.New(stderr, f, lvl)}
 }
 
 // consoleEncoder is the console format: time, level (in colour when

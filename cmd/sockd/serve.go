@@ -137,10 +137,11 @@ func serve(sf *serveFlags) error {
 	if err := spawn.QuietChildExits(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
-	log, journalDir, err := openLog(sf.logFormat, sf.logLevel)
+	out, err := openLog(sf.logFormat, sf.logLevel)
 	if err != nil {
 		return usageError(err)
 	}
+	log := out.log
 	if sf.metrics != "" {
 		if err := supervisor.CheckMetricsAddr(sf.metrics); err != nil {
 			return usageError(fmt.Errorf("--metrics %w", err))
@@ -158,7 +159,7 @@ func serve(sf *serveFlags) error {
 		LoadDomain: loadDomain,
 		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir, ProcsDir: procsDir(sf.control),
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
-		Log: log, Notify: true, JournalDir: journalDir})
+		Log: log, Records: out.records, Notify: true, JournalDir: out.journalDir})
 	if err != nil {
 		return err
 	}
