@@ -35,6 +35,10 @@ const SystemSocket = "/run/sockd/control.sock"
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// ErrNoAnswer is Do's error when the daemon closed the connection without
+// an answer: after an upgrade request, the exec did that.
+var ErrNoAnswer = errors.New("the daemon closed the connection without an answer")
+
 // Do sends req to the sockd at path and returns its answer. A daemon that
 // cannot be reached is an *UnreachableError. timeout bounds the whole
 // exchange (0: one minute; a bootstrap or reload of many jobs takes time).
@@ -42,6 +46,9 @@ func Do(path string, req Request, timeout time.Duration) (Response, error) {
 	data, resp, err := exchange(path, req, timeout)
 	if err != nil || data == nil {
 		return resp, err
+	}
+	if len(data) == 0 {
+		return Response{}, ErrNoAnswer
 	}
 	if err := json.Unmarshal(data, &resp); err != nil {
 		return Response{}, fmt.Errorf("control socket %s: read the answer: %w", path, err)

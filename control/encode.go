@@ -68,6 +68,10 @@ func encodeResponse(w io.Writer, resp *Response, yield func()) error {
 		bw.WriteString(`,"done":`)
 		put(resp.Done)
 	}
+	if resp.Daemon != nil {
+		bw.WriteString(`,"daemon":`)
+		put(resp.Daemon)
+	}
 	bw.WriteString("}\n")
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ func testResponses() []Response {
 		{Status: OK, Jobs: []Job{}},
 		{Status: OK, Jobs: []Job{{Label: "a"}}, Diags: []string{"f:1: K: error: x"}, Done: []string{"stopped a"}},
 		{Status: OK, Diags: []string{}, Done: []string{"<b>"}},
+		{Status: OK, Daemon: &Daemon{Version: "1.2", Pid: 7, Started: "2026-12-04T20:00:00Z", UpgradedFrom: "1.1"}},
 		{Status: OK, Jobs: many},
 		{Status: OK, Jobs: []Job{{Label: "p", Proxy: &Proxy{Backend: "127.0.0.1:1", Total: 7},
 			Triggers: &Triggers{Calendar: []string{"Hour 3"}, LaunchOnlyOnce: true}, Children: []Child{{Pid: 9, Source: "::1"}}}}},
@@ -60,7 +61,7 @@ func TestEncodeResponseFields(t *testing.T) {
 	for i := range rt.NumField() {
 		tags = append(tags, rt.Field(i).Tag.Get("json"))
 	}
-	want := "status error,omitempty jobs,omitempty diags,omitempty done,omitempty"
+	want := "status error,omitempty jobs,omitempty diags,omitempty done,omitempty daemon,omitempty"
 	if got := strings.Join(tags, " "); got != want {
 		t.Fatalf("Response's fields are %q; encodeResponse writes %q: update it", got, want)
 	}

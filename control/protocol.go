@@ -27,10 +27,12 @@ const (
 	CmdBootstrap = "bootstrap"
 	CmdBootout   = "bootout"
 	CmdReload    = "reload"
+	CmdUpgrade   = "upgrade"
+	CmdVersion   = "version"
 )
 
 // readOnly are the commands any local user may send to any sockd.
-var readOnly = map[string]bool{CmdList: true, CmdPrint: true, CmdBlame: true}
+var readOnly = map[string]bool{CmdList: true, CmdPrint: true, CmdBlame: true, CmdVersion: true}
 
 // ReadOnly reports whether cmd only reads.
 func ReadOnly(cmd string) bool { return readOnly[cmd] }
@@ -44,6 +46,7 @@ var domainScoped = map[string]bool{CmdStart: true, CmdStop: true, CmdKickstart: 
 var known = map[string]bool{
 	CmdList: true, CmdPrint: true, CmdBlame: true, CmdStart: true, CmdStop: true, CmdKickstart: true,
 	CmdKill: true, CmdEnable: true, CmdDisable: true, CmdBootstrap: true, CmdBootout: true, CmdReload: true,
+	CmdUpgrade: true, CmdVersion: true,
 }
 
 // Request is one control request.
@@ -60,6 +63,9 @@ type Request struct {
 	Kill bool `json:"kill,omitempty"`
 	// Signal is the signal number of kill.
 	Signal int `json:"signal,omitempty"`
+	// Binary is the new sockd binary of upgrade (absolute; "" for the
+	// one the daemon runs).
+	Binary string `json:"binary,omitempty"`
 }
 
 // Status is the outcome of a request; each has its exit status (Exit).
@@ -113,6 +119,20 @@ type Response struct {
 	Diags []string `json:"diags,omitempty"`
 	// Done lists what a changing request did, one line each.
 	Done []string `json:"done,omitempty"`
+	// Daemon: version (the sockd that answers).
+	Daemon *Daemon `json:"daemon,omitempty"`
+}
+
+// Daemon is the sockd that answers: its version, pid, and when this
+// image of it started (an upgrade in place keeps the pid and changes
+// the image).
+type Daemon struct {
+	Version string `json:"version"`
+	Pid     int    `json:"pid"`
+	Started string `json:"started"` // RFC 3339
+	// UpgradedFrom is the version of the image this one upgraded from,
+	// "" for a fresh start.
+	UpgradedFrom string `json:"upgraded_from,omitempty"`
 }
 
 // Errorf returns a response of status st whose error is the formatted text.

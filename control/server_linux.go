@@ -95,6 +95,46 @@ func Listen(path string, h Handler, log *zap.Logger) (*Server, error) {
 		privileged: make(chan struct{}, maxPrivileged), others: make(chan struct{}, maxOthers)}, nil
 }
 
+// Adopt serves the control socket fd, inherited from the sockd image
+// that upgraded into this one (package handover): the same socket, so a
+// client that connected during the upgrade is answered. dev and ino name
+// its node at path (removed at Close only if still that node).
+func Adopt(fd int, path string, dev, ino uint64, h Handler, log *zap.Logger) (*Server, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	unix.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "control")
+	fl, err := net.FileListener(f)
+	f.Close() // FileListener holds a duplicate
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: inherited fd %d: %w", path, fd, err)
+	}
+	ln, ok := fl.(*net.UnixListener)
+	if !ok {
+		fl.Close()
+		return nil, fmt.Errorf("control socket %s: inherited fd %d is not a Unix socket", path, fd)
+	}
+	ln.SetUnlinkOnClose(false)
+	return &Server{path: path, ln: ln, owner: os.Geteuid(), handler: h, log: log, dev: dev, ino: ino,
+		privileged: make(chan struct{}, maxPrivileged), others: make(chan struct{}, maxOthers)}, nil
+}
+
+// Handover is the control socket as the next sockd image inherits it: a
+// duplicate of its fd (not close-on-exec) and its node. The caller closes
+// the fd if the exec does not happen.
+func (s *Server) Handover() (fd int, path string, dev, ino uint64, err error) {
+	raw, err := s.ln.SyscallConn()
+	if err != nil {
+		return -1, "", 0, 0, err
+	}
+	cerr := raw.Control(func(orig uintptr) { fd, err = unix.Dup(int(orig)) })
+	if cerr != nil {
+		return -1, "", 0, 0, cerr
+	}
+	return fd, s.path, s.dev, s.ino, err
+}
+
 // prepareDir makes sure dir exists, belongs to uid and only uid (or root)
 // can change it.
 func prepareDir(dir string, uid int) error {

@@ -57,6 +57,9 @@ type Socket struct {
 	// links are the symbolic links SockdOptions.Symlinks made.
 	links  []*createdPath
 	closed atomic.Bool
+	// adoptedID is the endpoint identity of a socket inherited across an
+	// upgrade, until a Sync gives it its Endpoint (see id).
+	adoptedID string
 }
 
 // createdPath records a filesystem node sockd created, by path and inode,
@@ -216,7 +219,7 @@ func (r *Registry) Plan(jobs []*job.Job) *SyncPlan {
 	pool := make(map[key][]*Socket)
 	for label, socks := range r.byJob {
 		for _, s := range socks {
-			k := key{label, s.Endpoint.ID()}
+			k := key{label, s.id()}
 			pool[k] = append(pool[k], s)
 		}
 	}

@@ -855,3 +855,17 @@ func asUserFailed(label string, ep *job.Endpoint, as *job.Domain, err error) err
 	o := &opener{label: label, ep: ep}
 	return o.fail("become "+as.Name()+"'s user", err, "sockd opens a user domain's sockets with that user's rights, and could not take them on")
 }
+
+// checkInherited makes an inherited fd close-on-exec and checks that it
+// is a socket (or a FIFO: SockType fifo).
+func checkInherited(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFSOCK && t != unix.S_IFIFO {
+		return fmt.Errorf("not a socket (mode %o)", st.Mode)
+	}
+	unix.CloseOnExec(fd)
+	return nil
+}

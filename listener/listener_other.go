@@ -30,3 +30,5 @@ func openBatch(each func(open openFunc)) {
 		return Open(label, ep)
 	})
 }
+
+func checkInherited(fd int) error { return errors.ErrUnsupported }

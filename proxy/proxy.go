@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sockd/sockd/internal/handover"
 	"github.com/sockd/sockd/internal/unixdial"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	// and UDP flow with what it moved and why it ended (the supervisor's
 	// connection records). It runs on the Server's goroutines.
 	OnConnEnd func(ConnEnd)
+	// Adopt are connections in flight that an earlier image of sockd
+	// handed across an in-place upgrade (Server.Handover): Run takes them
+	// over on the relay before it accepts anything.
+	Adopt []handover.ProxyConn
 }
 
 // ConnEnd is one ended client connection or UDP flow.
@@ -278,6 +283,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.readNotify()
 	}
+	s.adoptConns(s.cfg.Adopt)
 	for _, ln := range s.lns {
 		s.wg.Add(1)
 		go s.acceptLoop(ctx, ln)

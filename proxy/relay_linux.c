@@ -66,6 +66,7 @@ struct relay_loop {
 	conn *closes;
 	conn *done;
 	int stop;
+	int freeze; // stop the thread, keep the connections (relay_freeze)
 	// loop thread only:
 	conn *active;
 	conn *grave; // finished during this batch of events
@@ -273,11 +274,11 @@ static int commands(relay_loop *l) {
 			finish(l, c, RELAY_CLOSED, 0);
 	}
 	l->closes = NULL;
-	int stop = l->stop;
+	int stop = l->stop, freeze = l->freeze;
 	pthread_mutex_unlock(&l->mu);
 	if (stop)
 		while (l->active) finish(l, l->active, RELAY_CLOSED, 0);
-	return stop;
+	return stop || freeze;
 }
 
 // ready pumps the directions that fd (side 0: cfd, 1: bfd) takes part in.
@@ -507,4 +508,64 @@ void relay_free(relay_loop *l) {
 	close(l->donefd);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
+}
+
+void relay_freeze(relay_loop *l) {
+	pthread_mutex_lock(&l->mu);
+	l->freeze = 1;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+	pthread_join(l->thread, NULL);
+}
+
+int relay_thaw(relay_loop *l) {
+	pthread_mutex_lock(&l->mu);
+	l->freeze = 0;
+	pthread_mutex_unlock(&l->mu);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = pthread_create(&l->thread, &attr, loop_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (!err) wake_fd(l->wake); // adds that waited
+	return err;
+}
+
+int relay_take_frozen(relay_loop *l, relay_frozen *out, int max) {
+	int n = 0;
+	for (conn *c = l->active; c && n < max; c = c->next) {
+		if (c->finished) continue;
+		out[n++] = (relay_frozen){.id = c->id, .cfd = c->cfd, .bfd = c->bfd,
+			.up_pr = c->up.pr, .up_pw = c->up.pw, .down_pr = c->down.pr, .down_pw = c->down.pw,
+			.up_buffered = c->up.buffered, .down_buffered = c->down.buffered,
+			.up_moved = c->up.moved, .down_moved = c->down.moved,
+			.up_eof = c->up.eof, .up_done = c->up.done, .down_eof = c->down.eof, .down_done = c->down.done,
+			.idle_ns = c->idle_ns};
+	}
+	return n;
+}
+
+int relay_adopt(relay_loop *l, const relay_frozen *f, uint64_t id, relay_conn **out) {
+	conn *c = calloc(1, sizeof *c);
+	if (!c) return -ENOMEM;
+	c->id = id;
+	c->cfd = f->cfd;
+	c->bfd = f->bfd;
+	c->idle_ns = f->idle_ns;
+	c->up = (dir){.src = f->cfd, .dst = f->bfd, .pr = f->up_pr, .pw = f->up_pw, .buffered = f->up_buffered,
+		.moved = f->up_moved, .eof = f->up_eof, .done = f->up_done};
+	c->down = (dir){.src = f->bfd, .dst = f->cfd, .pr = f->down_pr, .pw = f->down_pw, .buffered = f->down_buffered,
+		.moved = f->down_moved, .eof = f->down_eof, .done = f->down_done};
+	pthread_mutex_lock(&l->mu);
+	if (l->adds_tail) l->adds_tail->next = c;
+	else l->adds = c;
+	l->adds_tail = c;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+	*out = c;
+	return 0;
 }

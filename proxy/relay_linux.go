@@ -11,6 +11,7 @@ package proxy
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/handover"
 )
 
 // The relay moves the bytes of stream connections once the proxy has
@@ -164,6 +167,7 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 			addErr = syscall.Errno(-rc)
 			return false
 		}
+		f.relayID = id // f.mu is held
 		return true
 	}, func() { C.relay_close(l.c, c) })
 	if !handed {
@@ -226,4 +230,130 @@ func takeFd(c net.Conn) (int, error) {
 		return -1, err
 	}
 	return nfd, nil
+}
+
+// freeze stops every loop's thread, keeping its connections as they are,
+// and returns them by id.
+func (r *relay) freeze() map[uint64]C.relay_frozen {
+	out := map[uint64]C.relay_frozen{}
+	for _, l := range r.loops {
+		C.relay_freeze(l.c)
+		buf := make([]C.relay_frozen, 256)
+		for {
+			n := int(C.relay_take_frozen(l.c, &buf[0], C.int(len(buf))))
+			if n < len(buf) {
+				for _, f := range buf[:n] {
+					out[uint64(f.id)] = f
+				}
+				break
+			}
+			buf = make([]C.relay_frozen, 2*len(buf))
+		}
+	}
+	return out
+}
+
+// thaw starts the loops' threads again.
+func (r *relay) thaw() error {
+	var errs []error
+	for _, l := range r.loops {
+		if rc := C.relay_thaw(l.c); rc != 0 {
+			errs = append(errs, syscall.Errno(rc))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// frozenConn turns a frozen connection into its handover form.
+func frozenConn(f C.relay_frozen) handover.ProxyConn {
+	return handover.ProxyConn{ClientFd: int(f.cfd), BackendFd: int(f.bfd),
+		UpPipe: [2]int{int(f.up_pr), int(f.up_pw)}, DownPipe: [2]int{int(f.down_pr), int(f.down_pw)},
+		UpBuffered: uint64(f.up_buffered), DownBuffered: uint64(f.down_buffered),
+		Up: uint64(f.up_moved), Down: uint64(f.down_moved),
+		UpEOF: f.up_eof != 0, UpDone: f.up_done != 0, DownEOF: f.down_eof != 0, DownDone: f.down_done != 0,
+		Idle: time.Duration(f.idle_ns)}
+}
+
+func cBool(b bool) C.int32_t {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// adopt moves the bytes of a connection an earlier image froze, as
+// forward does, until it ends.
+func (r *relay) adopt(f *fwd, pc handover.ProxyConn) relayResult {
+	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
+	id := r.ids.Add(1)
+	ch := make(chan relayResult, 1)
+	l.mu.Lock()
+	l.waiting[id] = ch
+	l.mu.Unlock()
+	fr := C.relay_frozen{cfd: C.int32_t(pc.ClientFd), bfd: C.int32_t(pc.BackendFd),
+		up_pr: C.int32_t(pc.UpPipe[0]), up_pw: C.int32_t(pc.UpPipe[1]), down_pr: C.int32_t(pc.DownPipe[0]), down_pw: C.int32_t(pc.DownPipe[1]),
+		up_buffered: C.uint64_t(pc.UpBuffered), down_buffered: C.uint64_t(pc.DownBuffered),
+		up_moved: C.uint64_t(pc.Up), down_moved: C.uint64_t(pc.Down),
+		up_eof: cBool(pc.UpEOF), up_done: cBool(pc.UpDone), down_eof: cBool(pc.DownEOF), down_done: cBool(pc.DownDone),
+		idle_ns: C.int64_t(pc.Idle)}
+	var c *C.relay_conn
+	if rc := C.relay_adopt(l.c, &fr, C.uint64_t(id), &c); rc != 0 {
+		l.mu.Lock()
+		delete(l.waiting, id)
+		l.mu.Unlock()
+		closeFds(pc.Fds())
+		return relayResult{err: syscall.Errno(-rc)}
+	}
+	f.mu.Lock()
+	f.relayID = id
+	f.stop = func() { C.relay_close(l.c, c) }
+	f.mu.Unlock()
+	res := <-ch
+	f.mu.Lock()
+	f.closed, f.stop = true, nil
+	f.mu.Unlock()
+	C.relay_release(l.c, c)
+	return res
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// Frozen is the relay stopped for an in-place upgrade.
+type Frozen struct {
+	r     *relay
+	conns map[uint64]C.relay_frozen
+}
+
+// Freeze stops the shared relay's threads where they are (see Handover);
+// nothing moves until Thaw. With no relay running it holds nothing.
+func Freeze() *Frozen {
+	sharedRelay.mu.Lock()
+	r := sharedRelay.r
+	sharedRelay.mu.Unlock()
+	if r == nil {
+		return &Frozen{}
+	}
+	return &Frozen{r: r, conns: r.freeze()}
+}
+
+// Thaw starts the relay again (the exec did not happen).
+func (fz *Frozen) Thaw() error {
+	if fz == nil || fz.r == nil {
+		return nil
+	}
+	return fz.r.thaw()
+}
+
+func (fz *Frozen) conn(id uint64) (handover.ProxyConn, bool) {
+	f, ok := fz.conns[id]
+	if !ok || id == 0 {
+		return handover.ProxyConn{}, false
+	}
+	return frozenConn(f), true
 }

@@ -42,6 +42,29 @@ void relay_release(relay_loop *l, relay_conn *c);
 // relay_stop ends the thread, closing any connection left (their results
 // go to the done list).
 void relay_stop(relay_loop *l);
+// A connection as an in-place upgrade hands it to the next image of sockd:
+// its sockets, its pipes and what each holds, how far each direction got.
+typedef struct relay_frozen {
+	uint64_t id;
+	int32_t cfd, bfd;
+	int32_t up_pr, up_pw, down_pr, down_pw;
+	uint64_t up_buffered, down_buffered; // bytes in each pipe
+	uint64_t up_moved, down_moved;
+	int32_t up_eof, up_done, down_eof, down_done;
+	int64_t idle_ns;
+} relay_frozen;
+
+// relay_freeze ends the thread without ending its connections: they stay
+// as they are, fds open and bytes in their pipes, for relay_take_frozen; new
+// adds wait. relay_thaw starts the thread again over them.
+void relay_freeze(relay_loop *l);
+int relay_thaw(relay_loop *l);
+// relay_take_frozen copies up to max of a frozen loop's live connections out;
+// returns how many.
+int relay_take_frozen(relay_loop *l, relay_frozen *out, int max);
+// relay_adopt hands the loop a connection an earlier image froze: its fds
+// are the loop's from then on. 0 and the handle in *out, or -errno.
+int relay_adopt(relay_loop *l, const relay_frozen *f, uint64_t id, relay_conn **out);
 // relay_free closes the loop's fds and frees it, results not taken too. No
 // other relay_ call on l may run or follow.
 void relay_free(relay_loop *l);

@@ -127,8 +127,8 @@ func gateAddr(a netip.Addr) netip.Addr {
 // serveConn waits for readiness, connects to the backend, sends the PROXY
 // header and forwards until both directions ended.
 func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold fdreserve.Hold) {
-	f := &fwd{client: c, start: time.Now()}
-	defer s.connEnded(f, c)
+	f := &fwd{client: c, start: time.Now(), peer: peerString(c.RemoteAddr()), local: c.LocalAddr().String()}
+	defer s.connEnded(f)
 	defer func() {
 		hold.Release()
 		fdsFreed()
@@ -175,7 +175,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold
 }
 
 // connEnded reports an ended connection to Config.OnConnEnd.
-func (s *Server) connEnded(f *fwd, c net.Conn) {
+func (s *Server) connEnded(f *fwd) {
 	if s.cfg.OnConnEnd == nil {
 		return
 	}
@@ -183,7 +183,7 @@ func (s *Server) connEnded(f *fwd, c net.Conn) {
 	if reason == "" {
 		reason = "closed"
 	}
-	s.cfg.OnConnEnd(ConnEnd{Peer: peerString(c.RemoteAddr()), Local: c.LocalAddr().String(),
+	s.cfg.OnConnEnd(ConnEnd{Peer: f.peer, Local: f.local,
 		Duration: time.Since(f.start), ToBackend: f.up, ToClient: f.down, Reason: reason})
 }
 
@@ -259,12 +259,14 @@ type fwd struct {
 	stop    func()       // set once the relay took the connections over
 	last    atomic.Int64 // unix nanoseconds of the last observed transfer
 	plain   bool         // copy through a buffer, without splice (set before the copy)
+	relayID uint64       // its id on the relay, once handed over (f.mu)
 
 	// For the connection's record (Config.OnConnEnd): set by forward and
 	// serveConn, read once serveConn has returned.
-	start    time.Time
-	up, down uint64
-	reason   string // why it ended; "" for both sides done (see setReason)
+	start       time.Time
+	peer, local string // the client's address and the one it came to
+	up, down    uint64
+	reason      string // why it ended; "" for both sides done (see setReason)
 }
 
 // setReason records why the connection ended; the first reason stays.

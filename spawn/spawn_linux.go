@@ -977,3 +977,16 @@ func QuietChildExits() error {
 	}
 	return nil
 }
+
+// Adopt takes over a child of this process that an earlier image of sockd
+// started before it re-executed itself in place (sockd upgrade): the pid
+// is still this process's child, unreaped, so its pidfd reports its exit
+// and Reap collects its status as for any start. started is when it
+// started, as the earlier image knew it.
+func Adopt(pid int, started time.Time) (*Process, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: pidfd_open: %w", pid, err)
+	}
+	return &Process{Pid: pid, Started: started, pidfd: fd, slot: -1}, nil
+}

@@ -66,3 +66,6 @@ func ReserveLowFds() error { return nil }
 
 // QuietChildExits does nothing where starts are not supported.
 func QuietChildExits() error { return nil }
+
+// Adopt is Linux only.
+func Adopt(pid int, started time.Time) (*Process, error) { return nil, errNeedsCgo }

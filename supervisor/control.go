@@ -96,6 +96,15 @@ func (s *Supervisor) setExtraFiles(files []string) {
 // that ends Run; any other failure leaves this sockd without control
 // commands, logged.
 func (s *Supervisor) listenControl() (*control.Server, error) {
+	if h := s.cfg.Handover; h != nil && h.Control != nil && h.Control.Path == s.cfg.Control {
+		c := h.Control
+		srv, err := control.Adopt(c.Fd, c.Path, c.Dev, c.Ino, s.handleControl, s.log)
+		if err == nil {
+			return srv, nil
+		}
+		s.log.Error("upgrade: the inherited control socket is not usable; making it again", zap.Error(err))
+		unix.Close(c.Fd)
+	}
 	srv, err := control.Listen(s.cfg.Control, s.handleControl, s.log)
 	if errors.Is(err, control.ErrInUse) {
 		return nil, err // it names the socket
@@ -135,6 +144,8 @@ func (s *Supervisor) handleControl(ctx context.Context, peer control.Peer, req c
 	switch req.Cmd {
 	case control.CmdList:
 		return s.ctlList(peer)
+	case control.CmdVersion:
+		return s.ctlVersion()
 	case control.CmdPrint, control.CmdBlame:
 		return s.ctlShow(req)
 	case control.CmdStart, control.CmdKickstart, control.CmdStop, control.CmdKill:
@@ -151,6 +162,8 @@ func (s *Supervisor) handleControl(ctx context.Context, peer control.Peer, req c
 		return s.ctlBootout(ctx, peer, req)
 	case control.CmdReload:
 		return s.ctlReload(ctx, peer)
+	case control.CmdUpgrade:
+		return s.ctlUpgrade(ctx, peer, req)
 	}
 	return control.Errorf(control.BadRequest, "unknown command %q", req.Cmd)
 }

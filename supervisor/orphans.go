@@ -76,7 +76,11 @@ func (s *Supervisor) stopLeftovers(ctx context.Context) {
 	}
 	done := make(chan struct{}, len(recs))
 	n := 0
+	handed := s.handedPids()
 	for _, r := range recs {
+		if handed[r.Pid] {
+			continue // an upgrade handed it over: still this process's child
+		}
 		if !s.records.Alive(r) {
 			s.log.Debug("process record of a process that is gone", zap.String("job", r.Label), zap.Int("pid", r.Pid))
 			_ = s.records.Exited(r.Pid)

@@ -59,7 +59,7 @@ type outputs struct {
 	journal string // journald's stdout socket, "" when sockd does not log to the journal
 
 	mu      sync.Mutex
-	readers map[*os.File]struct{} // read ends being read
+	readers map[*os.File]outputReader // read ends being read
 	stopped bool
 	wg      sync.WaitGroup
 
@@ -68,7 +68,7 @@ type outputs struct {
 }
 
 func newOutputs(log *zap.Logger, journalDir string) *outputs {
-	o := &outputs{log: log, readers: map[*os.File]struct{}{}}
+	o := &outputs{log: log, readers: map[*os.File]outputReader{}}
 	if journalDir != "" {
 		o.journal = journal.StdoutPath(journalDir)
 	}
@@ -85,6 +85,12 @@ type startOutput struct {
 }
 
 var streamNames = [2]string{"stdout", "stderr"}
+
+// outputReader is whose output a pipe carries.
+type outputReader struct {
+	label, stream string
+	pid           int
+}
 
 // prepare gives a start of the job label its output: fds 1 and 2 that are
 // sockd's own (the job names no file) are replaced in the returned copy of
@@ -182,14 +188,17 @@ func (so *startOutput) started(p *spawn.Process) {
 		so.closeAll()
 		return
 	}
-	log := o.log.With(zap.String("job", so.label))
 	for i := range 2 {
-		r := so.r[i]
-		o.readers[r] = struct{}{}
-		o.wg.Add(1)
-		go o.read(r, log.With(zap.String("stream", streamNames[i]), zap.Int("pid", p.Pid)))
+		o.readLocked(so.r[i], outputReader{so.label, streamNames[i], p.Pid})
 	}
 	o.mu.Unlock()
+}
+
+// readLocked starts reading r; o.mu held.
+func (o *outputs) readLocked(r *os.File, who outputReader) {
+	o.readers[r] = who
+	o.wg.Add(1)
+	go o.read(r, o.log.With(zap.String("job", who.label), zap.String("stream", who.stream), zap.Int("pid", who.pid)))
 }
 
 func (so *startOutput) closeAll() {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/handover"
 	"github.com/sockd/sockd/internal/unixdial"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/proxy"
@@ -41,6 +42,9 @@ type proxyServer struct {
 	pxDone proxy.Stats // counters of the proxy servers that ended
 	env    []string    // the backend's environment from the proxy
 	wanted string      // a sockd start of the backend: who asked
+	// adoptConns are connections in flight an upgrade handed over, for
+	// the next proxy server (adopt.go).
+	adoptConns []handover.ProxyConn
 }
 
 func (ps *proxyServer) mainChild() *child                { return ps.proc }
@@ -126,7 +130,9 @@ func (ps *proxyServer) activate(bool) {
 		Gate:          newProxyGate(rj),
 		BackendUser:   user,
 		OnConnEnd:     rj.proxyRecords(),
+		Adopt:         ps.adoptConns,
 	}
+	ps.adoptConns = nil
 	be := &proxyBackend{ps: ps}
 	// The server adds the job and backend fields to its lines itself.
 	srv, err := proxy.New(cfg, lns, pcs, be, rj.s.log)

@@ -68,6 +68,9 @@ type reloadOp struct {
 	done   chan reloadResult
 	preset func(snap map[string]jobSnap) ([]*job.Job, job.Diags, error)
 	who    string // who asked, for the log
+	// upgrade, when set, makes the op an in-place upgrade (upgrade.go),
+	// not a reload: the two never run at once.
+	upgrade *upgradeOp
 }
 
 // reloadResult is what a reload found and did.
@@ -120,6 +123,10 @@ func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
 			return
 		case <-s.sighup:
 		case op = <-s.ops:
+		}
+		if op.upgrade != nil {
+			op.done <- reloadResult{err: s.upgrade(ctx, op.upgrade)}
+			continue
 		}
 		s.notify(sdReloading)
 		r := s.reload(ctx, op, false)
@@ -441,7 +448,11 @@ func (s *Supervisor) applyJob(p *reloadPlan, j *job.Job) {
 		}
 		s.log.Error(what, zap.String("job", label), zap.Error(err))
 	}
-	rj.activate(p.initial)
+	adopted := !exists && s.handed != nil && s.adoptJob(rj)
+	rj.activate(p.initial && !adopted)
+	if adopted {
+		rj.afterAdopt()
+	}
 }
 
 func (s *Supervisor) logReload(t reloadTimes, initial bool, who string) {

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/internal/handover"
 	"github.com/sockd/sockd/internal/linelog"
 	"github.com/sockd/sockd/internal/procrecord"
 	"github.com/sockd/sockd/job"
@@ -64,6 +65,15 @@ type Config struct {
 	// LogConnections writes a connection record for every job, as the
 	// job key SockdLogConnections does for one (records.go).
 	LogConnections bool
+	// Version is this build's version string (handed to the next image).
+	Version string
+	// Executable is the binary sockd upgrade re-executes by default, and
+	// Args the command line it gets (serve's, without the program name).
+	Executable string
+	Args       []string
+	// Handover is the state an earlier image of this process handed
+	// across its in-place upgrade (upgrade.go), nil for a fresh start.
+	Handover *handover.State
 	// Records is where connection records are written: Log's destination
 	// and format, without zap's field machinery (cmd/sockd makes it with
 	// the logger). Nil: through Log.
@@ -110,8 +120,11 @@ type Supervisor struct {
 	disabledJobs map[string]*job.Job // loaded but kept off
 	stale        map[string]string   // running a last good definition: why
 
-	ctl ctlState       // the control plane's own state (control.go)
-	met *metricsServer // the metrics endpoint, nil for none (metrics.go)
+	ctl     ctlState                // the control plane's own state (control.go)
+	ctlSrv  *control.Server         // the control socket's server, nil for none (handed over by an upgrade)
+	handed  map[string]handover.Job // jobs an upgrade handed over, until each is set up (adopt.go)
+	started time.Time               // when this image started (version)
+	met     *metricsServer          // the metrics endpoint, nil for none (metrics.go)
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -137,6 +150,7 @@ func New(cfg Config) (*Supervisor, error) {
 	s := &Supervisor{
 		cfg:      cfg,
 		log:      cfg.Log,
+		started:  time.Now(),
 		connLog:  cfg.Records,
 		loop:     l,
 		reg:      listener.NewRegistry(cfg.Log),
@@ -173,6 +187,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.startWatchdog()
 	defer s.out.stop()
 
+	if h := s.cfg.Handover; h != nil {
+		s.adoptState(h)
+	}
 	var ctl *control.Server
 	if s.cfg.Control != "" {
 		var err error
@@ -192,14 +209,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		return s.stopEarly(ctx, loopErr)
 	}
+	s.onLoop(s.stopHandedLeft)
 	stopControl := func() {}
 	if ctl != nil {
+		s.ctlSrv = ctl
 		stopControl = s.serveControl(ctx, ctl)
 	}
 	stopControl = s.withMetrics(stopControl) // stopped with the control socket
 	defer func() { stopControl() }()         // the one still to be called when Run returns
 	s.notify(sdReady)
 	s.log.Info("sockd ready", zap.Int("jobs", s.JobCount()), zap.Int("sockets", s.reg.Len()))
+	if h := s.cfg.Handover; h != nil {
+		s.logUpgraded(h)
+	}
 
 	rctx, stopReloader := context.WithCancel(ctx)
 	defer stopReloader()

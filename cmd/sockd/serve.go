@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/domain"
+	"github.com/sockd/sockd/internal/handover"
 	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/jobset"
 	"github.com/sockd/sockd/spawn"
@@ -137,11 +139,22 @@ func serve(sf *serveFlags) error {
 	if err := spawn.QuietChildExits(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
+	handed, handErr := handover.FromEnv()
 	out, err := openLog(sf.logFormat, sf.logLevel)
 	if err != nil {
 		return usageError(err)
 	}
 	log := out.log
+	if handErr != nil && !errors.Is(handErr, handover.ErrNone) {
+		// The upgrade's check read this state; an image that cannot is
+		// a fresh start: what was inherited is closed, and the
+		// processes left are stopped as after an unclean exit.
+		n := closeInherited()
+		log.Error("upgrade: the handed state is not readable: starting afresh (the services it ran are stopped, then started again as their jobs say)",
+			zap.Error(handErr), zap.Int("inherited_fds_closed", n))
+		handed = nil
+	}
+	exe, _ := os.Executable()
 	if sf.metrics != "" {
 		if err := supervisor.CheckMetricsAddr(sf.metrics); err != nil {
 			return usageError(fmt.Errorf("--metrics %w", err))
@@ -159,7 +172,8 @@ func serve(sf *serveFlags) error {
 		LoadDomain: loadDomain,
 		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir, ProcsDir: procsDir(sf.control),
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
-		Log: log, Records: out.records, Notify: true, JournalDir: out.journalDir})
+		Log: log, Records: out.records, Notify: true, JournalDir: out.journalDir,
+		Version: versionString(), Executable: exe, Args: os.Args[1:], Handover: handed})
 	if err != nil {
 		return err
 	}
@@ -168,7 +182,7 @@ func serve(sf *serveFlags) error {
 	// spawn package resets every signal disposition in children.
 	signal.Ignore(syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,6 +195,9 @@ func serve(sf *serveFlags) error {
 				sup.Reload()
 			case syscall.SIGUSR1:
 				sup.LogStats()
+			case syscall.SIGUSR2:
+				log.Info("SIGUSR2: upgrading in place")
+				go func() { _ = sup.Upgrade(ctx, "", "SIGUSR2") }() // a refusal is logged
 			default:
 				log.Info("signal received; shutting down", zap.Stringer("signal", sig))
 				cancel()

@@ -1,20 +1,26 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/sockd/sockd/control"
 )
 
 // version is set at link time: go build -ldflags "-X main.version=1.2.3".
 var version string
 
 func init() {
-	register(withFlags(command{name: "version", summary: "print sockd's version",
+	register(withFlags(command{name: "version", summary: "print sockd's version, or the running daemon's",
+		synopsis: "[--daemon] [--control PATH] [--json]",
 		about: "Prints the version sockd was built as (go build -ldflags \"-X main.version=VERSION\"; " +
-			"else the module version or VCS revision), the Go version and the platform."},
-		func(*struct{}, *flag.FlagSet, defaults) {}, runVersion))
+			"else the module version or VCS revision), the Go version and the platform. " +
+			"With --daemon, asks the running sockd through its control socket instead: its version, pid, when its image started, and the version it upgraded in place from, if it did."},
+		(*versionFlags).define, runVersion))
 }
 
 // versionString is the link-time version, else the module version or VCS
@@ -50,10 +56,48 @@ func versionString() string {
 	return "devel"
 }
 
-func runVersion(_ *struct{}, pos []string) error {
+// versionFlags are version's command line.
+type versionFlags struct {
+	daemon  bool
+	control string
+	json    bool
+}
+
+func (f *versionFlags) define(fs *flag.FlagSet, d defaults) {
+	fs.BoolVar(&f.daemon, "daemon", false, "ask the running sockd for its version")
+	fs.StringVar(&f.control, "control", d.asks, "with --daemon: the control socket `PATH` of the sockd to ask")
+	fs.BoolVar(&f.json, "json", false, "with --daemon: print the answer as JSON")
+}
+
+func runVersion(f *versionFlags, pos []string) error {
 	if len(pos) > 0 {
 		return usageError(fmt.Errorf("unexpected argument %q", pos[0]))
 	}
+	if f.daemon {
+		return daemonVersion(f)
+	}
 	fmt.Printf("sockd %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+// daemonVersion asks the running sockd for its version.
+func daemonVersion(f *versionFlags) error {
+	resp, err := control.Do(f.control, control.Request{Cmd: control.CmdVersion}, 0)
+	var ue *control.UnreachableError
+	if errors.As(err, &ue) {
+		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if f.json || resp.Status != control.OK || resp.Daemon == nil {
+		return printUpgrade(os.Stdout, f.json, resp)
+	}
+	d := resp.Daemon
+	fmt.Printf("sockd %s (pid %d, image started %s", d.Version, d.Pid, d.Started)
+	if d.UpgradedFrom != "" {
+		fmt.Printf(", upgraded in place from %s", d.UpgradedFrom)
+	}
+	fmt.Println(")")
 	return nil
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/control"
+	"github.com/sockd/sockd/domain"
+	"github.com/sockd/sockd/internal/handover"
+)
+
+// upgradeFlags are upgrade's command line.
+type upgradeFlags struct {
+	binary  string
+	check   bool
+	control string
+	json    bool
+	timeout time.Duration
+}
+
+func init() {
+	register(withFlags(command{
+		name:     "upgrade",
+		summary:  "re-execute the running sockd in place as a new binary, keeping every socket and child",
+		synopsis: "[--control PATH] [--json] [--binary PATH] [--timeout DUR] [--check]",
+		about: "Asks the running sockd to re-execute itself in place: the same pid, the new binary (--binary PATH, else the path it was started from, " +
+			"where a package upgrade puts the new one), with every listening socket (never closed: clients that connect meanwhile wait in the kernel's queue), " +
+			"the control socket, every running child (still its child: watched, reaped and logged by the new image), throttle times and counters handed across execve. " +
+			"SIGUSR2 to sockd does the same with the path it was started from.\n\n" +
+			"Before it execs, sockd runs the new binary as `sockd upgrade --check` on the same state and command line; " +
+			"if that fails (the binary is broken, or a job that runs now does not load with it), or the file is not executable, nothing changes, " +
+			"the old binary serves on, and this command prints why and exits 1. On success it prints the new image's version. " +
+			"Proxied connections in flight are cut by the exec (docs/upgrade.md).",
+	}, (*upgradeFlags).define, runUpgrade))
+}
+
+func (f *upgradeFlags) define(fs *flag.FlagSet, d defaults) {
+	fs.StringVar(&f.binary, "binary", "", "the new sockd `PATH` (default: the path the running sockd was started from)")
+	fs.BoolVar(&f.check, "check", false, "what sockd runs as the new binary before it execs it: check the state on $"+handover.EnvFD+" against the serve command line after --")
+	fs.StringVar(&f.control, "control", d.asks, "the control socket `PATH` of the sockd to upgrade")
+	fs.BoolVar(&f.json, "json", false, "print the new image's version answer as JSON")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long (`DUR`) to wait for the upgrade and the new image's answer")
+}
+
+func runUpgrade(f *upgradeFlags, pos []string) error {
+	if f.check {
+		return upgradeCheck(pos)
+	}
+	if len(pos) > 0 {
+		return badArgs("upgrade takes no arguments (the binary is --binary PATH)")
+	}
+	req := control.Request{Cmd: control.CmdUpgrade}
+	if f.binary != "" {
+		abs, err := filepath.Abs(f.binary)
+		if err != nil {
+			return usageError(err)
+		}
+		req.Binary = abs
+	}
+	before, _ := control.Do(f.control, control.Request{Cmd: control.CmdVersion}, 10*time.Second)
+	resp, err := control.Do(f.control, req, f.timeout)
+	if errors.Is(err, control.ErrNoAnswer) {
+		// The exec closed the connection: the new image answers next.
+		return upgradedVersion(os.Stdout, f, before)
+	}
+	var ue *control.UnreachableError
+	if errors.As(err, &ue) {
+		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
+	}
+	if err != nil {
+		return err
+	}
+	return printUpgrade(os.Stdout, f.json, resp)
+}
+
+// upgradedVersion asks the new image for its version and prints it.
+func upgradedVersion(w io.Writer, f *upgradeFlags, before control.Response) error {
+	resp, err := control.Do(f.control, control.Request{Cmd: control.CmdVersion}, f.timeout)
+	if err != nil {
+		return fmt.Errorf("upgrade: the new image does not answer: %w (see sockd's log)", err)
+	}
+	if f.json || resp.Status != control.OK || resp.Daemon == nil {
+		return printUpgrade(w, f.json, resp)
+	}
+	from := "?"
+	if before.Daemon != nil {
+		from = before.Daemon.Version
+	}
+	fmt.Fprintf(w, "upgraded in place: %s -> %s (pid %d)\n", from, resp.Daemon.Version, resp.Daemon.Pid)
+	return nil
+}
+
+func printUpgrade(w io.Writer, asJSON bool, resp control.Response) error {
+	if asJSON {
+		out, _ := json.MarshalIndent(resp, "", "  ")
+		fmt.Fprintf(w, "%s\n", out)
+	} else if resp.Status != control.OK {
+		fmt.Fprintf(os.Stderr, "sockd upgrade: %s\n", resp.Error)
+	}
+	if resp.Status != control.OK {
+		return &exitError{code: resp.Status.Exit()}
+	}
+	return nil
+}
+
+// upgradeCheck is the new binary's check before an upgrade: it reads the
+// state ($SOCKD_HANDOVER_FD) and loads the jobs with serve's command line
+// (pos: "serve" and its arguments) through the one loader; every job the
+// state names must load, or the upgrade would stop serving it.
+func upgradeCheck(pos []string) error {
+	st, err := handover.FromEnv()
+	if err != nil {
+		return fmt.Errorf("upgrade --check: %w", err)
+	}
+	if len(pos) == 0 || pos[0] != "serve" {
+		return badArgs("upgrade --check: the serve command line follows --")
+	}
+	sf, err := parseServe(pos[1:])
+	if err != nil {
+		return fmt.Errorf("upgrade --check: this sockd does not take the running one's command line: %w", err)
+	}
+	src := sf.sources
+	src.Paths = append(append([]string(nil), src.Paths...), st.ExtraFiles...)
+	jobs, diags := serveLoader(src, zap.NewNop())()
+	loaded := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		loaded[j.Label] = true
+	}
+	var missing []string
+	for _, j := range st.Jobs {
+		if uid, _, ok := domain.Split(j.Label); ok && uid >= 0 {
+			continue // a user domain's job: loaded by its domain, not by these sources
+		}
+		if !loaded[j.Label] {
+			missing = append(missing, j.Label)
+		}
+	}
+	if len(missing) > 0 {
+		for _, d := range diags {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		return fmt.Errorf("upgrade --check: %d running job(s) would not load with this sockd: %s", len(missing), strings.Join(missing, ", "))
+	}
+	fmt.Printf("upgrade check passed: state format %d from %s, %d jobs, %d sockets\n", st.Version, st.From, len(st.Jobs), len(st.Sockets))
+	return nil
+}
