@@ -79,6 +79,47 @@ var helpers = map[string]func(args []string) int{
 		serveAll(byName, line)
 		return 0
 	},
+	// echo-lines is a handoff service that echoes every connection on its
+	// sockets (go-systemd's activation) for 120 s; its pid goes to args[0].
+	"echo-lines": func(args []string) int {
+		_ = os.WriteFile(args[0], []byte(strconv.Itoa(os.Getpid())), 0o644)
+		ls, err := activation.Listeners()
+		if err != nil || len(ls) == 0 {
+			fmt.Fprintln(os.Stderr, "echo-lines: no listeners:", err)
+			return 3
+		}
+		for _, l := range ls {
+			go func(l net.Listener) {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() { _, _ = io.Copy(c, c); c.Close() }()
+				}
+			}(l)
+		}
+		time.Sleep(120 * time.Second)
+		return 0
+	},
+	// bulk-backend listens on 127.0.0.1:args[0]; on each connection it
+	// sends pattern bytes (bulkByte) in 64 KiB chunks, a chunk every 2 ms,
+	// until the client shuts its write side, then writes the count it sent
+	// to args[1] and closes.
+	"bulk-backend": func(args []string) int {
+		l, err := net.Listen("tcp4", "127.0.0.1:"+args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bulk-backend:", err)
+			return 3
+		}
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return 3
+			}
+			go bulkSend(c, args[1])
+		}
+	},
 	// launch serves with the launch package: args[1:] are Sockets keys.
 	"launch": func(args []string) int {
 		appendLine(args[0], strconv.Itoa(os.Getpid()))
@@ -118,6 +159,34 @@ func serveAll(byName map[string][]net.Listener, line string) {
 		}
 	}
 	time.Sleep(60 * time.Second)
+}
+
+// bulkByte is byte i of a bulk-backend stream.
+func bulkByte(i int64) byte { return byte((i*7 + 3) % 251) }
+
+// bulkSend streams pattern chunks to c until c's peer shuts its write side.
+func bulkSend(c net.Conn, countFile string) {
+	stop := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, c); close(stop) }()
+	chunk := make([]byte, 64<<10)
+	var sent int64
+	for {
+		select {
+		case <-stop:
+			appendLine(countFile, strconv.FormatInt(sent, 10))
+			c.Close()
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		for i := range chunk {
+			chunk[i] = bulkByte(sent + int64(i))
+		}
+		if _, err := c.Write(chunk); err != nil {
+			appendLine(countFile, "error "+err.Error())
+			return
+		}
+		sent += int64(len(chunk))
+	}
 }
 
 func atoiEnv(k string) int {

@@ -195,12 +195,14 @@ func TestDebPackage(t *testing.T) {
 		}
 		scripts[s] = string(data)
 	}
-	// Enabled, not started, on installation; restarted on upgrade only if
-	// it runs; stopped on removal; forgotten on purge.
+	// Enabled, not started, on installation; on upgrade, upgraded in place
+	// only if it runs (restarted if it is too old to know upgrade); stopped
+	// on removal; forgotten on purge.
 	for s, want := range map[string][]string{
-		"postinst": {"deb-systemd-helper enable 'sockd.service'", `if [ -n "$2" ]; then`, "deb-systemd-invoke try-restart 'sockd.service'"},
-		"prerm":    {`[ "$1" = remove ]`, "deb-systemd-invoke stop 'sockd.service'"},
-		"postrm":   {"deb-systemd-helper purge 'sockd.service'", "rm -rf /var/lib/sockd\n"},
+		"postinst": {"deb-systemd-helper enable 'sockd.service'", `if [ -n "$2" ] && systemctl is-active --quiet sockd.service; then`,
+			"out=$(sockd upgrade 2>&1) || rc=$?", "deb-systemd-invoke try-restart 'sockd.service'"},
+		"prerm":  {`[ "$1" = remove ]`, "deb-systemd-invoke stop 'sockd.service'"},
+		"postrm": {"deb-systemd-helper purge 'sockd.service'", "rm -rf /var/lib/sockd\n"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(scripts[s], w) {

@@ -156,17 +156,19 @@ func (s *Supervisor) stopHanded(label string, hj handover.Job, why string) {
 	}
 }
 
-// logUpgraded says the new image serves, and how long it took from the
-// state's writing.
+// logUpgraded says the new image serves, and how long each phase took:
+// the new binary's check, the handover (state written to state read: the
+// exec and the new image's start) and the load (to serving).
 func (s *Supervisor) logUpgraded(st *handover.State) {
-	took := time.Since(time.Unix(0, st.Written))
+	now := time.Now()
 	conns := 0
 	for _, j := range st.Jobs {
 		conns += len(j.Conns)
 	}
 	s.log.Info("upgraded in place", zap.String("from", st.From), zap.String("to", s.cfg.Version),
-		zap.Duration("took", took), zap.Int("sockets", len(st.Sockets)), zap.Int("processes", len(st.Pids())),
-		zap.Int("proxied_connections", conns))
+		zap.Duration("took", now.Sub(time.Unix(0, st.Asked))), zap.Duration("check", st.Check),
+		zap.Duration("handover", s.handoverRead.Sub(time.Unix(0, st.Written))), zap.Duration("load", now.Sub(s.handoverRead)),
+		zap.Int("sockets", len(st.Sockets)), zap.Int("processes", len(st.Pids())), zap.Int("proxied_connections", conns))
 }
 
 // adopt reads the inherited output pipes.

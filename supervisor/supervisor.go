@@ -74,6 +74,8 @@ type Config struct {
 	// Handover is the state an earlier image of this process handed
 	// across its in-place upgrade (upgrade.go), nil for a fresh start.
 	Handover *handover.State
+	// HandoverRead is when Handover was read (the upgrade's phases).
+	HandoverRead time.Time
 	// Records is where connection records are written: Log's destination
 	// and format, without zap's field machinery (cmd/sockd makes it with
 	// the logger). Nil: through Log.
@@ -120,11 +122,12 @@ type Supervisor struct {
 	disabledJobs map[string]*job.Job // loaded but kept off
 	stale        map[string]string   // running a last good definition: why
 
-	ctl     ctlState                // the control plane's own state (control.go)
-	ctlSrv  *control.Server         // the control socket's server, nil for none (handed over by an upgrade)
-	handed  map[string]handover.Job // jobs an upgrade handed over, until each is set up (adopt.go)
-	started time.Time               // when this image started (version)
-	met     *metricsServer          // the metrics endpoint, nil for none (metrics.go)
+	ctl          ctlState                // the control plane's own state (control.go)
+	ctlSrv       *control.Server         // the control socket's server, nil for none (handed over by an upgrade)
+	handed       map[string]handover.Job // jobs an upgrade handed over, until each is set up (adopt.go)
+	started      time.Time               // when this image started (version)
+	handoverRead time.Time               // Config.HandoverRead
+	met          *metricsServer          // the metrics endpoint, nil for none (metrics.go)
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -148,22 +151,23 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("supervisor: open /dev/null: %w", err)
 	}
 	s := &Supervisor{
-		cfg:      cfg,
-		log:      cfg.Log,
-		started:  time.Now(),
-		connLog:  cfg.Records,
-		loop:     l,
-		reg:      listener.NewRegistry(cfg.Log),
-		devnull:  dn,
-		asRoot:   os.Geteuid() == 0,
-		owner:    os.Geteuid(),
-		env:      os.Environ(),
-		out:      newOutputs(cfg.Log, cfg.JournalDir),
-		jobs:     map[string]*runJob{},
-		retired:  map[*runJob]struct{}{},
-		sighup:   make(chan struct{}, 1),
-		ops:      make(chan reloadOp),
-		loopDone: make(chan struct{}),
+		cfg:          cfg,
+		log:          cfg.Log,
+		started:      time.Now(),
+		handoverRead: cfg.HandoverRead,
+		connLog:      cfg.Records,
+		loop:         l,
+		reg:          listener.NewRegistry(cfg.Log),
+		devnull:      dn,
+		asRoot:       os.Geteuid() == 0,
+		owner:        os.Geteuid(),
+		env:          os.Environ(),
+		out:          newOutputs(cfg.Log, cfg.JournalDir),
+		jobs:         map[string]*runJob{},
+		retired:      map[*runJob]struct{}{},
+		sighup:       make(chan struct{}, 1),
+		ops:          make(chan reloadOp),
+		loopDone:     make(chan struct{}),
 	}
 	s.procs = realProcesses{s}
 	if err := s.openMetrics(); err != nil {

@@ -67,6 +67,7 @@ func (s *Supervisor) Upgrade(ctx context.Context, binary, who string) error {
 // upgrade checks the new binary and execs it; it returns only on failure.
 // Reloader goroutine: no reload runs meanwhile.
 func (s *Supervisor) upgrade(ctx context.Context, u *upgradeOp) error {
+	asked := time.Now()
 	bin := u.binary
 	if bin == "" {
 		bin = s.cfg.Executable
@@ -82,12 +83,15 @@ func (s *Supervisor) upgrade(ctx context.Context, u *upgradeOp) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkUpgrade(ctx, bin, st); err != nil {
+	t0 := time.Now()
+	err = s.checkUpgrade(ctx, bin, st)
+	check := time.Since(t0)
+	if err != nil {
 		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", u.who), zap.Error(err))
 		return err
 	}
 	s.log.Info("upgrading in place", zap.String("binary", bin), zap.String("asked_by", u.who), zap.String("from", s.cfg.Version))
-	if !s.onLoop(func() { err = s.execNew(bin) }) {
+	if !s.onLoop(func() { err = s.execNew(bin, asked, check) }) {
 		return errShuttingDown
 	}
 	s.log.Error("upgrade failed: the running sockd serves on", zap.String("binary", bin), zap.Error(err))
@@ -151,11 +155,12 @@ func (s *Supervisor) upgradeState() (*handover.State, error) {
 
 // execNew hands everything across execve to bin. It returns only if the
 // exec failed, with everything as it was. Loop only.
-func (s *Supervisor) execNew(bin string) error {
+func (s *Supervisor) execNew(bin string, asked time.Time, check time.Duration) error {
 	st, err := s.upgradeState()
 	if err != nil {
 		return err
 	}
+	st.Asked, st.Check = asked.UnixNano(), check
 	st.Written = 0  // Write sets it
 	var extra []int // fds made for the exec, closed if it fails
 	defer func() {

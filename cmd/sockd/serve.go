@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -140,6 +141,7 @@ func serve(sf *serveFlags) error {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
 	handed, handErr := handover.FromEnv()
+	handedAt := time.Now()
 	out, err := openLog(sf.logFormat, sf.logLevel)
 	if err != nil {
 		return usageError(err)
@@ -173,7 +175,7 @@ func serve(sf *serveFlags) error {
 		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir, ProcsDir: procsDir(sf.control),
 		LogConnections: sf.logConnections, Metrics: sf.metrics,
 		Log: log, Records: out.records, Notify: true, JournalDir: out.journalDir,
-		Version: versionString(), Executable: exe, Args: os.Args[1:], Handover: handed})
+		Version: versionString(), Executable: exe, Args: os.Args[1:], Handover: handed, HandoverRead: handedAt})
 	if err != nil {
 		return err
 	}

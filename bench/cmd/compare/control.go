@@ -69,7 +69,7 @@ func (r *runner) controlJobs() (*controlFixture, error) {
 	if r.ctlFix != nil {
 		return r.ctlFix, nil
 	}
-	f, err := r.controlFixture("")
+	f, err := r.jobsFixture(r.s.controlJobs, "")
 	r.ctlFix = f
 	return f, err
 }
@@ -80,14 +80,14 @@ func (r *runner) otherJobs() (*controlFixture, error) {
 	if r.ctlOther != nil {
 		return r.ctlOther, nil
 	}
-	f, err := r.controlFixture("-other")
+	f, err := r.jobsFixture(r.s.controlJobs, "-other")
 	r.ctlOther = f
 	return f, err
 }
 
-// controlFixture writes a control fixture in directories named with tag.
-func (r *runner) controlFixture(tag string) (*controlFixture, error) {
-	n := r.s.controlJobs
+// jobsFixture writes n jobs (n-1 on Unix sockets, the probe on TCP) in
+// directories named with tag.
+func (r *runner) jobsFixture(n int, tag string) (*controlFixture, error) {
 	base := filepath.Join(r.e.tmp, fmt.Sprintf("control%d%s", n, tag))
 	f := &controlFixture{jobs: filepath.Join(base, "jobs"), n: n, ctlDir: filepath.Join(base, "run")}
 	sockDir := filepath.Join(r.e.sockTmp(), fmt.Sprintf("control%d%s", n, tag))

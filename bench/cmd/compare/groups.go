@@ -83,8 +83,13 @@ type measurement struct {
 	SamplesMs    []float64 `json:"samples_ms,omitempty"`
 	AnswerBytes  int64     `json:"answer_bytes,omitempty"`
 	ClientCPUMs  float64   `json:"list_client_cpu_ms,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Skipped      string    `json:"skipped,omitempty"`
+	// The upgrade group: the probe's connections during the upgrades,
+	// those that failed, and the slowest (ms).
+	ProbeConns  int     `json:"probe_conns,omitempty"`
+	ProbeErrors int     `json:"probe_errors,omitempty"`
+	ProbeMaxMs  float64 `json:"probe_max_ms,omitempty"`
+	Error       string  `json:"error,omitempty"`
+	Skipped     string  `json:"skipped,omitempty"`
 
 	// hist holds the control group's probe latencies, for pooling.
 	hist *hdrhistogram.Histogram

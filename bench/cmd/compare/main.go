@@ -68,7 +68,7 @@ func run() error {
 	flag.BoolVar(&o.quick, "quick", false, "short run (about 2 minutes)")
 	flag.DurationVar(&o.d, "d", 0, "duration of one measurement (default 2s; -quick 1s)")
 	flag.StringVar(&o.out, "out", "", "results directory (default bench/results/TIMESTAMP)")
-	flag.StringVar(&o.groups, "groups", "inetd,handoff,first,proxy,scale", "workload groups to run (control, the cost of sockd list with many jobs, runs only when named)")
+	flag.StringVar(&o.groups, "groups", "inetd,handoff,first,proxy,scale", "workload groups to run (control, the cost of sockd list with many jobs, and upgrade, sockd upgrade with 10 and 10,000 sockets, run only when named)")
 	flag.StringVar(&o.servers, "servers", "", "only servers whose name starts with one of these (comma-separated; default all)")
 	flag.StringVar(&o.sockd, "sockd", "", "use this sockd binary instead of building ./cmd/sockd")
 	flag.StringVar(&o.tcpserver, "tcpserver", "", "path of tcpserver (default: PATH)")
@@ -242,6 +242,9 @@ func run() error {
 		if s.groups["control"] {
 			r.controlRound(round)
 		}
+		if s.groups["upgrade"] {
+			r.upgradeRound(round)
+		}
 	}
 	meta.ElapsedSec = time.Since(start).Seconds()
 	meta.LoadAvgEnd = loadAvg()
@@ -252,6 +255,7 @@ func run() error {
 	rows := summarize(r.results)
 	writeSummary(w, rows)
 	writeControl(w, r.results)
+	writeUpgrade(w, r.results)
 	fmt.Fprintf(w, "\nelapsed %s\n", time.Since(start).Round(time.Second))
 
 	doc := struct {

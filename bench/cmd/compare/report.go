@@ -194,13 +194,17 @@ var groupTitles = map[string]string{
 	"proxy":   "proxy mode: bulk throughput and echo latency through the proxy",
 	"scale":   "scale: one sockd holding N listening Unix sockets (inetd hello jobs), or N-1 timer jobs and one socket",
 	"control": "control: one sockd holding N inetd jobs; hello on the TCP probe job at a fixed rate alone, while `sockd list --json` loops, and while the driver's own list request loops (req/s: lists/s)",
+	"upgrade": "upgrade: `sockd upgrade` of a sockd holding N sockets (inetd hello jobs), request to the new image's answer, with a hello probe every 5 ms throughout",
 }
 
-var groupOrder = []string{"inetd", "handoff", "first", "proxy", "scale", "control"}
+var groupOrder = []string{"inetd", "handoff", "first", "proxy", "scale", "control", "upgrade"}
 
 // writeSummary prints one table per group.
 func writeSummary(w io.Writer, rows []*summaryRow) {
 	for _, g := range groupOrder {
+		if g == "upgrade" {
+			continue // writeUpgrade
+		}
 		var gr []*summaryRow
 		for _, r := range rows {
 			if r.Group == g {
