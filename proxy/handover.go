@@ -47,6 +47,7 @@ func (s *Server) adoptConns(conns []handover.ProxyConn) {
 	}
 	rl := s.getRelay()
 	for _, pc := range conns {
+		closeOnExec(pc.Fds()) // they crossed the exec without it
 		if rl == nil {
 			closeFds(pc.Fds())
 			continue

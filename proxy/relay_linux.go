@@ -357,3 +357,11 @@ func (fz *Frozen) conn(id uint64) (handover.ProxyConn, bool) {
 	}
 	return frozenConn(f), true
 }
+
+func closeOnExec(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}

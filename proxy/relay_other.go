@@ -53,3 +53,11 @@ func closeFds(fds []int) {
 		}
 	}
 }
+
+func closeOnExec(fds []int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
