@@ -34,6 +34,9 @@ func (o *opener) dirMode() *os.FileMode {
 // bind thread) so that each directory is created with its final mode.
 func (o *opener) parent(path string) (*parentDir, error) {
 	mode := o.dirMode()
+	if mode == nil && o.dirs != nil {
+		return openParentWith(path, o.dirs.walk)
+	}
 	if mode == nil {
 		return openParent(path)
 	}
