@@ -161,30 +161,43 @@ func (s *Supervisor) execNew(bin string, asked time.Time, check time.Duration) e
 		return err
 	}
 	st.Asked, st.Check = asked.UnixNano(), check
-	st.Written = 0  // Write sets it
-	var extra []int // fds made for the exec, closed if it fails
-	defer func() {
-		for _, fd := range extra {
-			unix.Close(fd)
-		}
-	}()
+	fz := proxy.Freeze()             // the relay stands still from here to the exec
+	defer func() { _ = fz.Thaw() }() // reached only if the exec failed
+	s.proxyConns(st, fz)
+	extra, err := s.handoverFds(st)
+	defer closeAll(extra) // reached only if the exec failed
+	if err != nil {
+		return err
+	}
+	return s.exec(bin, st)
+}
+
+// handoverFds adds the control socket and the output pipes to st, as
+// duplicates made for the exec; it returns them, for the caller to close
+// if the exec fails.
+func (s *Supervisor) handoverFds(st *handover.State) ([]int, error) {
+	var extra []int
 	if s.ctlSrv != nil {
 		fd, path, dev, ino, err := s.ctlSrv.Handover()
 		if err != nil {
-			return fmt.Errorf("control socket: %w", err)
+			return extra, fmt.Errorf("control socket: %w", err)
 		}
 		extra = append(extra, fd)
 		st.Control = &handover.Control{Fd: fd, Path: path, Dev: dev, Ino: ino}
 	}
-	fz := proxy.Freeze()             // the relay stands still from here to the exec
-	defer func() { _ = fz.Thaw() }() // reached only if the exec failed
-	s.proxyConns(st, fz)
 	outs, err := s.out.handover()
 	extra = append(extra, fdsOf(outs)...)
 	if err != nil {
-		return fmt.Errorf("output pipes: %w", err)
+		return extra, fmt.Errorf("output pipes: %w", err)
 	}
 	st.Outputs = outs
+	return extra, nil
+}
+
+// exec writes st to a memfd and execs bin with every fd st names, and the
+// memfd, inheritable. It returns only if execve failed, with the fds
+// close-on-exec again.
+func (s *Supervisor) exec(bin string, st *handover.State) error {
 	f, err := handover.Write(st)
 	if err != nil {
 		return err
@@ -202,6 +215,12 @@ func (s *Supervisor) execNew(bin string, asked time.Time, check time.Duration) e
 	err = unix.Exec(bin, append([]string{bin}, s.cfg.Args...), env)
 	restoreCloexec(fds)
 	return fmt.Errorf("execve %s: %w", bin, err)
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 // proxyConns adds to st every proxy job's connections on the frozen
