@@ -32,7 +32,7 @@ func init() {
 		summary:  "bind every job's sockets and serve them (the daemon)",
 		synopsis: "[--jobs DIR]... [--inetd-conf FILE]... [--xinetd FILE|DIR]... [--systemd DIR|UNIT]... [--control PATH] [--overrides FILE] [--once-dir DIR] [--log-connections] [--metrics ADDR] [--domain-ports user/UID=PORTS]... [--log-format auto|console|json|journal] [--log-level debug|info|warn|error]",
 		about: "Binds every job's sockets and serves them until SIGTERM or SIGINT: the daemon. " +
-			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job. " +
+			"SIGHUP reloads every source (as sockd reload does), SIGUSR1 logs one line of figures per job, SIGUSR2 upgrades in place (as sockd upgrade does). " +
 			"The jobs load as sockd check loads them: what check calls valid is what serve loads. " +
 			"Every serve answers the control commands (sockd list, stop, ...) on its control socket.\n\n" +
 			"Logs go to stderr, or to the journal with priorities and fields when stderr is the journal ($JOURNAL_STREAM) or with --log-format journal. " +

@@ -34,12 +34,12 @@ func init() {
 		synopsis: "[--control PATH] [--json] [--binary PATH] [--timeout DUR] [--check]",
 		about: "Asks the running sockd to re-execute itself in place: the same pid, the new binary (--binary PATH, else the path it was started from, " +
 			"where a package upgrade puts the new one), with every listening socket (never closed: clients that connect meanwhile wait in the kernel's queue), " +
-			"the control socket, every running child (still its child: watched, reaped and logged by the new image), throttle times and counters handed across execve. " +
+			"the control socket, every running child (still its child: watched, reaped and logged by the new image), every proxied connection in flight (its sockets and the bytes in its pipes), throttle times and counters handed across execve. " +
 			"SIGUSR2 to sockd does the same with the path it was started from.\n\n" +
 			"Before it execs, sockd runs the new binary as `sockd upgrade --check` on the same state and command line; " +
 			"if that fails (the binary is broken, or a job that runs now does not load with it), or the file is not executable, nothing changes, " +
 			"the old binary serves on, and this command prints why and exits 1. On success it prints the new image's version. " +
-			"Proxied connections in flight are cut by the exec (docs/upgrade.md).",
+			"What is not handed over, and what an admin sees when something fails: docs/upgrade.md.",
 	}, (*upgradeFlags).define, runUpgrade))
 }
 
