@@ -660,11 +660,12 @@ func unixBindHint(err error, path string) string {
 // a process attribute shared by every thread of a Go program. launchd binds
 // under umask 077 so the node starts as srwx------ and then applies
 // SockPathMode; sockd does the same without touching the process umask:
-// bindUnix hands the bind to one dedicated OS thread that left the shared
+// bindUnix hands the bind to a dedicated OS thread that left the shared
 // filesystem attributes (unshare(CLONE_FS)) and set its own umask to 077.
-// That goroutine stays locked to its thread for the life of the process and
-// serves every Unix bind (one thread, not one per socket: holding 10,000
-// sockets must not create 10,000 threads). The socket is bound at its final
+// Those goroutines stay locked to their threads for the life of the
+// process and serve every Unix bind (one per CPU, up to four, not one per
+// socket: holding 10,000 sockets must not create 10,000 threads; a large
+// batch opens in parts on all of them at once). The socket is bound at its final
 // path, so getsockname (and sd_is_socket_unix style checks in services)
 // report the real path; binding in a temporary directory and renaming it
 // into place would leave the temporary name as the socket's address.
@@ -681,11 +682,39 @@ var (
 	binderReqs chan func() // nil when the private-umask thread is unavailable
 )
 
-// startBinder starts the private-umask bind thread, or leaves binderReqs
-// nil when unshare(CLONE_FS) is refused.
+// startBinder starts the private-umask bind threads (binderThreads of
+// them), or leaves binderReqs nil when unshare(CLONE_FS) is refused.
 func startBinder() {
-	ready := make(chan bool)
 	reqs := make(chan func())
+	n := 0
+	for range binderThreads() {
+		if !startBindThread(reqs) {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		binderReqs, binders = reqs, n
+	}
+}
+
+// binderThreads is how many bind threads there are: one per CPU, up to
+// four (a large batch opens in that many parts at once).
+func binderThreads() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// binders is how many bind threads run (0: none).
+var binders int
+
+// maxParts is how many parts a batch of opens may run in at once.
+func maxParts() int {
+	binderOnce.Do(startBinder)
+	return max(binders, 1)
+}
+
+// startBindThread starts one bind thread serving reqs; false when
+// unshare(CLONE_FS) is refused.
+func startBindThread(reqs chan func()) bool {
+	ready := make(chan bool)
 	go func() {
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -701,15 +730,13 @@ func startBinder() {
 			f()
 		}
 	}()
-	if <-ready {
-		binderReqs = reqs
-	}
+	return <-ready
 }
 
-// onBinder runs f on the bind thread and reports true, or reports false
+// onBinder runs f on a bind thread and reports true, or reports false
 // without running f when there is no bind thread. Registry.Sync runs its
-// whole batch of opens there, so a reload pays one thread hand-off, not one
-// per Unix socket.
+// whole batch of opens there (in parts on several threads when it is
+// large), so a reload pays one thread hand-off, not one per Unix socket.
 func onBinder(f func()) bool {
 	if forceProcessUmask {
 		return false
@@ -813,19 +840,31 @@ func IsBlocking(fd int) (bool, error) {
 	return fl&unix.O_NONBLOCK == 0, nil
 }
 
-// openBatch opens every endpoint of a Sync, on the bind thread when there
-// is one.
-func openBatch(each func(open openFunc)) {
-	if onBinder(func() {
-		dirs := &dirCache{}
-		defer dirs.close()
-		each(func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
-			return openOnBinder(label, ep, as, dirs)
-		})
-	}) {
-		return
+// openBatch opens every endpoint of a Sync in parts (at most maxParts),
+// each on a bind thread when there are any, all at once; each(i, open)
+// opens part i. Without bind threads the parts run one after the other.
+func openBatch(parts int, each func(part int, open openFunc)) {
+	var wg sync.WaitGroup
+	onThread := make([]bool, parts)
+	for i := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			onThread[i] = onBinder(func() {
+				dirs := &dirCache{}
+				defer dirs.close()
+				each(i, func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+					return openOnBinder(label, ep, as, dirs)
+				})
+			})
+		}()
 	}
-	each(openAs)
+	wg.Wait()
+	for i, ok := range onThread {
+		if !ok {
+			each(i, openAs)
+		}
+	}
 }
 
 // dirCache is the parent directories of Unix sockets that one batch of

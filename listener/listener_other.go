@@ -22,8 +22,10 @@ func SetBlocking(fd int, blocking bool) error { return errors.ErrUnsupported }
 // IsBlocking is not supported on this platform.
 func IsBlocking(fd int) (bool, error) { return false, errors.ErrUnsupported }
 
-func openBatch(each func(open openFunc)) {
-	each(func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+func maxParts() int { return 1 }
+
+func openBatch(parts int, each func(part int, open openFunc)) {
+	each(0, func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
 		if as != nil {
 			return nil, errors.ErrUnsupported
 		}
