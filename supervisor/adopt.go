@@ -59,38 +59,47 @@ func (s *Supervisor) adoptJob(rj *runJob) bool {
 	rj.stats = statsFrom(hj.Stats)
 	now := s.now()
 	var th *throttle
+	left := hj // what the job's way of serving does not take: stopped
 	switch srv := rj.srv.(type) {
 	case *mainServer:
-		th = &srv.th
+		th, left.Main = &srv.th, nil
 		if c := s.adoptProc(rj, hj.Main, now); c != nil {
 			srv.proc = c
 			s.procs.watch(c.p, procJobOf(rj), func(st spawn.ExitStatus) { srv.exited(c, st) })
 		}
 	case *proxyServer:
-		th = &srv.th
+		th, left.Main = &srv.th, nil
 		srv.adoptConns = hj.Conns
 		if c := s.adoptProc(rj, hj.Main, now); c != nil {
 			srv.proc = c
 			s.procs.watch(c.p, procJobOf(rj), func(st spawn.ExitStatus) { srv.backendExited(c, st) })
 		}
 	case *connServer:
-		for i := range hj.Children {
-			if c := s.adoptProc(rj, &hj.Children[i], now); c != nil {
-				srv.conns[c.p.Pid] = c
-				if c.src.IsValid() {
-					rj.limits.addSource(c.src)
-				}
-				s.watchChild(c.p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { srv.connExited(c, st) })
-			}
-		}
-	default:
-		s.stopHanded(rj.def.Label, hj, "its job's new definition serves another way")
-		return true
+		left.Children = nil
+		s.adoptConnChildren(rj, srv, hj.Children, now)
+	}
+	if left.Main != nil || len(left.Children) > 0 {
+		s.stopHanded(rj.def.Label, handover.Job{Main: left.Main, Children: left.Children}, "its job's new definition serves another way")
 	}
 	if th != nil && hj.Ran {
 		th.last = now.Add(-hj.LastStartAgo)
 	}
 	return true
+}
+
+// adoptConnChildren gives an inetd nowait job its per-connection children.
+func (s *Supervisor) adoptConnChildren(rj *runJob, cs *connServer, procs []handover.Proc, now time.Time) {
+	for i := range procs {
+		c := s.adoptProc(rj, &procs[i], now)
+		if c == nil {
+			continue
+		}
+		cs.conns[c.p.Pid] = c
+		if c.src.IsValid() {
+			rj.limits.addSource(c.src)
+		}
+		s.watchChild(c.p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { cs.connExited(c, st) })
+	}
 }
 
 // adoptProc takes over one process (nil p: none); nil if it cannot be.

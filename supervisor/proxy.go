@@ -138,6 +138,9 @@ func (ps *proxyServer) activate(bool) {
 	srv, err := proxy.New(cfg, lns, pcs, be, rj.s.log)
 	if err != nil {
 		closeAll()
+		for _, c := range cfg.Adopt { // an upgrade's connections: nobody takes them
+			closeFds(c.Fds())
+		}
 		rj.log().Error("proxy job not served", zap.Error(err))
 		return
 	}

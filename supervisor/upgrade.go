@@ -165,7 +165,7 @@ func (s *Supervisor) execNew(bin string, asked time.Time, check time.Duration) e
 	defer func() { _ = fz.Thaw() }() // reached only if the exec failed
 	s.proxyConns(st, fz)
 	extra, err := s.handoverFds(st)
-	defer closeAll(extra) // reached only if the exec failed
+	defer closeFds(extra) // reached only if the exec failed
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Supervisor) exec(bin string, st *handover.State) error {
 	return fmt.Errorf("execve %s: %w", bin, err)
 }
 
-func closeAll(fds []int) {
+func closeFds(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
