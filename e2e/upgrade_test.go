@@ -338,3 +338,36 @@ func TestUpgradeRefused(t *testing.T) {
 		t.Error("a refused upgrade logged 'upgraded in place'")
 	}
 }
+
+// TestUpgradeStateUnreadable: a sockd handed a state it cannot read (here
+// garbage on the fd $SOCKD_HANDOVER_FD names) starts afresh: it says so,
+// closes what it inherited, and serves its jobs.
+func TestUpgradeStateUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	writeJob(t, dir, "inetd", nowaitJob("up.inetd", port, []string{"/bin/echo", "hi"}))
+	garbage := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(garbage, []byte("sockd-handover 1 x\nnot gob at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prefix := []string{"/bin/sh", "-c", `exec 7<"$GARBAGE"; exec "$@"`, "sh"}
+	d := startSockdWith(t, prefix, nil, []string{"GARBAGE=" + garbage, "SOCKD_HANDOVER_FD=7"}, dir)
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "hi\n" {
+		t.Errorf("the job answers %q after a fresh start", got)
+	}
+	found := false
+	for _, l := range d.logs() {
+		if strings.Contains(fmt.Sprint(l["msg"]), "the handed state is not readable: starting afresh") && l["error"] != nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no 'the handed state is not readable: starting afresh' line with the error")
+	}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.pid()))
+	for _, e := range ents {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", d.pid(), e.Name())); target == garbage {
+			t.Errorf("sockd still holds the inherited fd %s (%s)", e.Name(), target)
+		}
+	}
+}
