@@ -362,6 +362,21 @@ static void *loop_main(void *arg) {
 	}
 }
 
+// start_thread starts l's loop thread; 0 or an errno. The thread starts
+// with every signal blocked: signals are for Go's threads.
+static int start_thread(relay_loop *l) {
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = pthread_create(&l->thread, &attr, loop_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
 relay_loop *relay_start(void) {
 	relay_loop *l = calloc(1, sizeof *l);
 	if (!l) return NULL;
@@ -379,17 +394,7 @@ relay_loop *relay_start(void) {
 		goto fail;
 	}
 	pthread_mutex_init(&l->mu, NULL);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 << 10);
-	// The thread starts with every signal blocked: signals are for Go's
-	// threads.
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(&l->thread, &attr, loop_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	err = start_thread(l);
 	if (err) {
 		pthread_mutex_destroy(&l->mu);
 		goto fail;
@@ -522,15 +527,7 @@ int relay_thaw(relay_loop *l) {
 	pthread_mutex_lock(&l->mu);
 	l->freeze = 0;
 	pthread_mutex_unlock(&l->mu);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 << 10);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int err = pthread_create(&l->thread, &attr, loop_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	int err = start_thread(l);
 	if (!err) wake_fd(l->wake); // adds that waited
 	return err;
 }

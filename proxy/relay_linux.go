@@ -154,12 +154,7 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 		r.logAddError(log, err)
 		return relayResult{}, false
 	}
-	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
-	id := r.ids.Add(1)
-	ch := make(chan relayResult, 1)
-	l.mu.Lock()
-	l.waiting[id] = ch
-	l.mu.Unlock()
+	l, id, ch := r.await()
 	var c *C.relay_conn
 	var addErr error
 	handed, closed := f.handOver(func() bool {
@@ -189,6 +184,18 @@ func (r *relay) forward(f *fwd, idle time.Duration, log *zap.Logger) (relayResul
 	f.mu.Unlock()
 	C.relay_release(l.c, c)
 	return res, true
+}
+
+// await picks the loop the next connection goes to and its id, and
+// registers the channel its result comes back on.
+func (r *relay) await() (*relayLoop, uint64, chan relayResult) {
+	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
+	id := r.ids.Add(1)
+	ch := make(chan relayResult, 1)
+	l.mu.Lock()
+	l.waiting[id] = ch
+	l.mu.Unlock()
+	return l, id, ch
 }
 
 // logAddError logs a failed hand-over (no fds left for the duplicates or
@@ -284,12 +291,7 @@ func cBool(b bool) C.int32_t {
 // adopt moves the bytes of a connection an earlier image froze, as
 // forward does, until it ends.
 func (r *relay) adopt(f *fwd, pc handover.ProxyConn) relayResult {
-	l := r.loops[r.next.Add(1)%uint32(len(r.loops))]
-	id := r.ids.Add(1)
-	ch := make(chan relayResult, 1)
-	l.mu.Lock()
-	l.waiting[id] = ch
-	l.mu.Unlock()
+	l, id, ch := r.await()
 	fr := C.relay_frozen{cfd: C.int32_t(pc.ClientFd), bfd: C.int32_t(pc.BackendFd),
 		up_pr: C.int32_t(pc.UpPipe[0]), up_pw: C.int32_t(pc.UpPipe[1]), down_pr: C.int32_t(pc.DownPipe[0]), down_pw: C.int32_t(pc.DownPipe[1]),
 		up_buffered: C.uint64_t(pc.UpBuffered), down_buffered: C.uint64_t(pc.DownBuffered),
