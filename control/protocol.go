@@ -1,6 +1,7 @@
 // Package control is sockd's control plane on the wire: the requests that
 // `sockd list`, `print`, `start`, `stop`, `kickstart`, `kill`, `enable`,
-// `disable`, `bootstrap`, `bootout`, `reload` and `blame` send to a running
+// `disable`, `bootstrap`, `bootout`, `reload`, `blame`, `upgrade` and
+// `version --daemon` send to a running
 // `sockd serve` over its control socket, the answers, who may ask what
 // (Authorize, by the peer's SO_PEERCRED credentials), and the client and
 // server ends of the socket. It knows nothing of jobs' internals: the

@@ -844,19 +844,19 @@ func IsBlocking(fd int) (bool, error) {
 // each on a bind thread when there are any, all at once; each(i, open)
 // opens part i. Without bind threads the parts run one after the other.
 func openBatch(parts int, each func(part int, open openFunc)) {
+	if parts == 1 { // a reload of a few jobs: one hand-off, no goroutine
+		if !onBinder(func() { openPart(0, each) }) {
+			each(0, openAs)
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	onThread := make([]bool, parts)
 	for i := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			onThread[i] = onBinder(func() {
-				dirs := &dirCache{}
-				defer dirs.close()
-				each(i, func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
-					return openOnBinder(label, ep, as, dirs)
-				})
-			})
+			onThread[i] = onBinder(func() { openPart(i, each) })
 		}()
 	}
 	wg.Wait()
@@ -865,6 +865,16 @@ func openBatch(parts int, each func(part int, open openFunc)) {
 			each(i, openAs)
 		}
 	}
+}
+
+// openPart runs part i of a batch on the bind thread it is called on,
+// with a directory cache of its own.
+func openPart(i int, each func(part int, open openFunc)) {
+	dirs := &dirCache{}
+	defer dirs.close()
+	each(i, func(label string, ep *job.Endpoint, as *job.Domain) (*Socket, error) {
+		return openOnBinder(label, ep, as, dirs)
+	})
 }
 
 // dirCache is the parent directories of Unix sockets that one batch of

@@ -33,7 +33,8 @@ func (s *Server) Handover(fz *Frozen) []handover.ProxyConn {
 		if !ok {
 			continue
 		}
-		pc.Peer, pc.Local, pc.Age = f.peer, f.local, time.Since(f.start)
+		pc.Peer, pc.Local = f.ends()
+		pc.Age = time.Since(f.start)
 		out = append(out, pc)
 	}
 	return out

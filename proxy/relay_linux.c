@@ -423,6 +423,16 @@ static int open_pipe(dir *d) {
 	return 0;
 }
 
+// queue_add hands c to the loop's thread, which activates it.
+static void queue_add(relay_loop *l, conn *c) {
+	pthread_mutex_lock(&l->mu);
+	if (l->adds_tail) l->adds_tail->next = c;
+	else l->adds = c;
+	l->adds_tail = c;
+	pthread_mutex_unlock(&l->mu);
+	wake_fd(l->wake);
+}
+
 int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns, relay_conn **out) {
 	conn *c = calloc(1, sizeof *c);
 	if (!c) return -ENOMEM;
@@ -448,12 +458,7 @@ int relay_add(relay_loop *l, uint64_t id, int cfd, int bfd, int64_t idle_ns, rel
 	int moved = 0;
 	c->err = pump(&c->up, &moved);
 	if (!c->err) c->err = pump(&c->down, &moved);
-	pthread_mutex_lock(&l->mu);
-	if (l->adds_tail) l->adds_tail->next = c;
-	else l->adds = c;
-	l->adds_tail = c;
-	pthread_mutex_unlock(&l->mu);
-	wake_fd(l->wake);
+	queue_add(l, c);
 	*out = c;
 	return 0;
 }
@@ -493,13 +498,17 @@ int relay_take_done(relay_loop *l, relay_result *out, int max) {
 	return n;
 }
 
-void relay_stop(relay_loop *l) {
+// end_thread sets *flag (l->stop or l->freeze) and waits for the loop's
+// thread to see it and return.
+static void end_thread(relay_loop *l, int *flag) {
 	pthread_mutex_lock(&l->mu);
-	l->stop = 1;
+	*flag = 1;
 	pthread_mutex_unlock(&l->mu);
 	wake_fd(l->wake);
 	pthread_join(l->thread, NULL);
 }
+
+void relay_stop(relay_loop *l) { end_thread(l, &l->stop); }
 
 void relay_free(relay_loop *l) {
 	conn *c = l->done;
@@ -515,13 +524,7 @@ void relay_free(relay_loop *l) {
 	free(l);
 }
 
-void relay_freeze(relay_loop *l) {
-	pthread_mutex_lock(&l->mu);
-	l->freeze = 1;
-	pthread_mutex_unlock(&l->mu);
-	wake_fd(l->wake);
-	pthread_join(l->thread, NULL);
-}
+void relay_freeze(relay_loop *l) { end_thread(l, &l->freeze); }
 
 int relay_thaw(relay_loop *l) {
 	pthread_mutex_lock(&l->mu);
@@ -557,12 +560,7 @@ int relay_adopt(relay_loop *l, const relay_frozen *f, uint64_t id, relay_conn **
 		.moved = f->up_moved, .eof = f->up_eof, .done = f->up_done};
 	c->down = (dir){.src = f->bfd, .dst = f->cfd, .pr = f->down_pr, .pw = f->down_pw, .buffered = f->down_buffered,
 		.moved = f->down_moved, .eof = f->down_eof, .done = f->down_done};
-	pthread_mutex_lock(&l->mu);
-	if (l->adds_tail) l->adds_tail->next = c;
-	else l->adds = c;
-	l->adds_tail = c;
-	pthread_mutex_unlock(&l->mu);
-	wake_fd(l->wake);
+	queue_add(l, c);
 	*out = c;
 	return 0;
 }

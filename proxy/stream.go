@@ -127,7 +127,7 @@ func gateAddr(a netip.Addr) netip.Addr {
 // serveConn waits for readiness, connects to the backend, sends the PROXY
 // header and forwards until both directions ended.
 func (s *Server) serveConn(ctx context.Context, c net.Conn, src netip.Addr, hold fdreserve.Hold) {
-	f := &fwd{client: c, start: time.Now(), peer: peerString(c.RemoteAddr()), local: c.LocalAddr().String()}
+	f := &fwd{client: c, start: time.Now()}
 	defer s.connEnded(f)
 	defer func() {
 		hold.Release()
@@ -183,8 +183,19 @@ func (s *Server) connEnded(f *fwd) {
 	if reason == "" {
 		reason = "closed"
 	}
-	s.cfg.OnConnEnd(ConnEnd{Peer: f.peer, Local: f.local,
+	peer, local := f.ends()
+	s.cfg.OnConnEnd(ConnEnd{Peer: peer, Local: local,
 		Duration: time.Since(f.start), ToBackend: f.up, ToClient: f.down, Reason: reason})
+}
+
+// ends are the client's address and the one it came to, for a record or
+// a handover: from the client connection, or as an upgrade handed them.
+// Formatted only when asked, not for every connection.
+func (f *fwd) ends() (peer, local string) {
+	if f.client == nil {
+		return f.peer, f.local
+	}
+	return peerString(f.client.RemoteAddr()), f.client.LocalAddr().String()
 }
 
 // peerString is a client address for a record: "unix" for an unnamed Unix
@@ -264,7 +275,7 @@ type fwd struct {
 	// For the connection's record (Config.OnConnEnd): set by forward and
 	// serveConn, read once serveConn has returned.
 	start       time.Time
-	peer, local string // the client's address and the one it came to
+	peer, local string // an adopted connection's ends (it has no client), see ends
 	up, down    uint64
 	reason      string // why it ended; "" for both sides done (see setReason)
 }

@@ -176,7 +176,7 @@ func (s *Supervisor) logUpgraded(st *handover.State) {
 	}
 	s.log.Info("upgraded in place", zap.String("from", st.From), zap.String("to", s.cfg.Version),
 		zap.Duration("took", now.Sub(time.Unix(0, st.Asked))), zap.Duration("check", st.Check),
-		zap.Duration("handover", s.handoverRead.Sub(time.Unix(0, st.Written))), zap.Duration("load", now.Sub(s.handoverRead)),
+		zap.Duration("handover", s.cfg.HandoverRead.Sub(time.Unix(0, st.Written))), zap.Duration("load", now.Sub(s.cfg.HandoverRead)),
 		zap.Int("sockets", len(st.Sockets)), zap.Int("processes", len(st.Pids())), zap.Int("proxied_connections", conns))
 }
 

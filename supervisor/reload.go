@@ -125,7 +125,7 @@ func (s *Supervisor) reloader(ctx context.Context, done chan<- struct{}) {
 		case op = <-s.ops:
 		}
 		if op.upgrade != nil {
-			op.done <- reloadResult{err: s.upgrade(ctx, op.upgrade)}
+			op.done <- reloadResult{err: s.upgrade(ctx, op.upgrade.binary, op.who)}
 			continue
 		}
 		s.notify(sdReloading)

@@ -122,12 +122,11 @@ type Supervisor struct {
 	disabledJobs map[string]*job.Job // loaded but kept off
 	stale        map[string]string   // running a last good definition: why
 
-	ctl          ctlState                // the control plane's own state (control.go)
-	ctlSrv       *control.Server         // the control socket's server, nil for none (handed over by an upgrade)
-	handed       map[string]handover.Job // jobs an upgrade handed over, until each is set up (adopt.go)
-	started      time.Time               // when this image started (version)
-	handoverRead time.Time               // Config.HandoverRead
-	met          *metricsServer          // the metrics endpoint, nil for none (metrics.go)
+	ctl     ctlState                // the control plane's own state (control.go)
+	ctlSrv  *control.Server         // the control socket's server, nil for none (handed over by an upgrade)
+	handed  map[string]handover.Job // jobs an upgrade handed over, until each is set up (adopt.go)
+	started time.Time               // when this image started (version)
+	met     *metricsServer          // the metrics endpoint, nil for none (metrics.go)
 }
 
 // New prepares a supervisor; nothing is bound until Run.
@@ -151,23 +150,22 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("supervisor: open /dev/null: %w", err)
 	}
 	s := &Supervisor{
-		cfg:          cfg,
-		log:          cfg.Log,
-		started:      time.Now(),
-		handoverRead: cfg.HandoverRead,
-		connLog:      cfg.Records,
-		loop:         l,
-		reg:          listener.NewRegistry(cfg.Log),
-		devnull:      dn,
-		asRoot:       os.Geteuid() == 0,
-		owner:        os.Geteuid(),
-		env:          os.Environ(),
-		out:          newOutputs(cfg.Log, cfg.JournalDir),
-		jobs:         map[string]*runJob{},
-		retired:      map[*runJob]struct{}{},
-		sighup:       make(chan struct{}, 1),
-		ops:          make(chan reloadOp),
-		loopDone:     make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Log,
+		started:  time.Now(),
+		connLog:  cfg.Records,
+		loop:     l,
+		reg:      listener.NewRegistry(cfg.Log),
+		devnull:  dn,
+		asRoot:   os.Geteuid() == 0,
+		owner:    os.Geteuid(),
+		env:      os.Environ(),
+		out:      newOutputs(cfg.Log, cfg.JournalDir),
+		jobs:     map[string]*runJob{},
+		retired:  map[*runJob]struct{}{},
+		sighup:   make(chan struct{}, 1),
+		ops:      make(chan reloadOp),
+		loopDone: make(chan struct{}),
 	}
 	s.procs = realProcesses{s}
 	if err := s.openMetrics(); err != nil {

@@ -31,14 +31,13 @@ import (
 
 	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/internal/handover"
-	"github.com/sockd/sockd/internal/procrecord"
 	"github.com/sockd/sockd/proxy"
 )
 
-// upgradeOp is an upgrade in the reloader's queue.
+// upgradeOp is an upgrade in the reloader's queue (who asked is the
+// reloadOp's).
 type upgradeOp struct {
 	binary string // "" for Config.Executable
-	who    string
 }
 
 // checkTimeout bounds the new binary's check.
@@ -50,7 +49,7 @@ const checkTimeout = 30 * time.Second
 func (s *Supervisor) Upgrade(ctx context.Context, binary, who string) error {
 	done := make(chan reloadResult, 1)
 	select {
-	case s.ops <- reloadOp{done: done, who: who, upgrade: &upgradeOp{binary: binary, who: who}}:
+	case s.ops <- reloadOp{done: done, who: who, upgrade: &upgradeOp{binary: binary}}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.loopDone:
@@ -66,9 +65,8 @@ func (s *Supervisor) Upgrade(ctx context.Context, binary, who string) error {
 
 // upgrade checks the new binary and execs it; it returns only on failure.
 // Reloader goroutine: no reload runs meanwhile.
-func (s *Supervisor) upgrade(ctx context.Context, u *upgradeOp) error {
+func (s *Supervisor) upgrade(ctx context.Context, bin, who string) error {
 	asked := time.Now()
-	bin := u.binary
 	if bin == "" {
 		bin = s.cfg.Executable
 	}
@@ -87,10 +85,10 @@ func (s *Supervisor) upgrade(ctx context.Context, u *upgradeOp) error {
 	err = s.checkUpgrade(ctx, bin, st)
 	check := time.Since(t0)
 	if err != nil {
-		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", u.who), zap.Error(err))
+		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", who), zap.Error(err))
 		return err
 	}
-	s.log.Info("upgrading in place", zap.String("binary", bin), zap.String("asked_by", u.who), zap.String("from", s.cfg.Version))
+	s.log.Info("upgrading in place", zap.String("binary", bin), zap.String("asked_by", who), zap.String("from", s.cfg.Version))
 	if !s.onLoop(func() { err = s.execNew(bin, asked, check) }) {
 		return errShuttingDown
 	}
@@ -285,7 +283,6 @@ func (rj *runJob) handover(now time.Time) handover.Job {
 
 func procOf(c *child, now time.Time) handover.Proc {
 	p := handover.Proc{Pid: c.p.Pid, Age: now.Sub(c.p.Started), Stopping: c.stopping, ByControl: c.byControl}
-	p.StartTicks, _ = procrecord.StartTicks(c.p.Pid)
 	if c.src.IsValid() {
 		p.Source = c.src.String()
 	}

@@ -67,19 +67,26 @@ func runUpgrade(f *upgradeFlags, pos []string) error {
 		req.Binary = abs
 	}
 	before, _ := control.Do(f.control, control.Request{Cmd: control.CmdVersion}, 10*time.Second)
-	resp, err := control.Do(f.control, req, f.timeout)
+	resp, err := askDaemon(f.control, req, f.timeout)
 	if errors.Is(err, control.ErrNoAnswer) {
 		// The exec closed the connection: the new image answers next.
 		return upgradedVersion(os.Stdout, f, before)
 	}
-	var ue *control.UnreachableError
-	if errors.As(err, &ue) {
-		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
-	}
 	if err != nil {
 		return err
 	}
-	return printUpgrade(os.Stdout, f.json, resp)
+	return printStatus(os.Stdout, f.json, resp)
+}
+
+// askDaemon is control.Do with a daemon that cannot be reached answered
+// as the control commands answer it (status unreachable, exit 5).
+func askDaemon(path string, req control.Request, timeout time.Duration) (control.Response, error) {
+	resp, err := control.Do(path, req, timeout)
+	var ue *control.UnreachableError
+	if errors.As(err, &ue) {
+		return control.Response{Status: control.Unreachable, Error: err.Error()}, nil
+	}
+	return resp, err
 }
 
 // upgradedVersion asks the new image for its version and prints it.
@@ -89,7 +96,7 @@ func upgradedVersion(w io.Writer, f *upgradeFlags, before control.Response) erro
 		return fmt.Errorf("upgrade: the new image does not answer: %w (see sockd's log)", err)
 	}
 	if f.json || resp.Status != control.OK || resp.Daemon == nil {
-		return printUpgrade(w, f.json, resp)
+		return printStatus(w, f.json, resp)
 	}
 	from := "?"
 	if before.Daemon != nil {
@@ -99,17 +106,14 @@ func upgradedVersion(w io.Writer, f *upgradeFlags, before control.Response) erro
 	return nil
 }
 
-func printUpgrade(w io.Writer, asJSON bool, resp control.Response) error {
+// printStatus prints an answer that has nothing to show but its status
+// (the whole answer with --json) and returns the exit status it means.
+func printStatus(w io.Writer, asJSON bool, resp control.Response) error {
 	if asJSON {
 		out, _ := json.MarshalIndent(resp, "", "  ")
 		fmt.Fprintf(w, "%s\n", out)
-	} else if resp.Status != control.OK {
-		fmt.Fprintf(os.Stderr, "sockd upgrade: %s\n", resp.Error)
 	}
-	if resp.Status != control.OK {
-		return &exitError{code: resp.Status.Exit()}
-	}
-	return nil
+	return exitFor(asJSON, resp)
 }
 
 // upgradeCheck is the new binary's check before an upgrade: it reads the

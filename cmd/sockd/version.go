@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -82,16 +81,12 @@ func runVersion(f *versionFlags, pos []string) error {
 
 // daemonVersion asks the running sockd for its version.
 func daemonVersion(f *versionFlags) error {
-	resp, err := control.Do(f.control, control.Request{Cmd: control.CmdVersion}, 0)
-	var ue *control.UnreachableError
-	if errors.As(err, &ue) {
-		resp, err = control.Response{Status: control.Unreachable, Error: err.Error()}, nil
-	}
+	resp, err := askDaemon(f.control, control.Request{Cmd: control.CmdVersion}, 0)
 	if err != nil {
 		return err
 	}
 	if f.json || resp.Status != control.OK || resp.Daemon == nil {
-		return printUpgrade(os.Stdout, f.json, resp)
+		return printStatus(os.Stdout, f.json, resp)
 	}
 	d := resp.Daemon
 	fmt.Printf("sockd %s (pid %d, image started %s", d.Version, d.Pid, d.Started)

@@ -35,106 +35,106 @@ const EnvFD = "SOCKD_HANDOVER_FD"
 
 // State is the whole document.
 type State struct {
-	Version int    `json:"version"`
-	From    string `json:"from"`    // the version of the sockd that wrote it
-	Written int64  `json:"written"` // when, unix nanoseconds
+	Version int
+	From    string // the version of the sockd that wrote it
+	Written int64  // when, unix nanoseconds
 	// Asked is when the upgrade was asked for and Check how long the new
 	// binary's check took (the new image logs the upgrade's phases).
-	Asked int64         `json:"asked"`
-	Check time.Duration `json:"check"`
+	Asked int64
+	Check time.Duration
 	// Control is the control socket's fd and path (nil: none).
-	Control *Control `json:"control,omitempty"`
-	Sockets []Socket `json:"sockets"`
-	Jobs    []Job    `json:"jobs"`
+	Control *Control
+	Sockets []Socket
+	Jobs    []Job
 	// Outputs are the read ends of children's output pipes sockd reads.
-	Outputs []Output `json:"outputs,omitempty"`
+	Outputs []Output
 	// ExtraFiles are the job files sockd bootstrap added.
-	ExtraFiles []string `json:"extra_files,omitempty"`
+	ExtraFiles []string
 }
 
 // Output is the read end of a child's stdout or stderr pipe.
 type Output struct {
-	Fd     int    `json:"fd"`
-	Label  string `json:"label"`
-	Stream string `json:"stream"` // stdout or stderr
-	Pid    int    `json:"pid"`
+	Fd     int
+	Label  string
+	Stream string // stdout or stderr
+	Pid    int
 }
 
 // Control is the inherited control socket.
 type Control struct {
-	Fd   int    `json:"fd"`
-	Path string `json:"path"`
-	Dev  uint64 `json:"dev"` // the socket node, so that only that node is ever removed
-	Ino  uint64 `json:"ino"`
+	Fd   int
+	Path string
+	Dev  uint64 // the socket node, so that only that node is ever removed
+	Ino  uint64
 }
 
 // Socket is one inherited socket of one job, as the listener opened it.
 type Socket struct {
-	Label     string   `json:"label"`
-	ID        string   `json:"id"` // the endpoint's identity (job.Endpoint.ID): a reload keeps the socket when it still matches
-	Fd        int      `json:"fd"`
-	Network   string   `json:"network"`
-	Addr      string   `json:"addr"`
-	Listening bool     `json:"listening"`
-	Options   []Option `json:"options,omitempty"`
-	Created   *Node    `json:"created,omitempty"` // the node its bind made, removed when it closes
-	Links     []Node   `json:"links,omitempty"`   // SockdOptions.Symlinks made
+	Label     string
+	ID        string // the endpoint's identity (job.Endpoint.ID): a reload keeps the socket when it still matches
+	Fd        int
+	Network   string
+	Addr      string
+	Listening bool
+	Options   []Option
+	Created   *Node  // the node its bind made, removed when it closes
+	Links     []Node // SockdOptions.Symlinks made
 }
 
 // Option is a socket option as the kernel reported it.
 type Option struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-	Set   string `json:"set,omitempty"`
+	Name  string
+	Value string
+	Set   string
 }
 
 // Node is a filesystem node sockd created, by path and inode.
 type Node struct {
-	Path   string `json:"path"`
-	Type   uint32 `json:"type"`
-	Dev    uint64 `json:"dev"`
-	Ino    uint64 `json:"ino"`
-	DirDev uint64 `json:"dir_dev"`
-	DirIno uint64 `json:"dir_ino"`
+	Path   string
+	Type   uint32
+	Dev    uint64
+	Ino    uint64
+	DirDev uint64
+	DirIno uint64
 }
 
 // Job is what one job remembers.
 type Job struct {
-	Label string `json:"label"`
+	Label string
 	// Main is its main process (handoff, inetd wait, KeepAlive, proxy
 	// backend), nil for none.
-	Main *Proc `json:"main,omitempty"`
+	Main *Proc
 	// Children are the per-connection children of an inetd nowait job.
-	Children []Proc `json:"children,omitempty"`
+	Children []Proc
 	// LastStartAgo is how long before the document was written the main
 	// process last started (the throttle's reference); 0: never.
-	LastStartAgo time.Duration `json:"last_start_ago,omitempty"`
-	Ran          bool          `json:"ran"` // started at least once: RunAtLoad is not run again
-	Stats        Stats         `json:"stats"`
+	LastStartAgo time.Duration
+	Ran          bool // started at least once: RunAtLoad is not run again
+	Stats        Stats
 	// Conns are a proxy job's connections in flight on the relay.
-	Conns []ProxyConn `json:"conns,omitempty"`
+	Conns []ProxyConn
 }
 
 // ProxyConn is a proxied connection in flight: both sockets, the pipe of
 // each direction with the bytes it holds (read from one side, not yet
 // written to the other), and how far each direction got.
 type ProxyConn struct {
-	ClientFd     int           `json:"client_fd"`
-	BackendFd    int           `json:"backend_fd"`
-	UpPipe       [2]int        `json:"up_pipe"` // client -> backend: read end, write end
-	DownPipe     [2]int        `json:"down_pipe"`
-	UpBuffered   uint64        `json:"up_buffered"`
-	DownBuffered uint64        `json:"down_buffered"`
-	Up           uint64        `json:"up"` // bytes written to the backend so far
-	Down         uint64        `json:"down"`
-	UpEOF        bool          `json:"up_eof,omitempty"`  // the client's EOF was read
-	UpDone       bool          `json:"up_done,omitempty"` // and passed on
-	DownEOF      bool          `json:"down_eof,omitempty"`
-	DownDone     bool          `json:"down_done,omitempty"`
-	Idle         time.Duration `json:"idle,omitempty"` // the idle timeout
-	Peer         string        `json:"peer"`
-	Local        string        `json:"local"`
-	Age          time.Duration `json:"age"`
+	ClientFd     int
+	BackendFd    int
+	UpPipe       [2]int // client -> backend: read end, write end
+	DownPipe     [2]int
+	UpBuffered   uint64
+	DownBuffered uint64
+	Up           uint64 // bytes written to the backend so far
+	Down         uint64
+	UpEOF        bool // the client's EOF was read
+	UpDone       bool // and passed on
+	DownEOF      bool
+	DownDone     bool
+	Idle         time.Duration // the idle timeout
+	Peer         string
+	Local        string
+	Age          time.Duration
 }
 
 // Fds are the connection's descriptors.
@@ -144,25 +144,26 @@ func (c ProxyConn) Fds() []int {
 
 // Proc is one running process.
 type Proc struct {
-	Pid        int           `json:"pid"`
-	StartTicks uint64        `json:"start_ticks"` // /proc/PID/stat's starttime: the same process, not a reused pid
-	Age        time.Duration `json:"age"`         // how long it had run when the document was written
-	Stopping   bool          `json:"stopping,omitempty"`
-	ByControl  bool          `json:"by_control,omitempty"`
-	Source     string        `json:"source,omitempty"` // a per-connection child's client address (per-source limits)
+	// Pid is the process: still sockd's child, unreaped, so the pid
+	// cannot have been reused.
+	Pid       int
+	Age       time.Duration // how long it had run when the document was written
+	Stopping  bool
+	ByControl bool
+	Source    string // a per-connection child's client address (per-source limits)
 }
 
 // Stats are a job's counters (those of sockd list and the metrics).
 type Stats struct {
-	Accepted    uint64   `json:"accepted"`
-	Refused     uint64   `json:"refused"`
-	RefusedBy   []uint64 `json:"refused_by"` // by reason, in the supervisor's order of reasons
-	Spawned     uint64   `json:"spawned"`
-	SpawnFailed uint64   `json:"spawn_failed"`
-	Exits       uint64   `json:"exits"`
-	ExitKinds   []uint64 `json:"exit_kinds"` // by kind, in the supervisor's order
-	Deferred    uint64   `json:"deferred"`
-	Throttled   uint64   `json:"throttled"`
+	Accepted    uint64
+	Refused     uint64
+	RefusedBy   []uint64 // by reason, in the supervisor's order of reasons
+	Spawned     uint64
+	SpawnFailed uint64
+	Exits       uint64
+	ExitKinds   []uint64 // by kind, in the supervisor's order
+	Deferred    uint64
+	Throttled   uint64
 }
 
 // Write writes st to a new memfd and returns it; the caller clears its

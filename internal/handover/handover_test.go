@@ -17,7 +17,7 @@ func sample(n int) *State {
 			Addr: "/run/x/" + label + ".sock", Listening: true, Created: &Node{Path: "/run/x/" + label + ".sock", Type: 0o140000, Dev: 5, Ino: uint64(i)}})
 		st.Jobs = append(st.Jobs, Job{Label: label, Stats: Stats{Accepted: 7, RefusedBy: []uint64{0, 1}, ExitKinds: []uint64{3, 0, 0}}})
 	}
-	st.Jobs[0].Main = &Proc{Pid: 42, StartTicks: 99, Age: time.Second}
+	st.Jobs[0].Main = &Proc{Pid: 42, Age: time.Second}
 	st.Jobs[1].Conns = []ProxyConn{{ClientFd: 20000, BackendFd: 20001, UpPipe: [2]int{20002, 20003}, DownPipe: [2]int{20004, 20005}, UpBuffered: 12}}
 	return st
 }

@@ -101,22 +101,17 @@ var linePool = sync.Pool{New: func() any { return &Line{buf: make([]byte, 0, 512
 // Info starts a line with message msg at info level; nil when the level
 // is not enabled.
 func (c *Context) Info(msg string) *Line {
-	if c.w.format == viaZap {
-		if c.zap.Core().Enabled(zapcore.InfoLevel) {
-			l := linePool.Get().(*Line)
-			l.ctx, l.msg, l.level = c, msg, zapcore.InfoLevel
-			return l
-		}
-		return nil
-	}
-	if !c.w.level.Enabled(zapcore.InfoLevel) {
+	enabled := c.w.format == viaZap && c.zap.Core().Enabled(zapcore.InfoLevel) ||
+		c.w.format != viaZap && c.w.level.Enabled(zapcore.InfoLevel)
+	if !enabled {
 		return nil
 	}
 	l := linePool.Get().(*Line)
 	l.ctx, l.msg, l.level = c, msg, zapcore.InfoLevel
-	l.buf = l.begin(l.buf[:0], c.w.now())
-	l.buf = append(l.buf, c.prefix...)
-	l.open = len(c.prefix) > 0
+	if c.w.format != viaZap {
+		l.buf = append(l.begin(l.buf[:0], c.w.now()), c.prefix...)
+		l.open = len(c.prefix) > 0
+	}
 	return l
 }
 
@@ -146,16 +141,15 @@ func (l *Line) begin(b []byte, t time.Time) []byte {
 
 // colourLevel is zap's CapitalColorLevelEncoder's text for lvl.
 func colourLevel(lvl zapcore.Level) string {
-	colour := "34" // blue: info, debug's magenta aside
 	switch {
 	case lvl == zapcore.DebugLevel:
-		colour = "35"
+		return "\x1b[35mDEBUG\x1b[0m"
+	case lvl == zapcore.InfoLevel:
+		return "\x1b[34mINFO\x1b[0m"
 	case lvl == zapcore.WarnLevel:
-		colour = "33"
-	case lvl >= zapcore.ErrorLevel:
-		colour = "31"
+		return "\x1b[33mWARN\x1b[0m"
 	}
-	return "\x1b[" + colour + "m" + lvl.CapitalString() + "\x1b[0m"
+	return "\x1b[31m" + lvl.CapitalString() + "\x1b[0m"
 }
 
 // key appends the separator before a field and its quoted key. The
