@@ -3,7 +3,6 @@ package job
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,19 +44,17 @@ func ReadFile(path string, opts LoadOptions) ([]byte, Diags) {
 	fail := func(format string, args ...any) ([]byte, Diags) {
 		return nil, Diags{{File: path, Severity: Error, Msg: fmt.Sprintf(format, args...)}}
 	}
-	f, fi, err := cfgfile.Open(path)
+	data, fi, link, err := cfgfile.ReadFile(path, MaxFileSize)
 	var nr *cfgfile.NotRegularError
 	if errors.As(err, &nr) {
 		return fail("is %s, not a regular file; job files must be regular files", cfgfile.Kind(nr.Mode))
 	}
-	if err != nil {
+	if fi == nil && err != nil {
 		return fail("cannot read the job file: %v", err)
 	}
-	defer f.Close()
-	if d := CheckFile(path, fi, opts); d != nil {
+	if d := checkFile(path, fi, link, opts); d != nil {
 		return nil, Diags{*d}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return fail("cannot read the job file: %v", err)
 	}
@@ -74,11 +71,18 @@ func ReadFile(path string, opts LoadOptions) ([]byte, Diags) {
 // sockd reads, an import's included ones as well, obeys it. It returns
 // nil with opts.SkipPermissions.
 func CheckFile(path string, fi os.FileInfo, opts LoadOptions) *Diag {
+	return checkFile(path, fi, true, opts)
+}
+
+// checkFile is CheckFile for a path known to be a symbolic link or not.
+func checkFile(path string, fi os.FileInfo, link bool, opts LoadOptions) *Diag {
 	if opts.SkipPermissions {
 		return nil
 	}
-	if d := checkLink(path, opts.UID); d != nil {
-		return d
+	if link {
+		if d := checkLink(path, opts.UID); d != nil {
+			return d
+		}
 	}
 	return checkPermissions(path, fi, opts.UID)
 }
