@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/privilege"
-	"github.com/sockd/sockd/internal/safepath"
 	"github.com/sockd/sockd/internal/unixdial"
 	"github.com/sockd/sockd/job"
 )
@@ -880,37 +879,54 @@ func openPart(i int, each func(part int, open openFunc)) {
 // dirCache is the parent directories of Unix sockets that one batch of
 // opens on the bind thread walked (safepath.WalkDir), by path: 10,000
 // sockets in one directory walk it once (the walk was a sixth of starting
-// 10,000 jobs). Only walks whose whole chain root alone can change are
-// kept (chainSafe): the directory a later socket's path leads to is then
-// the one walked. Sockd's own opens only (a user domain's walk with its
+// 10,000 jobs) and share its descriptor (no dup, fstat and close per
+// socket). Only walks whose whole chain root alone can change are kept
+// (chainSafe): the directory a later socket's path leads to is then the
+// one walked. Sockd's own opens only (a user domain's walk with its
 // user's rights). Bind thread only.
 type dirCache struct {
-	dirs map[string]int // path -> O_PATH fd
+	dirs map[string]*cachedDir
 }
 
-// walk is safepath.WalkDir, from the cache when it can be; the caller
-// owns the fd it returns.
-func (c *dirCache) walk(dir string) (int, bool, error) {
-	if fd, ok := c.dirs[dir]; ok {
-		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		return nfd, err == nil, err
+// cachedDir is one walked directory: its O_PATH descriptor, identity, and
+// whether only root can change its entries (see parentDir.trusted).
+type cachedDir struct {
+	fd       int
+	dev, ino uint64
+	trusted  bool
+}
+
+// parent is openParent from the cache when it can be. The parentDir it
+// returns may borrow the cache's descriptor: its close leaves it open.
+func (c *dirCache) parent(path string) (*parentDir, error) {
+	dir, name, err := splitSocketPath(path)
+	if err != nil {
+		return nil, err
 	}
-	fd, safe, err := safepath.WalkDir(dir)
-	if err != nil || !safe {
-		return fd, safe, err
+	if cd, ok := c.dirs[dir]; ok {
+		return &parentDir{fd: cd.fd, path: dir, name: name, chainSafe: true, dev: cd.dev, ino: cd.ino,
+			trusted: cd.trusted, borrowed: true}, nil
 	}
-	if keep, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
-		if c.dirs == nil {
-			c.dirs = map[string]int{}
-		}
-		c.dirs[dir] = keep
+	p, err := openParent(path)
+	if err != nil || !p.chainSafe {
+		return p, err
 	}
-	return fd, safe, nil
+	others, _, err := p.writableByOthers()
+	if err != nil {
+		return p, nil // not kept: the next socket walks again
+	}
+	if c.dirs == nil {
+		c.dirs = map[string]*cachedDir{}
+	}
+	p.trusted = !others
+	c.dirs[dir] = &cachedDir{fd: p.fd, dev: p.dev, ino: p.ino, trusted: p.trusted}
+	p.borrowed = true
+	return p, nil
 }
 
 func (c *dirCache) close() {
-	for _, fd := range c.dirs {
-		unix.Close(fd)
+	for _, cd := range c.dirs {
+		unix.Close(cd.fd)
 	}
 }
 

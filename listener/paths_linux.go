@@ -35,7 +35,7 @@ func (o *opener) dirMode() *os.FileMode {
 func (o *opener) parent(path string) (*parentDir, error) {
 	mode := o.dirMode()
 	if mode == nil && o.dirs != nil {
-		return openParentWith(path, o.dirs.walk)
+		return o.dirs.parent(path)
 	}
 	if mode == nil {
 		return openParent(path)

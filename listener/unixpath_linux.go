@@ -65,6 +65,25 @@ type parentDir struct {
 	// when sockd does not run as root.
 	chainSafe bool
 	dev, ino  uint64 // the directory's identity
+	// trusted is true when, besides chainSafe, no user but root can
+	// create, rename or remove the directory's entries (writableByOthers
+	// false): the entry at name after sockd's bind is then the node the
+	// bind made, without asking the kernel (SIOCUNIXFILE) which it is.
+	trusted bool
+	// borrowed is true when fd belongs to a dirCache: close leaves it.
+	borrowed bool
+}
+
+// splitSocketPath is a socket path's directory and name.
+func splitSocketPath(path string) (dir, name string, err error) {
+	dir, name = filepath.Split(filepath.Clean(path))
+	if dir == "" {
+		dir = "."
+	}
+	if name == "" || name == "." || name == ".." {
+		return "", "", unix.EINVAL
+	}
+	return dir, name, nil
 }
 
 // openParent resolves the parent directory of path once (safepath.WalkDir). Everything
@@ -77,12 +96,9 @@ func openParent(path string) (*parentDir, error) {
 // safepath.WalkDir, or a walk that creates missing directories
 // (SockdOptions.DirectoryMode, mkdirParents).
 func openParentWith(path string, walk func(dir string) (int, bool, error)) (*parentDir, error) {
-	dir, name := filepath.Split(filepath.Clean(path))
-	if dir == "" {
-		dir = "."
-	}
-	if name == "" || name == "." || name == ".." {
-		return nil, unix.EINVAL
+	dir, name, err := splitSocketPath(path)
+	if err != nil {
+		return nil, err
 	}
 	fd, safe, err := walk(dir)
 	if err != nil {
@@ -98,7 +114,11 @@ func openParentWith(path string, walk func(dir string) (int, bool, error)) (*par
 	return p, nil
 }
 
-func (p *parentDir) close() { unix.Close(p.fd) }
+func (p *parentDir) close() {
+	if !p.borrowed {
+		unix.Close(p.fd)
+	}
+}
 
 // lstat is fstatat of the entry, not following a symbolic link.
 func (p *parentDir) lstat(st *unix.Stat_t) error {
@@ -168,6 +188,17 @@ func nodeOf(sock int, dir *parentDir) (*boundNode, error) {
 	}
 	n := &boundNode{fd: -1}
 	var st unix.Stat_t
+	if dir.trusted {
+		// Only root can have changed the entry since the bind.
+		if err := dir.lstat(&st); err != nil {
+			return nil, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Uid != uint32(unix.Geteuid()) {
+			return nil, errPathChanged
+		}
+		n.dev, n.ino = st.Dev, st.Ino
+		return n, nil
+	}
 	if fd, err := nodeFd(sock); err == nil {
 		n.fd = fd
 		if err := unix.Fstat(fd, &st); err != nil {
