@@ -94,9 +94,9 @@ func (s *Supervisor) adoptConnChildren(rj *runJob, cs *connServer, procs []hando
 		if c == nil {
 			continue
 		}
-		cs.conns[c.p.Pid] = c
+		cs.add(c)
 		if c.src.IsValid() {
-			rj.limits.addSource(c.src)
+			rj.limiter().addSource(c.src)
 		}
 		s.watchChild(c.p, rj.def.AbandonProcessGroup, func(st spawn.ExitStatus) { cs.connExited(c, st) })
 	}

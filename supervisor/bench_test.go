@@ -136,8 +136,8 @@ func BenchmarkAdmit(b *testing.B) {
 	}}
 	rj := newRunJob(s, j, nil)
 	src := netip.MustParseAddr("127.0.0.1")
-	rj.limits.addSource(src)
-	rj.limits.addSource(src)
+	rj.limiter().addSource(src)
+	rj.limiter().addSource(src)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

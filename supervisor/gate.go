@@ -132,7 +132,7 @@ func (g *acceptGate) freed(active int) {
 // the backlog) and reports false; accepting resumes by itself.
 func (g *acceptGate) rateOK() bool {
 	rj := g.rj
-	pause, ok := rj.limits.rateCheck(time.Now())
+	pause, ok := rj.limiter().rateCheck(time.Now())
 	if ok {
 		return true
 	}

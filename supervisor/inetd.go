@@ -32,14 +32,22 @@ const (
 type connServer struct {
 	rj         *runJob
 	gate       acceptGate
-	conns      map[int]*child // by pid
+	conns      map[int]*child // by pid; nil until the first child
 	startFails *startFailures // per-connection starts that failed; nil until one does
 }
 
 func newConnServer(rj *runJob) *connServer {
-	cs := &connServer{rj: rj, conns: map[int]*child{}}
+	cs := &connServer{rj: rj}
 	cs.gate = acceptGate{rj: rj, serve: cs.serveParked}
 	return cs
+}
+
+// add counts c among the running children.
+func (cs *connServer) add(c *child) {
+	if cs.conns == nil {
+		cs.conns = make(map[int]*child)
+	}
+	cs.conns[c.p.Pid] = c
 }
 
 func (cs *connServer) mainChild() *child  { return nil }
@@ -171,11 +179,11 @@ func (cs *connServer) startConn(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	c := &child{p: p, rec: rec}
 	src, port, ok := sockaddrIPPort(peer)
 	if ok {
-		rj.limits.addSource(src)
+		rj.limiter().addSource(src)
 		c.src = src
 	}
 	rj.hist.connStarted(netip.AddrPortFrom(src, uint16(port)), ok)
-	cs.conns[p.Pid] = c
+	cs.add(c)
 	if rj.s.shuttingDown {
 		rj.stop(c)
 	}
@@ -211,7 +219,7 @@ func (cs *connServer) connExited(c *child, st spawn.ExitStatus) {
 	c.reaped()
 	delete(cs.conns, c.p.Pid)
 	if c.src.IsValid() {
-		rj.limits.dropSource(c.src)
+		rj.limiter().dropSource(c.src)
 	}
 	if c.rec != nil {
 		rj.recordChildEnd(c.rec, c.p.Pid, st)

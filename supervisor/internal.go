@@ -106,7 +106,7 @@ func (is *internalServer) serve(sk *listener.Socket, cfd int, peer unix.Sockaddr
 	is.active++
 	src, _, hasSrc := sockaddrIPPort(peer)
 	if hasSrc {
-		rj.limits.addSource(src)
+		rj.limiter().addSource(src)
 	}
 	var rec *connRecord
 	if rj.records() {
@@ -125,7 +125,7 @@ func (is *internalServer) done(src netip.Addr, hasSrc bool, rec *connRecord, err
 	is.active--
 	rj.stats.exits++
 	if hasSrc {
-		rj.limits.dropSource(src)
+		rj.limiter().dropSource(src)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		rj.log().Debug("internal service connection ended", zap.Error(err))
@@ -179,7 +179,7 @@ func (is *internalServer) datagrams(sk *listener.Socket) {
 // the address lists, and the rate (a datagram cannot wait in a backlog, so
 // one over the rate is refused, as a new UDP flow of a proxy job is).
 func (rj *runJob) admitDatagram(ip netip.Addr) string {
-	if _, ok := rj.limits.rateCheck(time.Now()); !ok {
+	if _, ok := rj.limiter().rateCheck(time.Now()); !ok {
 		return "connection rate limit reached (Rate " + strconv.FormatFloat(rj.def.Limits.Rate, 'g', -1, 64) + "/s)"
 	}
 	if why := rj.admit(ip, true); why != "" {

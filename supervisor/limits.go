@@ -55,6 +55,16 @@ func newLimiter(l job.Limits, log func() *zap.Logger) *limiter {
 	return lm
 }
 
+// limiter is the job's limiter, made on first use: a job that has served
+// no connection (most of 10,000 held ones) keeps none. Loop goroutine only
+// (a proxy gate takes it when it is made, on the loop).
+func (rj *runJob) limiter() *limiter {
+	if rj.limits == nil {
+		rj.limits = newLimiter(rj.def.Limits, rj.log)
+	}
+	return rj.limits
+}
+
 // reconfigure applies new limits and keeps the counts.
 func (lm *limiter) reconfigure(l job.Limits, log func() *zap.Logger) {
 	allow := parsePrefixes(l.Allow, "Allow", log)
@@ -111,7 +121,7 @@ func (rj *runJob) admit(src netip.Addr, ok bool) string {
 	if !ok {
 		return "" // Unix sockets carry no source address (load refuses address limits on them)
 	}
-	lm := rj.limits
+	lm := rj.limiter()
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	return lm.checkLocked(src)
@@ -196,9 +206,10 @@ func (lm *limiter) admitCount(src netip.Addr) (why string, fromSrc int) {
 // peer is the client's address and port (port 0 where it is not known);
 // a job with records writes a refusal record for it.
 func (rj *runJob) refuse(peer netip.AddrPort, why string) {
-	rj.limits.mu.Lock()
-	n := rj.limits.perSource[peer.Addr()]
-	rj.limits.mu.Unlock()
+	lm := rj.limiter()
+	lm.mu.Lock()
+	n := lm.perSource[peer.Addr()]
+	lm.mu.Unlock()
 	rj.refused(peer, why, n)
 }
 
@@ -211,7 +222,7 @@ func (rj *runJob) refused(peer netip.AddrPort, why string, fromSrc int) {
 	if rj.records() {
 		rj.recordRefusal(peer, why, reason)
 	}
-	lm := rj.limits
+	lm := rj.limiter()
 	lm.lastRefusal = refusal{src, why, fromSrc}
 	lm.refusals.note(rj.s.loop)
 }
@@ -251,7 +262,7 @@ func (lm *limiter) rate() float64 {
 }
 
 // rateSpend takes one token for a spawned child.
-func (rj *runJob) rateSpend() { rj.limits.spend() }
+func (rj *runJob) rateSpend() { rj.limiter().spend() }
 
 func (lm *limiter) spend() {
 	lm.mu.Lock()

@@ -21,7 +21,7 @@ type proxyGate struct {
 	lastPause atomic.Int64 // unix nanoseconds of the last pause line
 }
 
-func newProxyGate(rj *runJob) *proxyGate { return &proxyGate{rj: rj, lm: rj.limits} }
+func newProxyGate(rj *runJob) *proxyGate { return &proxyGate{rj: rj, lm: rj.limiter()} }
 
 // Admit implements proxy.Gate. The proxy gives addresses as the inetd
 // path does (sockaddrIPPort: unmapped, no zone); the gate makes sure of it,

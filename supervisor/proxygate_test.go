@@ -21,7 +21,7 @@ func TestProxyGateConcurrent(t *testing.T) {
 	s := &Supervisor{log: zap.NewNop()}
 	j := &job.Job{Label: "gate", Limits: job.Limits{MaxPerSource: 5, Deny: []string{"10.0.0.0/8"}}}
 	rj := newRunJob(s, j, nil)
-	g := &proxyGate{rj: rj, lm: rj.limits}
+	g := &proxyGate{rj: rj, lm: rj.limiter()}
 	src := netip.MustParseAddr("127.0.0.1")
 	var mu sync.Mutex
 	held, maxHeld := 0, 0
@@ -49,7 +49,7 @@ func TestProxyGateConcurrent(t *testing.T) {
 	if maxHeld > 5 || maxHeld == 0 {
 		t.Fatalf("at most %d clients held at once, want 1..5 (MaxPerSource 5)", maxHeld)
 	}
-	if n := rj.limits.perSource[src]; n != 0 {
+	if n := rj.limiter().perSource[src]; n != 0 {
 		t.Fatalf("per-source count %d after every client ended, want 0", n)
 	}
 	if why, _ := g.lm.admitCount(netip.MustParseAddr("10.1.2.3")); why != "source denied by SockdLimits.Deny" {
@@ -88,7 +88,7 @@ func TestProxyGateZone(t *testing.T) {
 	s := &Supervisor{log: zap.NewNop(), loop: l}
 	j := &job.Job{Label: "gate", Limits: job.Limits{Deny: []string{"fe80::/10", "10.0.0.0/8"}, MaxPerSource: 1}}
 	rj := newRunJob(s, j, nil)
-	g := &proxyGate{rj: rj, lm: rj.limits}
+	g := &proxyGate{rj: rj, lm: rj.limiter()}
 	for _, a := range []string{"fe80::1%eth0", "::ffff:10.1.2.3"} {
 		if g.Admit(netip.MustParseAddr(a), false) {
 			t.Errorf("%s admitted despite Deny fe80::/10, 10.0.0.0/8", a)
@@ -99,7 +99,7 @@ func TestProxyGateZone(t *testing.T) {
 		t.Fatalf("%s refused", ok)
 	}
 	g.Done(ok)
-	if n := rj.limits.perSource[netip.MustParseAddr("2001:db8::1")]; n != 0 {
+	if n := rj.limiter().perSource[netip.MustParseAddr("2001:db8::1")]; n != 0 {
 		t.Errorf("per-source count %d after Done, want 0", n)
 	}
 }

@@ -41,8 +41,8 @@ type runJob struct {
 	recs   *linelog.Context // the records' log, built on first use (recLog)
 	socks  []*listener.Socket
 	stats  jobStats
-	hist   history // for list, print and blame
-	limits *limiter
+	hist   history      // for list, print and blame
+	limits *limiter     // nil until the first connection or a limit needs it: see limiter
 	trig   *jobTriggers // triggers.go: nil for a job without any
 
 	srv      server
@@ -139,9 +139,7 @@ func (rj *runJob) setDef(j *job.Job, t *spawn.Template) {
 	rj.def = j
 	rj.tmpl = t
 	rj.logger, rj.recs = nil, nil
-	if rj.limits == nil {
-		rj.limits = newLimiter(j.Limits, rj.log)
-	} else {
+	if rj.limits != nil {
 		rj.limits.reconfigure(j.Limits, rj.log)
 	}
 	if m := j.Mode(); rj.srv == nil || m != rj.mode {

@@ -224,6 +224,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if h := s.cfg.Handover; h != nil {
 		s.logUpgraded(h)
 	}
+	freeLoadGarbage()
 
 	rctx, stopReloader := context.WithCancel(ctx)
 	defer stopReloader()
