@@ -92,8 +92,22 @@ func upgradeJobs(t *testing.T, dir string) (inetdPort, handPort, pxPort int, han
 		"ProgramArguments":     helperArgv("bulk-backend", strconv.Itoa(bePort), counts),
 		"EnvironmentVariables": helperEnv(),
 		"SockdProxy":           map[string]any{"Backend": fmt.Sprintf("127.0.0.1:%d", bePort), "ReadyTimeout": 10},
+		"SockdLimits":          map[string]any{"MaxPerSource": 1}, // the stream is the client's one
 		"Sockets":              map[string]any{"L": tcpSocket(pxPort)}})
 	return
+}
+
+// secondProxied opens one more connection to the proxy job and returns how
+// many bytes it got before its end (0: refused by MaxPerSource).
+func secondProxied(port int) int64 {
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	n, _ := io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+	return n
 }
 
 // loadResult counts what a load goroutine saw go wrong.
@@ -241,6 +255,9 @@ func TestUpgradeInPlace(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
+	if n := secondProxied(pxPort); n != 0 {
+		t.Errorf("a second connection to the proxy job (MaxPerSource 1) got %d bytes beside the handed stream: adopted connections must count", n)
+	}
 	close(stop)
 	_ = pc.(*net.TCPConn).CloseWrite() // the backend stops streaming
 	wg.Wait()
@@ -369,5 +386,80 @@ func TestUpgradeStateUnreadable(t *testing.T) {
 		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", d.pid(), e.Name())); target == garbage {
 			t.Errorf("sockd still holds the inherited fd %s (%s)", e.Name(), target)
 		}
+	}
+}
+
+// TestUpgradeStopsHandedStubborn: handed main processes that the new
+// image's first load gives no job to (the job's file removed) or whose job
+// now serves another way are stopped, and those that ignore SIGTERM are
+// killed after their job's ExitTimeOut (the removed job's comes with the
+// handed state), reaped and logged: an upgrade leaves no process behind.
+// The files change between the check and the exec, as they may on a live
+// machine: the new binary is a script that rewrites them, then execs sockd.
+func TestUpgradeStopsHandedStubborn(t *testing.T) {
+	dir := t.TempDir()
+	pids := t.TempDir()
+	stubborn := func(label string) map[string]any {
+		return map[string]any{
+			"Label": label,
+			"ProgramArguments": []string{"/bin/sh", "-c", `trap "" TERM; echo $$ >"$0"; while :; do sleep 0.2; done`,
+				filepath.Join(pids, label)},
+			"KeepAlive":   true,
+			"ExitTimeOut": 1,
+		}
+	}
+	removed, changed := "up.removed", "up.changed"
+	removedFile := writeJob(t, dir, "removed", stubborn(removed))
+	writeJob(t, dir, "changed", stubborn(changed))
+	d := startSockd(t, dir)
+	pidOf := map[string]int{}
+	for _, label := range []string{removed, changed} {
+		for deadline := time.Now().Add(10 * time.Second); pidOf[label] == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			b, _ := os.ReadFile(filepath.Join(pids, label))
+			pidOf[label], _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if pidOf[label] == 0 {
+			t.Fatalf("%s never wrote its pid", label)
+		}
+	}
+
+	port := freePort(t, "tcp")
+	next := nowaitJob(changed, port, []string{"/bin/echo", "hi"})
+	next["ExitTimeOut"] = 1
+	staged := filepath.Join(t.TempDir(), "changed.plist")
+	if err := os.Rename(writeJob(t, t.TempDir(), "changed", next), staged); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "sockd-next")
+	body := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = serve ]; then rm -f %q; mv %q %q; fi\nexec %q \"$@\"\n",
+		removedFile, staged, filepath.Join(dir, "changed.plist"), sockdBin)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if code, out := upgrade(d, script); code != 0 {
+		t.Fatalf("upgrade: exit %d: %s", code, out)
+	}
+	for _, label := range []string{removed, changed} {
+		pid := pidOf[label]
+		for deadline := time.Now().Add(10 * time.Second); !exitLogged(d, label, pid) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !exitLogged(d, label, pid) {
+			t.Errorf("%s: the handed process %d that ignores SIGTERM never exited (or its exit was not logged)", label, pid)
+			continue
+		}
+		if n := d.countLogs("exit timeout elapsed; killing", label); n != 1 {
+			t.Errorf("%s: %d 'exit timeout elapsed; killing' lines, want 1", label, n)
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s: process %d still exists after its logged exit: %v", label, pid, err)
+		}
+	}
+	if took := time.Since(t0); took < time.Second {
+		t.Errorf("they ended %v after the upgrade, before their ExitTimeOut of 1s", took)
+	}
+	if got := dialRead(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), ""); got != "hi\n" {
+		t.Errorf("the changed job's new definition answers %q", got)
 	}
 }

@@ -11,6 +11,7 @@ package proxy
 // relay could not take it) is not handed over: the exec closes it.
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/sockd/sockd/internal/handover"
@@ -58,16 +59,31 @@ func (s *Server) adoptConns(conns []handover.ProxyConn) {
 			closeFds(pc.Fds())
 			continue
 		}
+		src := adoptedClient(pc.Peer)
+		if g := s.cfg.Gate; g != nil {
+			g.Count(src)
+		}
 		s.active.Add(1)
 		s.addUser(1)
 		s.wg.Add(1)
-		go s.serveAdopted(rl, f, pc)
+		go s.serveAdopted(rl, f, pc, src)
 	}
 }
 
+// adoptedClient is the client address of an adopted connection as the Gate
+// judges it (gateAddr); invalid for a Unix socket client.
+func adoptedClient(peer string) netip.Addr {
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return gateAddr(ap.Addr())
+}
+
 // serveAdopted relays one adopted connection to its end.
-func (s *Server) serveAdopted(rl *relay, f *fwd, pc handover.ProxyConn) {
+func (s *Server) serveAdopted(rl *relay, f *fwd, pc handover.ProxyConn, src netip.Addr) {
 	defer func() {
+		s.done(src)
 		s.untrack(f)
 		s.active.Add(-1)
 		s.addUser(-1)

@@ -98,6 +98,11 @@ type Gate interface {
 	// called once when the connection or flow ends.
 	Admit(src netip.Addr, flow bool) bool
 	Done(src netip.Addr)
+	// Count is told of each stream connection an earlier image admitted
+	// and handed over (Config.Adopt): it is served whatever the limits
+	// say now, and counts as the client's (MaxPerSource) until Done(src)
+	// at its end.
+	Count(src netip.Addr)
 	// Pace is asked before each accept: > 0 means the connection rate is
 	// spent and accepting pauses that long (clients wait in the backlog).
 	Pace() time.Duration

@@ -260,6 +260,12 @@ func (g *zoneGate) Done(src netip.Addr) {
 	g.held[src]--
 }
 
+func (g *zoneGate) Count(src netip.Addr) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.held[src]++
+}
+
 func (g *zoneGate) Pace() time.Duration { return 0 }
 
 // TestGateSeesLinkLocalWithoutZone (root): a client on a link-local IPv6

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/internal/handover"
+	"github.com/sockd/sockd/job"
 	"github.com/sockd/sockd/spawn"
 )
 
@@ -79,7 +80,8 @@ func (s *Supervisor) adoptJob(rj *runJob) bool {
 		s.adoptConnChildren(rj, srv, hj.Children, now)
 	}
 	if left.Main != nil || len(left.Children) > 0 {
-		s.stopHanded(rj.def.Label, handover.Job{Main: left.Main, Children: left.Children}, "its job's new definition serves another way")
+		s.stopHanded(rj.def.Label, handover.Job{Main: left.Main, Children: left.Children, ExitTimeOut: rj.def.ExitTimeOut},
+			"its job's new definition serves another way")
 	}
 	if th != nil && hj.Ran {
 		th.last = now.Add(-hj.LastStartAgo)
@@ -139,12 +141,17 @@ func (s *Supervisor) stopHandedLeft() {
 	s.handed = nil
 }
 
-// stopHanded stops handed processes that no job takes: SIGTERM to each,
-// reaped and logged when it exits.
+// stopHanded stops handed processes that no job takes: SIGTERM to each
+// (and its process group), SIGKILL after the job's ExitTimeOut if it has
+// not exited; reaped and logged when it exits.
 func (s *Supervisor) stopHanded(label string, hj handover.Job, why string) {
 	procs := hj.Children
 	if hj.Main != nil {
 		procs = append(procs, *hj.Main)
+	}
+	timeout := hj.ExitTimeOut
+	if timeout <= 0 {
+		timeout = job.DefaultExitTimeOut
 	}
 	log := s.log.With(zap.String("job", label))
 	for _, p := range procs {
@@ -158,7 +165,13 @@ func (s *Supervisor) stopHanded(label string, hj handover.Job, why string) {
 		}
 		_ = proc.SignalGroup(unix.SIGTERM)
 		_ = proc.Signal(unix.SIGTERM)
+		kill := s.loop.after(timeout, func() {
+			log.Warn("exit timeout elapsed; killing", zap.Int("pid", proc.Pid), zap.Duration("exit_timeout", timeout))
+			_ = proc.Signal(unix.SIGKILL)
+			_ = proc.SignalGroup(unix.SIGKILL)
+		})
 		s.watchChild(proc, false, func(st spawn.ExitStatus) {
+			kill.Stop()
 			s.recordExited(proc.Pid)
 			log.Info("exited", zap.Int("pid", proc.Pid), zap.Stringer("status", st))
 		})

@@ -54,6 +54,15 @@ func (g *proxyGate) Done(src netip.Addr) {
 	}
 }
 
+// Count implements proxy.Gate: an adopted connection counts as its
+// client's, as it did in the image that admitted it.
+func (g *proxyGate) Count(src netip.Addr) {
+	src = limitAddr(src)
+	if src.IsValid() {
+		g.lm.addSource(src)
+	}
+}
+
 // Pace implements proxy.Gate: the spawn-rate pause of inetd jobs, for
 // accepted connections.
 func (g *proxyGate) Pace() time.Duration {

@@ -259,7 +259,7 @@ func withoutEnv(env []string, name string) []string {
 
 // handover describes the job for the next image. Loop only.
 func (rj *runJob) handover(now time.Time) handover.Job {
-	hj := handover.Job{Label: rj.def.Label, Stats: rj.stats.handover()}
+	hj := handover.Job{Label: rj.def.Label, Stats: rj.stats.handover(), ExitTimeOut: rj.def.ExitTimeOut}
 	var th *throttle
 	switch srv := rj.srv.(type) {
 	case *mainServer:

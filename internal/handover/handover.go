@@ -111,6 +111,10 @@ type Job struct {
 	LastStartAgo time.Duration
 	Ran          bool // started at least once: RunAtLoad is not run again
 	Stats        Stats
+	// ExitTimeOut is the job's, for a new image that stops its processes
+	// without a definition of the job (0 from an image that did not write
+	// it: the default applies).
+	ExitTimeOut time.Duration
 	// Conns are a proxy job's connections in flight on the relay.
 	Conns []ProxyConn
 }
