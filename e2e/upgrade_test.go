@@ -463,3 +463,42 @@ func TestUpgradeStopsHandedStubborn(t *testing.T) {
 		t.Errorf("the changed job's new definition answers %q", got)
 	}
 }
+
+// TestUpgradeRecordsAdoptedChild: a per-connection child that runs across
+// an upgrade gets its connection record at its end from the new image,
+// with the client's address and port and the local address, as if no
+// upgrade had happened.
+func TestUpgradeRecordsAdoptedChild(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t, "tcp")
+	label := "up.rec"
+	j := nowaitJob(label, port, []string{"/bin/sh", "-c", "read x; echo got $x; exit 3"})
+	j["SockdLogConnections"] = true
+	writeJob(t, dir, "rec", j)
+	d := startSockd(t, dir)
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client := c.LocalAddr().String()
+	time.Sleep(300 * time.Millisecond) // the child starts and waits for its line
+	if code, out := upgrade(d, sockdBin); code != 0 {
+		t.Fatalf("upgrade: exit %d: %s", code, out)
+	}
+	if _, err := fmt.Fprintln(c, "x"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, _ := io.ReadAll(c); string(b) != "got x\n" {
+		t.Fatalf("the adopted child answered %q", b)
+	}
+	recs := d.waitRecords(t, label, "end", 1)
+	if len(recs) != 1 {
+		t.Fatalf("%d records for the connection that spanned the upgrade, want 1", len(recs))
+	}
+	r := recs[0]
+	if r["peer"] != client || r["local"] != fmt.Sprintf("127.0.0.1:%d", port) || r["exit_code"] != float64(3) || r["duration"] == nil {
+		t.Errorf("record %v: want peer %s, local 127.0.0.1:%d, exit_code 3 and a duration", r, client, port)
+	}
+}

@@ -118,6 +118,10 @@ func (s *Supervisor) adoptProc(rj *runJob, p *handover.Proc, now time.Time) *chi
 	if a, err := netip.ParseAddr(p.Source); err == nil {
 		c.src = a
 	}
+	if r := p.Record; r != nil && rj.records() {
+		c.rec = &connRecord{peerPID: r.PeerPID, peerUID: r.PeerUID, hasCred: r.HasCred, local: r.Local, start: proc.Started}
+		c.rec.peer, _ = netip.ParseAddrPort(r.Peer) // invalid for a Unix client
+	}
 	if c.stopping {
 		rj.stop(c) // its stop continues: SIGKILL after ExitTimeOut
 	}

@@ -286,6 +286,12 @@ func procOf(c *child, now time.Time) handover.Proc {
 	if c.src.IsValid() {
 		p.Source = c.src.String()
 	}
+	if r := c.rec; r != nil {
+		p.Record = &handover.Record{PeerPID: r.peerPID, PeerUID: r.peerUID, HasCred: r.hasCred, Local: r.local}
+		if r.peer.IsValid() {
+			p.Record.Peer = r.peer.String()
+		}
+	}
 	return p
 }
 

@@ -155,6 +155,20 @@ type Proc struct {
 	Stopping  bool
 	ByControl bool
 	Source    string // a per-connection child's client address (per-source limits)
+	// Record is a per-connection child's connection record in the making
+	// (a job with connection records): nil for none.
+	Record *Record
+}
+
+// Record is what a connection record written at a child's end needs: its
+// client (an inet address and port, or a Unix client's pid and uid) and
+// the local address. It began Age ago, when its child started.
+type Record struct {
+	Peer    string // netip.AddrPort text; "" for a Unix client
+	PeerPID int32
+	PeerUID uint32
+	HasCred bool
+	Local   string
 }
 
 // Stats are a job's counters (those of sockd list and the metrics).
