@@ -101,6 +101,7 @@ func (v *viewFlags) options() (jobset.Options, error) {
 }
 
 func runCheck(c *checkFlags, paths []string) error {
+	shortLived()
 	if c.domain != "" {
 		return checkDomain(c, paths)
 	}

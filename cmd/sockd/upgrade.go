@@ -121,6 +121,7 @@ func printStatus(w io.Writer, asJSON bool, resp control.Response) error {
 // (pos: "serve" and its arguments) through the one loader; every job the
 // state names must load, or the upgrade would stop serving it.
 func upgradeCheck(pos []string) error {
+	shortLived()
 	st, err := handover.FromEnv()
 	if err != nil {
 		return fmt.Errorf("upgrade --check: %w", err)
