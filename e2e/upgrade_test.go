@@ -348,8 +348,8 @@ func TestUpgradeRefused(t *testing.T) {
 	if v, p := daemonVersion(t, d); v != before || p != pid {
 		t.Errorf("after refused upgrades: version %q pid %d, want %q pid %d", v, p, before, pid)
 	}
-	if n := d.countLogs("upgrade refused", ""); n != 1 {
-		t.Errorf("%d 'upgrade refused' lines, want 1 (the failing check; the other is refused before it)", n)
+	if n := d.countLogs("upgrade refused", ""); n != 2 {
+		t.Errorf("%d 'upgrade refused' lines, want 2 (the failing check, the file that cannot run)", n)
 	}
 	if bytes.Contains([]byte(d.logBuf.String()), []byte("upgraded in place")) {
 		t.Error("a refused upgrade logged 'upgraded in place'")

@@ -71,6 +71,7 @@ func (s *Supervisor) upgrade(ctx context.Context, bin, who string) error {
 		bin = s.cfg.Executable
 	}
 	if err := checkExecutable(bin); err != nil {
+		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", who), zap.Error(err))
 		return err
 	}
 	var st *handover.State
@@ -103,7 +104,7 @@ func checkExecutable(bin string) error {
 	}
 	fi, err := os.Stat(bin)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s cannot be run: %w", bin, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("%s is not an executable file (mode %s)", bin, fi.Mode())

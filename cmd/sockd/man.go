@@ -202,7 +202,7 @@ var manSections = []manSection{
 		items: [][2]string{
 			{"SIGHUP", "Reloads every job source. Added jobs start serving, removed jobs stop, a changed job's service is stopped and started again under the new definition; a socket whose definition did not change stays open throughout. A job file that became invalid is reported with its file and key, and its job keeps serving under its last good definition. sockd reload does the same and reports the diagnostics."},
 			{"SIGUSR1", "Logs one summary line per job: accepted, refused, spawned, spawn failures, processes running, and for proxy jobs open connections, UDP flows, failed clients, idle closes, backend readiness and idle stops, and bytes each way."},
-			{"SIGUSR2", "Upgrades in place, as sockd upgrade does, with the binary sockd was started from: the new binary is checked first, then sockd re-executes itself (same pid) and hands it every socket, child, proxied connection and counter. A refusal is logged; the old binary serves on."},
+			{"SIGUSR2", "Upgrades in place, as sockd upgrade does, with the path the running image was started from: the new binary is checked first, then sockd re-executes itself (same pid) and hands it every socket, child, proxied connection and counter. A refusal is logged; the old binary serves on."},
 			{"SIGTERM, SIGINT", "Stops sockd: it stops accepting, sends SIGTERM to every child, SIGKILL after the job's ExitTimeOut (default 20 s; 0: never), waits for every child to be reaped, closes its sockets, removes the Unix socket paths it created and exits 0."},
 		}},
 	{title: "EXIT STATUS", items: [][2]string{

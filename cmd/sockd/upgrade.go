@@ -32,10 +32,10 @@ func init() {
 		name:     "upgrade",
 		summary:  "re-execute the running sockd in place as a new binary, keeping every socket and child",
 		synopsis: "[--control PATH] [--json] [--binary PATH] [--timeout DUR] [--check]",
-		about: "Asks the running sockd to re-execute itself in place: the same pid, the new binary (--binary PATH, else the path it was started from, " +
+		about: "Asks the running sockd to re-execute itself in place: the same pid, the new binary (--binary PATH, else the path the running image was started from, " +
 			"where a package upgrade puts the new one), with every listening socket (never closed: clients that connect meanwhile wait in the kernel's queue), " +
 			"the control socket, every running child (still its child: watched, reaped and logged by the new image), every proxied connection in flight (its sockets and the bytes in its pipes), throttle times and counters handed across execve. " +
-			"SIGUSR2 to sockd does the same with the path it was started from.\n\n" +
+			"SIGUSR2 to sockd does the same with that path.\n\n" +
 			"Before it execs, sockd runs the new binary as `sockd upgrade --check` on the same state and command line; " +
 			"if that fails (the binary is broken, or a job that runs now does not load with it), or the file is not executable, nothing changes, " +
 			"the old binary serves on, and this command prints why and exits 1. On success it prints the new image's version. " +
@@ -44,7 +44,7 @@ func init() {
 }
 
 func (f *upgradeFlags) define(fs *flag.FlagSet, d defaults) {
-	fs.StringVar(&f.binary, "binary", "", "the new sockd `PATH` (default: the path the running sockd was started from)")
+	fs.StringVar(&f.binary, "binary", "", "the new sockd `PATH` (default: the path the running image was started from: after an upgrade with --binary, that one)")
 	fs.BoolVar(&f.check, "check", false, "what sockd runs as the new binary before it execs it: check the state on $"+handover.EnvFD+" against the serve command line after --")
 	fs.StringVar(&f.control, "control", d.asks, "the control socket `PATH` of the sockd to upgrade")
 	fs.BoolVar(&f.json, "json", false, "print the new image's version answer as JSON")
