@@ -169,11 +169,7 @@ func (s *Supervisor) stopHanded(label string, hj handover.Job, why string) {
 		}
 		_ = proc.SignalGroup(unix.SIGTERM)
 		_ = proc.Signal(unix.SIGTERM)
-		kill := s.loop.after(timeout, func() {
-			log.Warn("exit timeout elapsed; killing", zap.Int("pid", proc.Pid), zap.Duration("exit_timeout", timeout))
-			_ = proc.Signal(unix.SIGKILL)
-			_ = proc.SignalGroup(unix.SIGKILL)
-		})
+		kill := s.killAfter(proc, timeout, true, func() *zap.Logger { return log })
 		s.watchChild(proc, false, func(st spawn.ExitStatus) {
 			kill.Stop()
 			s.recordExited(proc.Pid)

@@ -332,14 +332,21 @@ func (rj *runJob) stop(c *child) {
 	c.stopping = true
 	_ = c.p.Signal(unix.SIGTERM)
 	if t := rj.def.ExitTimeOut; t > 0 {
-		c.kill = rj.s.loop.after(t, func() {
-			rj.log().Warn("exit timeout elapsed; killing", zap.Int("pid", c.p.Pid), zap.Duration("exit_timeout", t))
-			_ = c.p.Signal(unix.SIGKILL)
-			if !rj.def.AbandonProcessGroup {
-				_ = c.p.SignalGroup(unix.SIGKILL)
-			}
-		})
+		c.kill = rj.s.killAfter(c.p, t, !rj.def.AbandonProcessGroup, rj.log)
 	}
+}
+
+// killAfter arms the ExitTimeOut kill of a process sent SIGTERM: SIGKILL
+// to it (and its process group with group) once t has passed. The caller
+// stops the timer when the process exits.
+func (s *Supervisor) killAfter(p *spawn.Process, t time.Duration, group bool, log func() *zap.Logger) *loopTimer {
+	return s.loop.after(t, func() {
+		log().Warn("exit timeout elapsed; killing", zap.Int("pid", p.Pid), zap.Duration("exit_timeout", t))
+		_ = p.Signal(unix.SIGKILL)
+		if group {
+			_ = p.SignalGroup(unix.SIGKILL)
+		}
+	})
 }
 
 // reaped is the common part of a child's exit: its pidfd is gone and its

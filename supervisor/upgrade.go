@@ -70,21 +70,10 @@ func (s *Supervisor) upgrade(ctx context.Context, bin, who string) error {
 	if bin == "" {
 		bin = s.cfg.Executable
 	}
-	if err := checkExecutable(bin); err != nil {
-		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", who), zap.Error(err))
+	check, err := s.vetUpgrade(ctx, bin)
+	if errors.Is(err, errShuttingDown) {
 		return err
 	}
-	var st *handover.State
-	var err error
-	if !s.onLoop(func() { st, err = s.upgradeState() }) {
-		return errShuttingDown
-	}
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	err = s.checkUpgrade(ctx, bin, st)
-	check := time.Since(t0)
 	if err != nil {
 		s.log.Error("upgrade refused: the running sockd serves on", zap.String("binary", bin), zap.String("asked_by", who), zap.Error(err))
 		return err
@@ -95,6 +84,26 @@ func (s *Supervisor) upgrade(ctx context.Context, bin, who string) error {
 	}
 	s.log.Error("upgrade failed: the running sockd serves on", zap.String("binary", bin), zap.Error(err))
 	return err
+}
+
+// vetUpgrade decides whether bin may replace the running image: it must be
+// executable, and its check of the state as it is now must pass. It
+// returns how long the check took.
+func (s *Supervisor) vetUpgrade(ctx context.Context, bin string) (time.Duration, error) {
+	if err := checkExecutable(bin); err != nil {
+		return 0, err
+	}
+	var st *handover.State
+	var err error
+	if !s.onLoop(func() { st, err = s.upgradeState() }) {
+		return 0, errShuttingDown
+	}
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	err = s.checkUpgrade(ctx, bin, st)
+	return time.Since(t0), err
 }
 
 // checkExecutable refuses a binary that cannot be exec'd.

@@ -7,7 +7,6 @@ package cfgfile
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -66,12 +65,7 @@ func Open(path string) (*os.File, fs.FileInfo, error) {
 // Read returns the content of the regular file at path, failing when it is
 // larger than max bytes.
 func Read(path string, max int64) ([]byte, error) {
-	f, _, err := Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, _, _, err := ReadFile(path, max)
 	if err != nil {
 		return nil, err
 	}
