@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"howett.net/plist"
 )
@@ -38,11 +39,15 @@ const (
 // and does not compare the job with others (CrossCheck).
 //
 // The Job is nil when any Diag is an error; warnings come with a usable Job.
-func Decode(data []byte, name string) (*Job, Diags) {
-	if j, ok := decodeFast(data, name); ok {
+func Decode(data []byte, name string) (*Job, Diags) { return DecodeWith(data, name, nil) }
+
+// DecodeWith is Decode with the programs' file system entries looked up
+// through programs (nil: each decode looks them up itself).
+func DecodeWith(data []byte, name string, programs *ProgramCache) (*Job, Diags) {
+	if j, ok := decodeFast(data, name, programs); ok {
 		return j, nil
 	}
-	d := &decoder{file: name}
+	d := &decoder{file: name, programs: programs}
 	j := d.decode(data)
 	// File-level problems first, then in line order.
 	sort.SliceStable(d.diags, func(a, b int) bool { return d.diags[a].Line < d.diags[b].Line })
@@ -58,11 +63,11 @@ func Decode(data []byte, name string) (*Job, Diags) {
 // duplicate to find. ok is false when the full decode must run: another
 // format, any diagnostic, or a <key> count that differs from the keys
 // decoded (a duplicate key, or a "<key>" inside a comment).
-func decodeFast(data []byte, name string) (*Job, bool) {
+func decodeFast(data []byte, name string, programs *ProgramCache) (*Job, bool) {
 	if len(data) > MaxFileSize || !isXML(data) || !shallowXML(data, MaxDepth) {
 		return nil, false
 	}
-	d := &decoder{file: name, noScan: true}
+	d := &decoder{file: name, noScan: true, programs: programs}
 	var root map[string]any
 	ok := false
 	if tree, fast := fastXMLTree(data); fast {
@@ -141,7 +146,9 @@ type decoder struct {
 	lines map[string]int
 	// noScan skips the line-number scan of an XML file (decodeFast).
 	noScan bool
-	diags  Diags
+	// programs looks up ProgramArguments[0] and Program (nil: os.Stat).
+	programs *ProgramCache
+	diags    Diags
 }
 
 func (d *decoder) add(sev Severity, key, format string, args ...any) {
@@ -365,6 +372,49 @@ func (d *decoder) view(path string, m map[string]any) *dictView {
 	return v
 }
 
+// findName is find(lowerKey(name)): without an index and for an ASCII
+// name (every name the decoder asks for) it compares each entry's
+// lower-cased name with name folded byte by byte, with no lower-cased
+// copy to look up (the decoder asks each dictionary for every key it
+// knows: a dozen lookups per file that find nothing).
+func (v *dictView) findName(name string) int {
+	if v.index != nil || !isASCII(name) {
+		return v.find(lowerKey(name))
+	}
+	for i := range v.entries {
+		if equalLowerASCII(v.entries[i].lk, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// equalLowerASCII reports whether lk is the ASCII name lower-cased.
+func equalLowerASCII(lk, name string) bool {
+	if len(lk) != len(name) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if lk[i] != c {
+			return false
+		}
+	}
+	return true
+}
+
 // find is the index of the entry whose lower-cased name is lk, or -1.
 func (v *dictView) find(lk string) int {
 	if v.index != nil {
@@ -406,7 +456,7 @@ var lowerKeyCount atomic.Int32
 
 // get returns the key path and value of the named key.
 func (v *dictView) get(name string) (string, any, bool) {
-	i := v.find(lowerKey(name))
+	i := v.findName(name)
 	if i < 0 {
 		return "", nil, false
 	}

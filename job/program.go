@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // defaultPath is the search path when neither the job nor sockd has PATH.
@@ -46,7 +47,7 @@ func (d *decoder) resolveProgram(j *Job) {
 			return
 		}
 		if !strings.Contains(path, "/") {
-			found, ok := lookPath(path, d.searchPath(j), j.RootDirectory)
+			found, ok := d.programs.lookPath(path, d.searchPath(j), j.RootDirectory)
 			if !ok {
 				j.Path = path
 				d.warnf(key, "program %q was not found on PATH (%s); the job loads but will fail to start until it is installed", path, d.searchPath(j))
@@ -64,7 +65,7 @@ func (d *decoder) resolveProgram(j *Job) {
 	if j.RootDirectory != "" {
 		checkPath = filepath.Join(j.RootDirectory, path)
 	}
-	fi, err := os.Stat(checkPath)
+	fi, err := d.programs.stat(checkPath)
 	switch {
 	case err != nil && os.IsNotExist(err):
 		d.warnf(key, "program %s does not exist; the job loads but will fail to start until it is installed", checkPath)
@@ -102,16 +103,52 @@ func (d *decoder) searchPath(j *Job) string {
 // lookPath finds an executable regular file named name in the absolute
 // directories of path (relative entries are skipped, as a daemon's working
 // directory is arbitrary), under root when it is set.
-func lookPath(name, path, root string) (string, bool) {
+func (c *ProgramCache) lookPath(name, path, root string) (string, bool) {
 	for _, dir := range filepath.SplitList(path) {
 		if !filepath.IsAbs(dir) {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		fi, err := os.Stat(filepath.Join(root, p))
+		fi, err := c.stat(filepath.Join(root, p))
 		if err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, true
 		}
 	}
 	return "", false
+}
+
+// ProgramCache remembers, for one load of many job files, what stat(2)
+// said of each program path: 10,000 jobs that run /bin/true look it up
+// once. A load makes one and drops it, so the next load sees a program
+// installed or removed since. Safe for concurrent use; a nil cache looks
+// every path up.
+type ProgramCache struct {
+	mu sync.Mutex
+	m  map[string]statResult
+}
+
+type statResult struct {
+	fi  os.FileInfo
+	err error
+}
+
+// NewProgramCache returns an empty cache.
+func NewProgramCache() *ProgramCache { return &ProgramCache{m: map[string]statResult{}} }
+
+// stat is os.Stat(path), from the cache when it has the path.
+func (c *ProgramCache) stat(path string) (os.FileInfo, error) {
+	if c == nil {
+		return os.Stat(path)
+	}
+	c.mu.Lock()
+	r, ok := c.m[path]
+	c.mu.Unlock()
+	if ok {
+		return r.fi, r.err
+	}
+	fi, err := os.Stat(path)
+	c.mu.Lock()
+	c.m[path] = statResult{fi, err}
+	c.mu.Unlock()
+	return fi, err
 }

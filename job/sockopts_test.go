@@ -1,6 +1,8 @@
 package job
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -278,4 +280,47 @@ func TestCheckSockets(t *testing.T) {
 			t.Errorf("missing %s\ngot:\n%s", want, got)
 		}
 	}
+}
+
+// TestEndpointIDFormat: the ID is what an upgrade matches a handed socket
+// by, so it must read as the format every earlier sockd wrote (the
+// fmt.Sprintf form below); a change would reopen every socket on upgrade.
+func TestEndpointIDFormat(t *testing.T) {
+	mode, owner, group := os.FileMode(0o660), 0, 1001
+	cases := []Endpoint{
+		{Network: "tcp4", Address: "127.0.0.1:80", Passive: true},
+		{Network: "udp6", Address: "[::1]:53"},
+		{Network: "unix", Address: "/run/x.sock", Passive: true, Socket: &Socket{}},
+		{Network: "unix", Address: "/run/x.sock", Passive: true, Socket: &Socket{PathMode: &mode, PathOwner: &owner, PathGroup: &group}},
+		{Network: "udp4", Address: "0.0.0.0:5353", Passive: true, Socket: &Socket{MulticastGroup: "224.0.0.251"}},
+	}
+	j := mustDecode(t, xmlJob(base+sockets(sock("L", tcpPort+opts(`<key>Backlog</key><integer>16</integer><key>NoDelay</key><true/>`)))))
+	cases = append(cases, *j.Endpoints()[0])
+	for _, e := range cases {
+		if got, want := e.ID(), sprintfID(&e); got != want {
+			t.Errorf("ID\n got %q\nwant %q", got, want)
+		}
+	}
+}
+
+func sprintfID(e *Endpoint) string {
+	s, extra := e.Socket, ""
+	if s != nil {
+		if s.PathMode != nil {
+			extra += fmt.Sprintf(" mode=%o", *s.PathMode)
+		}
+		if s.PathOwner != nil {
+			extra += fmt.Sprintf(" owner=%d", *s.PathOwner)
+		}
+		if s.PathGroup != nil {
+			extra += fmt.Sprintf(" group=%d", *s.PathGroup)
+		}
+		if s.MulticastGroup != "" {
+			extra += " mcast=" + s.MulticastGroup
+		}
+		if o := s.Options.identity(); o != "" {
+			extra += " opts=" + o
+		}
+	}
+	return fmt.Sprintf("%s %s passive=%t%s", e.Network, e.Address, e.Passive, extra)
 }

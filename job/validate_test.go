@@ -2,6 +2,8 @@ package job
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -224,5 +226,36 @@ func TestProxyBackendEphemeralPort(t *testing.T) {
 		if warned != c.warn {
 			t.Errorf("program %v, port %d: warned %v, want %v (%v)", c.program != "", c.port, warned, c.warn, diags)
 		}
+	}
+}
+
+// TestProgramCache: decodes that share a cache look a program up once
+// (a program removed meanwhile is still seen as there); a new cache, as
+// the next load makes, sees it gone.
+func TestProgramCache(t *testing.T) {
+	prog := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := xmlJob(`<key>Label</key><string>x</string><key>Program</key><string>` + prog + `</string>`)
+	missing := func(c *ProgramCache) bool {
+		j, ds := DecodeWith(body, "t.plist", c)
+		if j == nil {
+			t.Fatalf("not decoded: %v", ds)
+		}
+		return strings.Contains(fmt.Sprint(ds), "does not exist")
+	}
+	c := NewProgramCache()
+	if missing(c) {
+		t.Fatal("the program is there: no warning expected")
+	}
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	if missing(c) {
+		t.Error("the same load's cache looked the program up again")
+	}
+	if !missing(NewProgramCache()) || !missing(nil) {
+		t.Error("a new cache, or none, does not see the program gone")
 	}
 }

@@ -66,6 +66,9 @@ type Options struct {
 	// MissingOK makes a path of Paths that does not exist a warning, not
 	// an error (serve's default job directory may not exist yet).
 	MissingOK bool
+
+	// programs is the load's cache of program lookups (load makes it).
+	programs *job.ProgramCache
 }
 
 // ForThisProcess returns the Options of a sockd running as this process.
@@ -149,6 +152,7 @@ func Load(src Sources, opts Options) *Set {
 // load is Load on the calling thread.
 func load(src Sources, opts Options) *Set {
 	s := &Set{state: map[*job.Job]State{}}
+	opts.programs = job.NewProgramCache()
 	s.read(src, opts)
 	jobs, ds := job.SelectForHost(s.All, opts.loadOptions())
 	s.note(ds)
@@ -191,4 +195,21 @@ func (s *Set) judge(jobs []*job.Job, check func(*job.Job) job.Diags) []*job.Job 
 		kept = append(kept, j)
 	}
 	return kept
+}
+
+// FilesBeyond are the files that none of jobs was read from: the files
+// `sockd bootstrap` added that the sources do not hold already (a file
+// bootstrapped from a jobs directory is not loaded twice).
+func FilesBeyond(jobs []*job.Job, files []string) []string {
+	have := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		have[j.File] = true
+	}
+	var out []string
+	for _, f := range files {
+		if !have[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }

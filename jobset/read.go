@@ -163,7 +163,7 @@ func readTask(t task, opts Options) result {
 		r.files = max(r.files, 1)
 	default:
 		r.files = 1
-		if j, ds := job.Decode(data, t.path); j != nil {
+		if j, ds := job.DecodeWith(data, t.path, opts.programs); j != nil {
 			r.jobs, r.diags = []*job.Job{j}, ds
 		} else {
 			r.diags = ds

@@ -15,7 +15,11 @@ import (
 func (r *Registry) Handover() []handover.Socket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []handover.Socket
+	n := 0
+	for _, socks := range r.byJob {
+		n += len(socks)
+	}
+	out := make([]handover.Socket, 0, n)
 	for label, socks := range r.byJob {
 		for _, s := range socks {
 			out = append(out, s.handover(label))
@@ -64,7 +68,10 @@ func (r *Registry) Adopt(socks []handover.Socket) []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
+	fds := make([]int, 0, len(socks))
+	defer func() { closeOnExec(fds) }()
 	for _, h := range socks {
+		fds = append(fds, h.Fd) // not left to a child, whatever it is
 		if err := checkInherited(h.Fd); err != nil {
 			errs = append(errs, fmt.Errorf("job %s: socket %s: inherited fd %d: %w", h.Label, h.Addr, h.Fd, err))
 			continue

@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"fmt"
+	"github.com/sockd/sockd/internal/handover"
 	"net"
 	"net/netip"
 	"os"
@@ -824,7 +825,11 @@ func closeSocket(s *Socket) error {
 // SetBlocking clears (blocking=true) or sets O_NONBLOCK on fd. The flag lives
 // on the open file description, so it changes every duplicate of fd too.
 func SetBlocking(fd int, blocking bool) error {
-	if err := unix.SetNonblock(fd, !blocking); err != nil {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil && (fl&unix.O_NONBLOCK == 0) != blocking {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl^unix.O_NONBLOCK)
+	}
+	if err != nil {
 		return fmt.Errorf("fd %d: set O_NONBLOCK=%t: %w", fd, !blocking, err)
 	}
 	return nil
@@ -982,6 +987,9 @@ func checkInherited(fd int) error {
 	if t := st.Mode & unix.S_IFMT; t != unix.S_IFSOCK && t != unix.S_IFIFO {
 		return fmt.Errorf("not a socket (mode %o)", st.Mode)
 	}
-	unix.CloseOnExec(fd)
 	return nil
 }
+
+// closeOnExec makes adopted fds close-on-exec again, a few syscalls for
+// thousands of fds (handover.CloseOnExec).
+func closeOnExec(fds []int) { handover.CloseOnExec(fds) }

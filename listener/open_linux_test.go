@@ -601,6 +601,15 @@ func TestSetBlocking(t *testing.T) {
 	if b, err := IsBlocking(s.Fd); err != nil || b {
 		t.Fatalf("IsBlocking = %t, %v after SetBlocking(false)", b, err)
 	}
+	if err := SetBlocking(s.Fd, false); err != nil { // already: nothing to change
+		t.Fatal(err)
+	}
+	if b, err := IsBlocking(s.Fd); err != nil || b {
+		t.Fatalf("IsBlocking = %t, %v after SetBlocking(false) twice", b, err)
+	}
+	if err := SetBlocking(-1, false); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("SetBlocking(-1) err = %v, want EBADF", err)
+	}
 	if _, err := IsBlocking(-1); !errors.Is(err, unix.EBADF) {
 		t.Fatalf("IsBlocking(-1) err = %v, want EBADF", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 	"github.com/sockd/sockd/listener"
 	"github.com/sockd/sockd/spawn"
 )
@@ -215,17 +216,7 @@ func (s *Supervisor) load(op reloadOp, snap map[string]jobSnap) ([]*job.Job, job
 // extraBeyond are the bootstrapped files that jobs (the sources) do not
 // hold: a file bootstrapped from a jobs directory is not loaded twice.
 func (s *Supervisor) extraBeyond(jobs []*job.Job) []string {
-	have := map[string]bool{}
-	for _, j := range jobs {
-		have[j.File] = true
-	}
-	var out []string
-	for _, f := range s.extraFiles() {
-		if !have[f] {
-			out = append(out, f)
-		}
-	}
-	return out
+	return jobset.FilesBeyond(jobs, s.extraFiles())
 }
 
 // snapshot copies the running definitions on the loop.

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,7 @@ func (s *Supervisor) upgrade(ctx context.Context, bin, who string) error {
 	if bin == "" {
 		bin = s.cfg.Executable
 	}
+	defer pauseGC()() // resumed only when the upgrade did not happen
 	check, err := s.vetUpgrade(ctx, bin)
 	if errors.Is(err, errShuttingDown) {
 		return err
@@ -104,6 +107,30 @@ func (s *Supervisor) vetUpgrade(ctx context.Context, bin string) (time.Duration,
 	t0 := time.Now()
 	err = s.checkUpgrade(ctx, bin, st)
 	return time.Since(t0), err
+}
+
+// gcHeadroom is how far the heap may grow while the collector is paused
+// for an upgrade before it collects anyway.
+const gcHeadroom = 256 << 20
+
+// pauseGC stops the collector for an upgrade and returns what resumes it:
+// the image that execs away need not collect what building the state
+// leaves (with 10,000 sockets a collection of the whole heap, 15-20 ms of
+// CPU beside the check that needs both CPUs). A memory limit of the heap
+// now plus gcHeadroom bounds it if the check runs long under load.
+func pauseGC() (resume func()) {
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(sample)
+	limit := int64(gcHeadroom)
+	if sample[0].Value.Kind() == metrics.KindUint64 {
+		limit += int64(sample[0].Value.Uint64())
+	}
+	prevLimit := debug.SetMemoryLimit(min(limit, debug.SetMemoryLimit(-1)))
+	prevPercent := debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
+	}
 }
 
 // checkExecutable refuses a binary that cannot be exec'd.
@@ -150,7 +177,7 @@ func (s *Supervisor) upgradeState() (*handover.State, error) {
 	for rj := range s.retired {
 		return nil, fmt.Errorf("job %s was removed and still runs processes; try again once they have exited", rj.def.Label)
 	}
-	st := &handover.State{From: s.cfg.Version, Sockets: s.reg.Handover(), ExtraFiles: s.extraFiles()}
+	st := &handover.State{From: s.cfg.Version, Sockets: s.reg.Handover(), ExtraFiles: s.extraFiles(), Jobs: make([]handover.Job, 0, len(s.jobs))}
 	now := s.now()
 	for label, rj := range s.jobs {
 		if len(rj.draining) > 0 {
@@ -242,11 +269,7 @@ func (s *Supervisor) proxyConns(st *handover.State, fz *proxy.Frozen) {
 	}
 }
 
-func restoreCloexec(fds []int) {
-	for _, fd := range fds {
-		unix.CloseOnExec(fd)
-	}
-}
+func restoreCloexec(fds []int) { handover.CloseOnExec(fds) }
 
 func fdsOf(outs []handover.Output) []int {
 	fds := make([]int, 0, len(outs))
@@ -306,8 +329,19 @@ func procOf(c *child, now time.Time) handover.Proc {
 }
 
 func (js jobStats) handover() handover.Stats {
-	return handover.Stats{Accepted: js.accepted, Refused: js.refused, RefusedBy: js.refusedBy[:], Spawned: js.spawned,
-		SpawnFailed: js.spawnFailed, Exits: js.exits, ExitKinds: js.exitKinds[:], Deferred: js.deferred, Throttled: js.throttled}
+	return handover.Stats{Accepted: js.accepted, Refused: js.refused, RefusedBy: nonZero(js.refusedBy[:]), Spawned: js.spawned,
+		SpawnFailed: js.spawnFailed, Exits: js.exits, ExitKinds: nonZero(js.exitKinds[:]), Deferred: js.deferred, Throttled: js.throttled}
+}
+
+// nonZero is counts, or nil when every count is 0 (most jobs of a large
+// set: nothing to write; statsFrom reads nil as zeros).
+func nonZero(counts []uint64) []uint64 {
+	for _, c := range counts {
+		if c != 0 {
+			return counts
+		}
+	}
+	return nil
 }
 
 func statsFrom(h handover.Stats) jobStats {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -140,6 +141,7 @@ func serve(sf *serveFlags) error {
 	if err := spawn.QuietChildExits(); err != nil {
 		fmt.Fprintln(os.Stderr, "sockd: warning:", err)
 	}
+	first := preload(sf.sources) // the files are read beside the rest of the start
 	handed, handErr := handover.FromEnv()
 	handedAt := time.Now()
 	out, err := openLog(sf.logFormat, sf.logLevel)
@@ -169,7 +171,7 @@ func serve(sf *serveFlags) error {
 		loadDomain = domainLoader(log, sf.domainPorts)
 	}
 	sup, err := supervisor.New(supervisor.Config{
-		Load:       serveLoader(sf.sources, log),
+		Load:       firstFrom(first, sf.sources, log),
 		LoadFiles:  func(files []string) ([]*job.Job, job.Diags) { return serveLoader(jobset.Sources{Paths: files}, log)() },
 		LoadDomain: loadDomain,
 		Control:    sf.control, Overrides: sf.overrides, OnceDir: sf.onceDir, ProcsDir: procsDir(sf.control),
@@ -215,11 +217,42 @@ func serve(sf *serveFlags) error {
 // and print use) for a sockd running as this process, at start and on
 // every SIGHUP. A job directory that does not exist is only a warning.
 func serveLoader(src jobset.Sources, log *zap.Logger) func() ([]*job.Job, job.Diags) {
+	return func() ([]*job.Job, job.Diags) { return loaded(loadSet(src), log) }
+}
+
+// loadSet is serveLoader's load, without the logging.
+func loadSet(src jobset.Sources) *jobset.Set {
+	opts := jobset.ForThisProcess()
+	opts.MissingOK = true
+	return jobset.Load(src, opts)
+}
+
+// loaded is set as serveLoader returns it, its info lines logged.
+func loaded(set *jobset.Set, log *zap.Logger) ([]*job.Job, job.Diags) {
+	return set.Jobs, logInfos(log, set.Diags)
+}
+
+// preload starts serve's first load of the job set at once, beside what
+// the daemon does before it needs a job (the log, adopting what an upgrade
+// handed over, the control socket, leftovers): the files are read on the
+// other CPUs meanwhile. The goroutine ends with the load; its result waits
+// in the channel for firstFrom.
+func preload(src jobset.Sources) <-chan *jobset.Set {
+	c := make(chan *jobset.Set, 1)
+	go func() { c <- loadSet(src) }()
+	return c
+}
+
+// firstFrom is serveLoader whose first call takes the set pre loads;
+// every later call (a reload) reads the sources again.
+func firstFrom(pre <-chan *jobset.Set, src jobset.Sources, log *zap.Logger) func() ([]*job.Job, job.Diags) {
+	again := serveLoader(src, log)
+	var taken atomic.Bool
 	return func() ([]*job.Job, job.Diags) {
-		opts := jobset.ForThisProcess()
-		opts.MissingOK = true
-		set := jobset.Load(src, opts)
-		return set.Jobs, logInfos(log, set.Diags)
+		if taken.CompareAndSwap(false, true) {
+			return loaded(<-pre, log)
+		}
+		return again()
 	}
 }
 

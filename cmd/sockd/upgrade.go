@@ -16,6 +16,8 @@ import (
 	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/domain"
 	"github.com/sockd/sockd/internal/handover"
+	"github.com/sockd/sockd/job"
+	"github.com/sockd/sockd/jobset"
 )
 
 // upgradeFlags are upgrade's command line.
@@ -118,14 +120,11 @@ func printStatus(w io.Writer, asJSON bool, resp control.Response) error {
 
 // upgradeCheck is the new binary's check before an upgrade: it reads the
 // state ($SOCKD_HANDOVER_FD) and loads the jobs with serve's command line
-// (pos: "serve" and its arguments) through the one loader; every job the
-// state names must load, or the upgrade would stop serving it.
+// (pos: "serve" and its arguments) through the one loader, as the new
+// image's first load will (checkLoad); every job the state names must
+// load, or the upgrade would stop serving it.
 func upgradeCheck(pos []string) error {
 	shortLived()
-	st, err := handover.FromEnv()
-	if err != nil {
-		return fmt.Errorf("upgrade --check: %w", err)
-	}
 	if len(pos) == 0 || pos[0] != "serve" {
 		return badArgs("upgrade --check: the serve command line follows --")
 	}
@@ -133,9 +132,12 @@ func upgradeCheck(pos []string) error {
 	if err != nil {
 		return fmt.Errorf("upgrade --check: this sockd does not take the running one's command line: %w", err)
 	}
-	src := sf.sources
-	src.Paths = append(append([]string(nil), src.Paths...), st.ExtraFiles...)
-	jobs, diags := serveLoader(src, zap.NewNop())()
+	first := preload(sf.sources) // read beside the state
+	st, err := handover.FromEnv()
+	if err != nil {
+		return fmt.Errorf("upgrade --check: %w", err)
+	}
+	jobs, diags := checkLoad(<-first, st.ExtraFiles)
 	loaded := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
 		loaded[j.Label] = true
@@ -157,4 +159,18 @@ func upgradeCheck(pos []string) error {
 	}
 	fmt.Printf("upgrade check passed: state format %d from %s, %d jobs, %d sockets\n", st.Version, st.From, len(st.Jobs), len(st.Sockets))
 	return nil
+}
+
+// checkLoad is the new image's first load as its supervisor makes it: the
+// sources' set, then the bootstrapped files it does not hold, checked
+// across with it.
+func checkLoad(set *jobset.Set, extraFiles []string) ([]*job.Job, job.Diags) {
+	jobs, diags := loaded(set, zap.NewNop())
+	extra := jobset.FilesBeyond(jobs, extraFiles)
+	if len(extra) == 0 {
+		return jobs, diags
+	}
+	more, ds := serveLoader(jobset.Sources{Paths: extra}, zap.NewNop())()
+	jobs, cds := job.CrossCheck(append(jobs, more...))
+	return jobs, append(append(diags, ds...), cds...)
 }

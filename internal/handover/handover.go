@@ -6,13 +6,16 @@
 // document in a memfd whose number the new image finds in
 // $SOCKD_HANDOVER_FD: a header line, "sockd-handover VERSION FROM\n",
 // then State in encoding/gob (JSON took 60 ms to decode for 10,000
-// sockets, gob 8 ms; docs/upgrade.md describes the fields).
+// sockets, gob 8 ms), its sockets in a table of their own from format 2
+// on (socktable.go: gob's reflection was most of an upgrade's time spent
+// on the state); docs/upgrade.md describes the fields.
 //
 // The format is versioned: a reader refuses a document whose version is
-// newer than the one it knows, from the header alone, and says so; fields
-// are only ever added (gob ignores those a reader does not know and
-// leaves zero those the writer did not have), so a newer reader reads an
-// older document.
+// newer than the one it knows, from the header alone, and says so; gob
+// fields are only ever added (gob ignores those a reader does not know
+// and leaves zero those the writer did not have), and the table's layout
+// changes only with the version, so a newer reader reads an older
+// document.
 package handover
 
 import (
@@ -28,7 +31,9 @@ import (
 )
 
 // Version is the format this build writes and the newest it reads.
-const Version = 1
+// Format 2 writes the sockets as SocketTable (socktable.go) instead of
+// Sockets; a format 1 document is read as ever.
+const Version = 2
 
 // EnvFD names the environment variable that holds the document's fd.
 const EnvFD = "SOCKD_HANDOVER_FD"
@@ -44,8 +49,13 @@ type State struct {
 	Check time.Duration
 	// Control is the control socket's fd and path (nil: none).
 	Control *Control
+	// Sockets are the listening sockets: read from SocketTable (format 2)
+	// or from this field as format 1 wrote it.
 	Sockets []Socket
-	Jobs    []Job
+	// SocketTable is Sockets as Write writes them from format 2 on; Read
+	// turns it back into Sockets and leaves it nil.
+	SocketTable []byte
+	Jobs        []Job
 	// Outputs are the read ends of children's output pipes sockd reads.
 	Outputs []Output
 	// ExtraFiles are the job files sockd bootstrap added.
@@ -193,9 +203,11 @@ func Write(st *State) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handover: memfd: %w", err)
 	}
+	doc := *st
+	doc.Sockets, doc.SocketTable = nil, appendSockets(nil, st.Sockets)
 	w := bufio.NewWriterSize(f, 256<<10)
 	fmt.Fprintf(w, "%s %d %s\n", magic, Version, strings.ReplaceAll(st.From, " ", "_"))
-	if err := gob.NewEncoder(w).Encode(st); err != nil {
+	if err := gob.NewEncoder(w).Encode(&doc); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("handover: %w", err)
 	}
@@ -248,6 +260,12 @@ func Read(r io.Reader) (*State, error) {
 	var st State
 	if err := gob.NewDecoder(br).Decode(&st); err != nil {
 		return nil, fmt.Errorf("handover: the state is not readable: %w", err)
+	}
+	if st.SocketTable != nil {
+		if st.Sockets, err = readSockets(st.SocketTable); err != nil {
+			return nil, fmt.Errorf("handover: the state is not readable: %w", err)
+		}
+		st.SocketTable = nil
 	}
 	return &st, nil
 }
