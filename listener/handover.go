@@ -51,13 +51,15 @@ func fromNode(n handover.Node) *createdPath {
 	return &createdPath{path: n.Path, typ: n.Type, dev: n.Dev, ino: n.Ino, dirDev: n.DirDev, dirIno: n.DirIno}
 }
 
-// id is the socket's endpoint identity: its Endpoint's, or, for a socket
-// adopted and not yet matched to a definition, the one it was handed with.
+// id is the socket's endpoint identity: the one it was handed with, or
+// its Endpoint's, computed once (a Sync keeps a socket only for an
+// endpoint of the same identity, so it never changes). The registry's
+// lock is held (Plan, Handover).
 func (s *Socket) id() string {
-	if s.Endpoint != nil {
-		return s.Endpoint.ID()
+	if s.ident == "" && s.Endpoint != nil {
+		s.ident = s.Endpoint.ID()
 	}
-	return s.adoptedID
+	return s.ident
 }
 
 // Adopt makes the registry hold the inherited sockets, close-on-exec
@@ -76,7 +78,7 @@ func (r *Registry) Adopt(socks []handover.Socket) []error {
 			errs = append(errs, fmt.Errorf("job %s: socket %s: inherited fd %d: %w", h.Label, h.Addr, h.Fd, err))
 			continue
 		}
-		s := &Socket{Label: h.Label, Fd: h.Fd, Network: h.Network, Addr: h.Addr, Listening: h.Listening, adoptedID: h.ID}
+		s := &Socket{Label: h.Label, Fd: h.Fd, Network: h.Network, Addr: h.Addr, Listening: h.Listening, ident: h.ID}
 		for _, o := range h.Options {
 			s.Options = append(s.Options, Option{Name: o.Name, Value: o.Value, Set: o.Set})
 		}

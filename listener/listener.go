@@ -57,9 +57,9 @@ type Socket struct {
 	// links are the symbolic links SockdOptions.Symlinks made.
 	links  []*createdPath
 	closed atomic.Bool
-	// adoptedID is the endpoint identity of a socket inherited across an
-	// upgrade, until a Sync gives it its Endpoint (see id).
-	adoptedID string
+	// ident is the endpoint identity once known (see id): handed with a
+	// socket inherited across an upgrade, or its Endpoint's.
+	ident string
 }
 
 // createdPath records a filesystem node sockd created, by path and inode,
